@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite talks to, each only when missing.
+# Real peers, not mocks: sipp, baresip, kamailio, Chromium, espeak-ng/sox for prompts.
+set -euo pipefail
+need=()
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for pkg in sip-tester baresip-core kamailio kamailio-sqlite-modules kamailio-utils-modules \
+           chromium espeak-ng sox libsox-fmt-all sqlite3; do
+    have "$pkg" || need+=("$pkg")
+done
+if ((${#need[@]})); then
+    if [ "$(id -u)" != 0 ]; then
+        echo "missing Debian packages: ${need[*]} (run as root or install them)" >&2
+        exit 1
+    fi
+    echo "installing Debian packages: ${need[*]}"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
+fi
