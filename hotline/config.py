@@ -1,0 +1,490 @@
+"""hotline's configuration: typed dataclasses, loaded and validated once.
+
+Everything the server does comes from one TOML file (``config/hotline.toml``)
+plus the calendar year files it points to. :func:`load_config` returns a
+frozen :class:`Config` or raises :class:`ConfigError` listing *every* problem
+as ``file:line: key: what was expected, got what`` — the server never
+half-starts on a bad file. Relative paths are taken from the configuration
+file's folder, so the example config runs from any working directory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+from hotline.configreader import ConfigError, ConfigProblem, Document, Section, parse_clock
+
+__all__ = [
+    "CalendarConfig",
+    "Config",
+    "ConfigError",
+    "ConfigProblem",
+    "DatabaseConfig",
+    "DirectoryConfig",
+    "IvrConfig",
+    "ListenAddress",
+    "MediaConfig",
+    "OutboundConfig",
+    "RateLimitConfig",
+    "RegisterConfig",
+    "RotaConfig",
+    "SipConfig",
+    "SiteConfig",
+    "WebConfig",
+    "load_config",
+]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    name: str
+    """Name shown to operators and in reports, e.g. "某石化公司 信息中心"."""
+    timezone: ZoneInfo
+    """IANA zone all business-time arithmetic is done in (default Asia/Shanghai)."""
+    region: str
+    """Default phone region for numbers without a country code (ISO 3166, default CN)."""
+    area_code: str | None
+    """The trunk's home area code without the 0 (e.g. "571"), added to 7–8 digit local caller IDs."""
+    extension_pattern: str
+    """Regular expression matching internal desk extensions, e.g. "[2-8]\\d{3}"."""
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    transport: str
+    """"udp" or "tcp"."""
+    host: str
+    """IPv4 or IPv6 address to bind (no host names: binding must not depend on DNS)."""
+    port: int
+    """Port 1–65535 (5060 is the SIP default)."""
+
+
+@dataclass(frozen=True)
+class RegisterConfig:
+    registrar: str
+    """SIP URI of the enterprise PBX registrar, e.g. "sip:pbx.corp.example:5060"."""
+    username: str
+    """Authentication user name (often the hotline's extension)."""
+    password: str
+    """Digest password. Keep this file readable by the service account only."""
+    expires: int
+    """Requested registration lifetime in seconds; refreshed well before it runs out."""
+
+
+@dataclass(frozen=True)
+class OutboundConfig:
+    proxy: str | None
+    """SIP URI of the trunk or outbound proxy that on-call forwarding dials through."""
+    username: str | None
+    """Digest user for the proxy's 401/407 challenges, if it asks."""
+    password: str | None
+    """Digest password for the proxy."""
+    caller_id: str
+    """How the original caller is presented to the on-call phone: "pai" or "from"."""
+    diversion: bool
+    """Add a Diversion header (RFC 5806) naming the hotline number."""
+
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    invite_per_second: float
+    """Sustained INVITEs per second accepted from one source address."""
+    register_per_second: float
+    """Sustained REGISTERs per second from one source address."""
+    options_per_second: float
+    """Sustained OPTIONS per second from one source address."""
+    burst: int
+    """Bucket size: how many requests one source may send at once."""
+
+
+@dataclass(frozen=True)
+class SipConfig:
+    mode: str
+    """"trunk": calls come straight from allowed peers; "register": we register to a PBX."""
+    listen: tuple[ListenAddress, ...]
+    """Where the endpoint listens, e.g. ["udp:0.0.0.0:5060", "tcp:[::]:5060"]."""
+    hotline_number: str
+    """The hotline's own number or user part, used in Diversion and Contact."""
+    allowed_peers: tuple[Network, ...]
+    """Addresses/networks allowed to send calls in trunk mode; everyone else gets 403."""
+    register: RegisterConfig | None
+    """Registration settings, required in register mode."""
+    outbound: OutboundConfig
+    """How outbound legs (forwarding to on-call mobiles) leave."""
+    rate_limits: RateLimitConfig
+    """Per-source token buckets against floods and scanners."""
+    ring_seconds: float
+    """How long an incoming call rings before it is answered."""
+    max_call_seconds: int
+    """Hard limit on one call's duration."""
+    trace: bool
+    """Log every SIP message in and out (logger "hotline.sip.trace")."""
+    accept_refer: bool
+    """Whether an incoming REFER may transfer a call (off: 403)."""
+    forward_targets: tuple[str, ...]
+    """Extra numbers the hotline may dial besides staff mobiles from the rota. Nothing else is dialled."""
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    rtp_port_min: int
+    """First RTP port (even) of the range used for calls."""
+    rtp_port_max: int
+    """Last port of the range; each call takes two (RTP and RTCP)."""
+    codecs: tuple[str, ...]
+    """Codecs offered and accepted, in preference order: "PCMU", "PCMA"."""
+    ptime: int
+    """Packet time in ms for streams we originate (10–60)."""
+    rtp_timeout: float
+    """Seconds without RTP after which a leg is reported dead."""
+    symmetric_rtp: bool
+    """Latch to the source of the first packets (callers behind NAT)."""
+    prompts_dir: Path
+    """Folder of WAV prompts."""
+    recordings_dir: Path
+    """Folder where voicemail and call recordings are written."""
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    bind: str
+    """Address the console listens on."""
+    port: int
+    """Console port."""
+    secret: str
+    """Key for session cookies and CSRF tokens (at least 32 characters)."""
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    path: Path
+    """SQLite database file (created on first start)."""
+    synchronous: str
+    """SQLite synchronous mode: "full" (every commit on disk) or "normal" (WAL-safe, faster)."""
+
+
+@dataclass(frozen=True)
+class CalendarConfig:
+    folder: Path
+    """Folder of per-year holiday files (cn-2026.toml …)."""
+    weekly_hours: dict[int, tuple[tuple[time, time], ...]]
+    """Working hours per weekday (0 = Monday), as (start, end) pairs."""
+    make_up_day_as: int
+    """Which weekday's hours a make-up working day (调休) uses (0 = Monday)."""
+
+
+@dataclass(frozen=True)
+class RotaConfig:
+    name: str
+    """Rota name, e.g. "it-oncall"."""
+    period: str
+    """"daily" or "weekly"."""
+    handover: time
+    """Local time of day at which the shift changes hands."""
+    handover_weekday: int
+    """Weekday of the handover for weekly rotas (0 = Monday)."""
+    anchor: date
+    """Date on which the first member's shift starts."""
+    members: tuple[str, ...]
+    """Person ids in rotation order."""
+    manager: str | None
+    """Person id at the end of the escalation chain."""
+
+
+@dataclass(frozen=True)
+class DirectoryConfig:
+    csv: Path | None
+    """Employee directory CSV imported by `hotline import-directory` when no file is named."""
+
+
+@dataclass(frozen=True)
+class IvrConfig:
+    flows_dir: Path
+    """Folder of IVR flow files."""
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    """The file this configuration came from."""
+    site: SiteConfig
+    sip: SipConfig
+    media: MediaConfig
+    web: WebConfig
+    database: DatabaseConfig
+    calendar: CalendarConfig
+    rotas: tuple[RotaConfig, ...] = field(default_factory=tuple)
+    directory: DirectoryConfig = field(default_factory=lambda: DirectoryConfig(None))
+    ivr: IvrConfig = field(default_factory=lambda: IvrConfig(Path("ivr_flows")))
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a configuration file; raise ConfigError with every problem."""
+    path = Path(path)
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(shown, None, "-", "file not found")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigProblem(shown, None, "-", f"not UTF-8 text ({exc.reason})")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc))
+        raise ConfigError([ConfigProblem(shown, line, "-", f"not valid TOML: {exc}")]) from None
+    doc = Document(shown, text, data)
+    config = _read(doc, path.resolve().parent, path)
+    if doc.problems:
+        raise ConfigError(doc.problems)
+    return config
+
+
+def _line_from_message(message: str) -> int | None:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+def _read(doc: Document, base: Path, source: Path) -> Config:
+    root = doc.root()
+    site = _site(root.table("site", required=True))
+    sip = _sip(root.table("sip", required=True))
+    media = _media(root.table("media"), base)
+    web = _web(root.table("web"))
+    database = _database(root.table("database"), base)
+    calendar = _calendar(root.table("calendar"), base)
+    rotas = tuple(_rota(s) for s in root.tables("rota"))
+    names = [r.name for r in rotas]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            doc.problem(("rota", index, "name"), f'duplicate rota name "{name}"')
+    dir_section = root.table("directory")
+    csv = dir_section.optional_string("csv")
+    dir_section.finish()
+    ivr_section = root.table("ivr")
+    ivr = IvrConfig(ivr_section.path("flows_dir", base, "../ivr_flows"))
+    ivr_section.finish()
+    root.finish()
+    return Config(
+        source=source,
+        site=site,
+        sip=sip,
+        media=media,
+        web=web,
+        database=database,
+        calendar=calendar,
+        rotas=rotas,
+        directory=DirectoryConfig(base / csv if csv else None),
+        ivr=ivr,
+    )
+
+
+def _site(s: Section) -> SiteConfig:
+    name = s.string("name")
+    tz_name = s.string("timezone", "Asia/Shanghai")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        s.bad("timezone", "an IANA time zone like Asia/Shanghai", tz_name)
+        tz = ZoneInfo("UTC")
+    region = s.string("region", "CN")
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        s.bad("region", "a two-letter phone region like CN", region)
+    area = s.optional_string("area_code")
+    if area is not None:
+        area = area.lstrip("0")
+        if not area.isdigit() or not 2 <= len(area) <= 3:
+            s.bad("area_code", 'an area code like "571" or "0571"', area)
+    pattern = s.string("extension_pattern", r"[2-8]\d{3}")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        s.bad("extension_pattern", f"a regular expression ({exc})", pattern)
+    s.finish()
+    return SiteConfig(name, tz, region, area, pattern)
+
+
+def _listen(s: Section) -> tuple[ListenAddress, ...]:
+    out = []
+    for item in s.string_list("listen", ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"], nonempty=True):
+        parsed = _parse_listen(item)
+        if parsed is None:
+            s.bad("listen", 'entries like "udp:0.0.0.0:5060" or "tcp:[::1]:5060"', item)
+        else:
+            out.append(parsed)
+    return tuple(out)
+
+
+def _parse_listen(text: str) -> ListenAddress | None:
+    transport, _, rest = text.partition(":")
+    if transport not in ("udp", "tcp") or not rest:
+        return None
+    if rest.startswith("["):
+        host, _, port_text = rest[1:].partition("]:")
+    else:
+        host, _, port_text = rest.rpartition(":")
+    try:
+        ipaddress.ip_address(host)
+        port = int(port_text)
+    except ValueError:
+        return None
+    if not 1 <= port <= 65535:
+        return None
+    return ListenAddress(transport, host, port)
+
+
+def _sip(s: Section) -> SipConfig:
+    mode = s.string("mode", "trunk", choices=("trunk", "register"))
+    listen = _listen(s)
+    number = s.string("hotline_number", "hotline")
+    peers = tuple(s.networks("allowed_peers", []))
+    reg_section = s.table("register", required=(mode == "register"))
+    register = None
+    if reg_section.data or mode == "register":
+        register = RegisterConfig(
+            registrar=reg_section.string("registrar", pattern=r"sips?:.+"),
+            username=reg_section.string("username"),
+            password=reg_section.string("password"),
+            expires=reg_section.integer("expires", 60, 86400, 600),
+        )
+    reg_section.finish()
+    if mode == "trunk" and not peers:
+        s.problem("allowed_peers", "trunk mode needs at least one allowed peer address or network")
+    out_section = s.table("outbound")
+    outbound = OutboundConfig(
+        proxy=out_section.optional_string("proxy"),
+        username=out_section.optional_string("username"),
+        password=out_section.optional_string("password"),
+        caller_id=out_section.string("caller_id", "pai", choices=("pai", "from")),
+        diversion=out_section.boolean("diversion", True),
+    )
+    if outbound.proxy is not None and not outbound.proxy.startswith(("sip:", "sips:")):
+        out_section.bad("proxy", 'a SIP URI like "sip:10.0.0.5:5060"', outbound.proxy)
+    out_section.finish()
+    rl = s.table("rate_limits")
+    limits = RateLimitConfig(
+        invite_per_second=rl.number("invite_per_second", 0.1, 10000, 20.0),
+        register_per_second=rl.number("register_per_second", 0.1, 10000, 5.0),
+        options_per_second=rl.number("options_per_second", 0.1, 10000, 10.0),
+        burst=rl.integer("burst", 1, 100000, 40),
+    )
+    rl.finish()
+    config = SipConfig(
+        mode=mode,
+        listen=listen,
+        hotline_number=number,
+        allowed_peers=peers,
+        register=register,
+        outbound=outbound,
+        rate_limits=limits,
+        ring_seconds=s.number("ring_seconds", 0, 60, 1.0),
+        max_call_seconds=s.integer("max_call_seconds", 10, 86400, 3600),
+        trace=s.boolean("trace", False),
+        accept_refer=s.boolean("accept_refer", False),
+        forward_targets=tuple(s.string_list("forward_targets", [])),
+    )
+    s.finish()
+    return config
+
+
+def _media(s: Section, base: Path) -> MediaConfig:
+    low = s.integer("rtp_port_min", 1024, 65534, 20000)
+    high = s.integer("rtp_port_max", 1025, 65535, 20999)
+    if high - low < 3:
+        s.problem("rtp_port_max", f"the RTP range {low}–{high} must hold at least two port pairs")
+    codecs = s.string_list("codecs", ["PCMU", "PCMA"], nonempty=True)
+    for codec in codecs:
+        if codec not in ("PCMU", "PCMA"):
+            s.bad("codecs", 'codecs among "PCMU", "PCMA"', codec)
+    config = MediaConfig(
+        rtp_port_min=low + (low % 2),
+        rtp_port_max=high,
+        codecs=tuple(codecs),
+        ptime=s.integer("ptime", 10, 60, 20),
+        rtp_timeout=s.number("rtp_timeout", 1, 3600, 30.0),
+        symmetric_rtp=s.boolean("symmetric_rtp", True),
+        prompts_dir=s.path("prompts_dir", base, "../hotline/media/prompts"),
+        recordings_dir=s.path("recordings_dir", base, "../var/recordings"),
+    )
+    if config.ptime % 10:
+        s.bad("ptime", "a multiple of 10 ms between 10 and 60", config.ptime)
+    s.finish()
+    return config
+
+
+def _web(s: Section) -> WebConfig:
+    bind = s.string("bind", "127.0.0.1")
+    try:
+        ipaddress.ip_address(bind)
+    except ValueError:
+        s.bad("bind", "an IP address like 127.0.0.1", bind)
+    port = s.integer("port", 1, 65535, 8080)
+    secret = s.string("secret")
+    if secret and len(secret) < 32:
+        s.problem("secret", f"must be at least 32 characters, got {len(secret)}")
+    s.finish()
+    return WebConfig(bind, port, secret)
+
+
+def _database(s: Section, base: Path) -> DatabaseConfig:
+    config = DatabaseConfig(
+        path=s.path("path", base, "../var/hotline.sqlite3"),
+        synchronous=s.string("synchronous", "full", choices=("full", "normal")),
+    )
+    s.finish()
+    return config
+
+
+def _calendar(s: Section, base: Path) -> CalendarConfig:
+    folder = s.path("folder", base, "calendar")
+    hours_section = s.table("hours")
+    weekly: dict[int, tuple[tuple[time, time], ...]] = {}
+    defaults = {d: ["08:00-12:00", "13:30-17:30"] for d in WEEKDAYS[:5]}
+    for index, day in enumerate(WEEKDAYS):
+        spans = []
+        for text in hours_section.string_list(day, defaults.get(day, [])):
+            start_text, _, end_text = text.partition("-")
+            start, end = parse_clock(start_text), parse_clock(end_text)
+            if start is None or end is None or end <= start:
+                hours_section.bad(day, 'spans like "08:00-12:00" with start before end', text)
+                continue
+            spans.append((start, end))
+        spans.sort()
+        for (_, end), (start, _) in itertools.pairwise(spans):
+            if start < end:
+                hours_section.problem(day, "working-hour spans overlap")
+        weekly[index] = tuple(spans)
+    hours_section.finish()
+    as_day = s.string("make_up_day_as", "monday", choices=WEEKDAYS)
+    s.finish()
+    return CalendarConfig(folder, weekly, WEEKDAYS.index(as_day) if as_day in WEEKDAYS else 0)
+
+
+def _rota(s: Section) -> RotaConfig:
+    weekday = s.string("handover_weekday", "monday", choices=WEEKDAYS)
+    members = s.string_list("members", nonempty=True)
+    if len(set(members)) != len(members):
+        s.problem("members", "a person appears twice in the rotation")
+    rota = RotaConfig(
+        name=s.string("name", pattern=r"[a-z0-9][a-z0-9_-]*"),
+        period=s.string("period", "weekly", choices=("daily", "weekly")),
+        handover=s.clock_time("handover", "08:30"),
+        handover_weekday=WEEKDAYS.index(weekday) if weekday in WEEKDAYS else 0,
+        anchor=s.day("anchor"),
+        members=tuple(members),
+        manager=s.optional_string("manager"),
+    )
+    s.finish()
+    return rota

@@ -1,0 +1,85 @@
+"""Call detail records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from hotline.store.convert import from_json, parse_time, to_json
+from hotline.store.db import Database, StoreError, utc_text
+from hotline.store.records import CallRecord
+
+__all__ = ["CallStore"]
+
+_FIELDS = {"answered_at", "ended_at", "disposition", "route", "answered_by", "recording"}
+
+
+def call_record(row: object) -> CallRecord:
+    r = dict(row)  # type: ignore[call-overload]
+    started = parse_time(r["started_at"])
+    assert started is not None
+    return CallRecord(
+        id=r["id"], sip_call_id=r["sip_call_id"], direction=r["direction"], from_uri=r["from_uri"],
+        from_display=r["from_display"], caller_raw=r["caller_raw"], caller_key=r["caller_key"],
+        employee_id=r["employee_id"], to_uri=r["to_uri"], started_at=started,
+        answered_at=parse_time(r["answered_at"]), ended_at=parse_time(r["ended_at"]),
+        disposition=r["disposition"], route=r["route"], answered_by=r["answered_by"],
+        digits=r["digits"], recording=r["recording"], media_stats=from_json(r["media_stats"]),
+    )
+
+
+class CallStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, call_id: int) -> CallRecord | None:
+        row = await self._db.fetch_one("SELECT * FROM calls WHERE id = ?", (call_id,))
+        return None if row is None else call_record(row)
+
+    async def by_sip_call_id(self, sip_call_id: str) -> list[CallRecord]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM calls WHERE sip_call_id = ? ORDER BY id", (sip_call_id,)
+        )
+        return [call_record(r) for r in rows]
+
+    async def update(self, call_id: int, **changes: Any) -> None:
+        """Set answer/end times, disposition, route, who answered, recording path."""
+        unknown = set(changes) - _FIELDS
+        if unknown:
+            raise StoreError(f"calls: cannot update {sorted(unknown)}")
+        values = [utc_text(v) if isinstance(v, datetime) else v for v in changes.values()]
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(f"UPDATE calls SET {sets} WHERE id = ?", (*values, call_id))
+            if cur.rowcount != 1:
+                raise StoreError(f"calls: no call {call_id}")
+
+    async def end(self, call_id: int, ended_at: datetime, disposition: str) -> None:
+        """Record the end of a call, and let its issue's 30-minute recording clock start."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE calls SET ended_at = ?, disposition = COALESCE(disposition, ?) WHERE id = ?",
+                (utc_text(ended_at), disposition, call_id),
+            )
+            if cur.rowcount != 1:
+                raise StoreError(f"calls: no call {call_id}")
+            await conn.execute(
+                "UPDATE issues SET call_ended_at = ? WHERE call_id = ? AND call_ended_at IS NULL",
+                (utc_text(ended_at), call_id),
+            )
+
+    async def add_digits(self, call_id: int, digits: str) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE calls SET digits = digits || ? WHERE id = ?", (digits, call_id)
+            )
+
+    async def set_media_stats(self, call_id: int, stats: dict[str, Any]) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE calls SET media_stats = ? WHERE id = ?", (to_json(stats), call_id)
+            )
+
+    async def recent(self, limit: int = 50) -> list[CallRecord]:
+        rows = await self._db.fetch_all("SELECT * FROM calls ORDER BY id DESC LIMIT ?", (limit,))
+        return [call_record(r) for r in rows]

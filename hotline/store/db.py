@@ -1,0 +1,194 @@
+"""The SQLite database: connections, pragmas, migrations and transactions.
+
+Two aiosqlite connections to one WAL file: a *writer*, used by one transaction
+at a time (an ``asyncio.Lock`` serialises them, because a coroutine switch in
+the middle of a transaction on a shared connection would mix two callers'
+writes), and a *reader* for queries, which WAL lets run beside a write.
+
+Writes that must not be lost (a new call, a new issue) go through
+:meth:`Database.transaction`, whose ``COMMIT`` has returned — with
+``synchronous=FULL``, on disk — before the caller is told anything.
+
+Migrations are the numbered ``migrations/NNNN_name.sql`` files shipped in the
+package, applied in order on start and by ``hotline init-db``; the applied
+versions are kept in ``schema_migrations``. Re-running is a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Database", "Migration", "StoreError", "available_migrations", "utc_text"]
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreError(Exception):
+    """The database refused an operation (constraint, missing row, bad state)."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def available_migrations() -> list[Migration]:
+    """The migrations shipped in ``hotline/store/migrations``, in version order."""
+    out = []
+    folder = resources.files("hotline.store") / "migrations"
+    for entry in folder.iterdir():
+        match = re.fullmatch(r"(\d{4})_([a-z0-9_]+)\.sql", entry.name)
+        if match:
+            out.append(Migration(int(match.group(1)), match.group(2), entry.read_text("utf-8")))
+    out.sort(key=lambda m: m.version)
+    versions = [m.version for m in out]
+    if versions != list(range(1, len(out) + 1)):
+        raise StoreError(f"migration versions must be 1..N without gaps, found {versions}")
+    return out
+
+
+def utc_text(moment: datetime) -> str:
+    """An aware datetime as the UTC ISO text stored in every timestamp column."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: store timestamps must carry a time zone")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class Database:
+    """One SQLite file opened for the server (or a command)."""
+
+    def __init__(self, path: Path, *, synchronous: str = "full") -> None:
+        self.path = path
+        self.synchronous = synchronous.upper()
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def open(self, *, migrate: bool = True) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        if migrate:
+            await self.migrate()
+        self._reader = await self._connect()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    async def __aenter__(self) -> Database:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- migrations ------------------------------------------------------------------------
+    async def schema_version(self) -> int:
+        conn = self._require(self._writer)
+        async with conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='schema_migrations'"
+        ) as cur:
+            if await cur.fetchone() is None:
+                return 0
+        async with conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> list[int]:
+        """Apply every shipped migration not applied yet; return the versions applied."""
+        conn = self._require(self._writer)
+        async with self._write_lock:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            current = await self.schema_version()
+            known = available_migrations()
+            if current > len(known):
+                raise StoreError(
+                    f"{self.path}: schema version {current} is newer than this hotline "
+                    f"({len(known)}); upgrade hotline instead of downgrading the database"
+                )
+            applied = []
+            for migration in known[current:]:
+                # executescript commits on its own; wrap it so a failing migration leaves nothing.
+                script = (
+                    "BEGIN IMMEDIATE;\n" + migration.sql + "\n"
+                    f"INSERT INTO schema_migrations VALUES ({migration.version}, "
+                    f"'{migration.name}', '{utc_text(datetime.now(UTC))}');\nCOMMIT;"
+                )
+                try:
+                    await conn.executescript(script)
+                except Exception:
+                    if conn.in_transaction:
+                        await conn.execute("ROLLBACK")
+                    raise
+                log.info("applied migration %04d_%s", migration.version, migration.name)
+                applied.append(migration.version)
+            return applied
+
+    # -- access ----------------------------------------------------------------------------
+    @staticmethod
+    def _require(conn: aiosqlite.Connection | None) -> aiosqlite.Connection:
+        if conn is None:
+            raise StoreError("database is not open")
+        return conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` on the writer; rolled back on any exception."""
+        conn = self._require(self._writer)
+        async with self._write_lock:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        conn = self._require(self._reader)
+        async with conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        conn = self._require(self._reader)
+        async with conn.execute(sql, params) as cur:
+            row: aiosqlite.Row | None = await cur.fetchone()
+            return row
+
+    async def fetch_value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetch_one(sql, params)
+        return None if row is None else row[0]
+
+    async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self.transaction() as conn:
+            await conn.executemany(sql, rows)

@@ -1,0 +1,260 @@
+"""Issues and their append-only audit trail.
+
+The store enforces what the database must (a change and its audit event are
+one transaction; a status change only applies if the issue is still in the
+status the caller saw); the rules of which change is allowed live in
+``hotline.issues``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from hotline.store.calls import call_record
+from hotline.store.convert import from_json, parse_time, to_json
+from hotline.store.db import Database, StoreError, utc_text
+from hotline.store.records import CallRecord, IssueEvent, IssueRecord, NewCall
+
+__all__ = ["EventDraft", "IssueStore", "StaleIssue"]
+
+UPDATABLE = {
+    "status", "category", "priority", "description", "resolution", "owner", "planned_at",
+    "caller_name", "employee_id", "recorded_at", "recording_overdue",
+}
+
+
+class StaleIssue(StoreError):
+    """The issue changed since it was read (another operator was faster)."""
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """An audit event to append with a change."""
+
+    actor: str
+    kind: str
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    note: str = ""
+
+
+def issue_record(row: object) -> IssueRecord:
+    r = dict(row)  # type: ignore[call-overload]
+    created, updated = parse_time(r["created_at"]), parse_time(r["updated_at"])
+    assert created is not None and updated is not None
+    return IssueRecord(
+        id=r["id"], number=r["number"], source=r["source"], call_id=r["call_id"],
+        caller_key=r["caller_key"], caller_name=r["caller_name"], employee_id=r["employee_id"],
+        status=r["status"], category=r["category"], priority=r["priority"],
+        description=r["description"], resolution=r["resolution"], owner=r["owner"],
+        planned_at=parse_time(r["planned_at"]), created_at=created, updated_at=updated,
+        call_ended_at=parse_time(r["call_ended_at"]), recorded_at=parse_time(r["recorded_at"]),
+        recording_overdue=bool(r["recording_overdue"]),
+    )
+
+
+def _db_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return utc_text(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+async def _append_event(conn: aiosqlite.Connection, issue_id: int, at: datetime, e: EventDraft) -> None:
+    await conn.execute(
+        "INSERT INTO issue_events (issue_id, at, actor, kind, before, after, note)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (issue_id, utc_text(at), e.actor, e.kind,
+         to_json(dict(e.before)) if e.before is not None else None,
+         to_json(dict(e.after)) if e.after is not None else None, e.note),
+    )
+
+
+async def _next_number(conn: aiosqlite.Connection, year: int) -> str:
+    async with conn.execute(
+        "INSERT INTO counters (name, value) VALUES (?, 1)"
+        " ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+        (f"issue:{year}",),
+    ) as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    return f"HL-{year}-{int(row[0]):06d}"
+
+
+class IssueStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create_for_call(
+        self, call: NewCall, *, employee_id: str | None, caller_name: str | None,
+        local_year: int, status: str,
+    ) -> tuple[CallRecord, IssueRecord]:
+        """Commit a call row and its issue row together; return both once on disk."""
+        async with self._db.transaction() as conn:
+            started = utc_text(call.started_at)
+            async with conn.execute(
+                "INSERT INTO calls (sip_call_id, direction, from_uri, from_display, caller_raw,"
+                " caller_key, employee_id, to_uri, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING *",
+                (call.sip_call_id, call.direction, call.from_uri, call.from_display,
+                 call.caller_raw, call.caller_key, employee_id, call.to_uri, started),
+            ) as cur:
+                call_row = await cur.fetchone()
+            assert call_row is not None
+            number = await _next_number(conn, local_year)
+            async with conn.execute(
+                "INSERT INTO issues (number, source, call_id, caller_key, caller_name, employee_id,"
+                " status, created_at, updated_at) VALUES (?, 'phone', ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                (number, call_row["id"], call.caller_key, caller_name, employee_id, status,
+                 started, started),
+            ) as cur:
+                issue_row = await cur.fetchone()
+            assert issue_row is not None
+            await _append_event(conn, issue_row["id"], call.started_at, EventDraft(
+                actor="system", kind="created", after={"status": status, "source": "phone",
+                                                       "call": call.sip_call_id},
+            ))
+        return call_record(call_row), issue_record(issue_row)
+
+    async def create(
+        self, *, source: str, at: datetime, local_year: int, status: str, actor: str,
+        fields: Mapping[str, Any],
+    ) -> IssueRecord:
+        """Create an issue that did not come from a call (web form, walk-in, e-mail)."""
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise StoreError(f"issues: unknown fields {sorted(unknown)}")
+        async with self._db.transaction() as conn:
+            number = await _next_number(conn, local_year)
+            names = ["number", "source", "status", "created_at", "updated_at", *fields]
+            values = [number, source, status, utc_text(at), utc_text(at),
+                      *(_db_value(v) for v in fields.values())]
+            async with conn.execute(
+                f"INSERT INTO issues ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+                " RETURNING *", values,
+            ) as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            await _append_event(conn, row["id"], at, EventDraft(
+                actor=actor, kind="created", after={"status": status, "source": source, **fields},
+            ))
+        return issue_record(row)
+
+    async def apply(
+        self, issue_id: int, *, expect_status: str, changes: Mapping[str, Any], at: datetime,
+        event: EventDraft,
+    ) -> IssueRecord:
+        """Update fields and append the event in one transaction.
+
+        Refused with :class:`StaleIssue` if the issue is no longer in ``expect_status``.
+        """
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise StoreError(f"issues: cannot update {sorted(unknown)}")
+        sets = ", ".join([*(f"{k} = ?" for k in changes), "updated_at = ?"])
+        values = [*(_db_value(v) for v in changes.values()), utc_text(at)]
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                f"UPDATE issues SET {sets} WHERE id = ? AND status = ? RETURNING *",
+                (*values, issue_id, expect_status),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                async with conn.execute("SELECT status FROM issues WHERE id = ?", (issue_id,)) as cur:
+                    current = await cur.fetchone()
+                if current is None:
+                    raise StoreError(f"no issue with id {issue_id}")
+                raise StaleIssue(
+                    f"issue {issue_id} is {current[0]} now, not {expect_status}: reload and retry"
+                )
+            await _append_event(conn, issue_id, at, event)
+        return issue_record(row)
+
+    async def get(self, issue_id: int) -> IssueRecord | None:
+        row = await self._db.fetch_one("SELECT * FROM issues WHERE id = ?", (issue_id,))
+        return None if row is None else issue_record(row)
+
+    async def by_number(self, number: str) -> IssueRecord | None:
+        row = await self._db.fetch_one("SELECT * FROM issues WHERE number = ?", (number,))
+        return None if row is None else issue_record(row)
+
+    async def for_call(self, call_id: int) -> IssueRecord | None:
+        row = await self._db.fetch_one("SELECT * FROM issues WHERE call_id = ?", (call_id,))
+        return None if row is None else issue_record(row)
+
+    async def events(self, issue_id: int) -> list[IssueEvent]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM issue_events WHERE issue_id = ? ORDER BY id", (issue_id,)
+        )
+        out = []
+        for r in rows:
+            at = parse_time(r["at"])
+            assert at is not None
+            out.append(IssueEvent(r["id"], r["issue_id"], at, r["actor"], r["kind"],
+                                  from_json(r["before"]), from_json(r["after"]), r["note"]))
+        return out
+
+    async def open_for_caller(
+        self, *, caller_key: str | None, employee_id: str | None, closed_states: tuple[str, ...],
+        limit: int = 20,
+    ) -> list[IssueRecord]:
+        """Issues not yet closed for this employee (or, unknown callers, this number)."""
+        marks = ",".join("?" * len(closed_states))
+        if employee_id:
+            where, key = "employee_id = ?", employee_id
+        elif caller_key:
+            where, key = "caller_key = ?", caller_key
+        else:
+            return []
+        rows = await self._db.fetch_all(
+            f"SELECT * FROM issues WHERE {where} AND status NOT IN ({marks})"
+            " ORDER BY id DESC LIMIT ?", (key, *closed_states, limit),
+        )
+        return [issue_record(r) for r in rows]
+
+    async def history_for_caller(
+        self, *, caller_key: str | None, employee_id: str | None, limit: int = 20
+    ) -> list[IssueRecord]:
+        if employee_id:
+            where, key = "employee_id = ?", employee_id
+        elif caller_key:
+            where, key = "caller_key = ?", caller_key
+        else:
+            return []
+        rows = await self._db.fetch_all(
+            f"SELECT * FROM issues WHERE {where} ORDER BY id DESC LIMIT ?", (key, limit)
+        )
+        return [issue_record(r) for r in rows]
+
+    async def flag_recording_overdue(self, *, status: str, ended_before: datetime, at: datetime) -> list[int]:
+        """Flag issues still in ``status`` whose call ended before ``ended_before``."""
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "UPDATE issues SET recording_overdue = 1, updated_at = ? WHERE status = ?"
+                " AND recording_overdue = 0 AND call_ended_at IS NOT NULL AND call_ended_at < ?"
+                " RETURNING id",
+                (utc_text(at), status, utc_text(ended_before)),
+            ) as cur:
+                ids = [int(r[0]) for r in await cur.fetchall()]
+            for issue_id in ids:
+                await _append_event(conn, issue_id, at, EventDraft(
+                    actor="system", kind="recording_overdue",
+                    before={"recording_overdue": False}, after={"recording_overdue": True},
+                    note="category and description not completed within 30 minutes of the call",
+                ))
+        return ids
+
+    async def count(self, status: str | None = None) -> int:
+        if status is None:
+            return int(await self._db.fetch_value("SELECT COUNT(*) FROM issues"))
+        return int(await self._db.fetch_value("SELECT COUNT(*) FROM issues WHERE status = ?", (status,)))
+
+    async def recent(self, limit: int = 50) -> list[IssueRecord]:
+        rows = await self._db.fetch_all("SELECT * FROM issues ORDER BY id DESC LIMIT ?", (limit,))
+        return [issue_record(r) for r in rows]

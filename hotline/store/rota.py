@@ -1,0 +1,42 @@
+"""Run-time changes of the on-call rota (overrides and swaps)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hotline.store.convert import parse_time
+from hotline.store.db import Database, utc_text
+from hotline.store.records import RotaChange
+
+__all__ = ["RotaStore"]
+
+
+class RotaStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(self, change: RotaChange) -> int:
+        async with self._db.transaction() as conn, conn.execute(
+            "INSERT INTO rota_changes (rota, kind, starts_at, ends_at, person, other, level,"
+            " made_by, reason, made_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (change.rota, change.kind, utc_text(change.starts_at), utc_text(change.ends_at),
+             change.person, change.other, change.level, change.made_by, change.reason,
+             utc_text(change.made_at)),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def between(self, rota: str, start: datetime, end: datetime) -> list[RotaChange]:
+        """Changes of ``rota`` overlapping [start, end), oldest first."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM rota_changes WHERE rota = ? AND starts_at < ? AND ends_at > ?"
+            " ORDER BY made_at, id", (rota, utc_text(end), utc_text(start)),
+        )
+        out = []
+        for r in rows:
+            s, e, m = parse_time(r["starts_at"]), parse_time(r["ends_at"]), parse_time(r["made_at"])
+            assert s is not None and e is not None and m is not None
+            out.append(RotaChange(r["rota"], r["kind"], s, e, r["person"], r["other"], r["made_by"],
+                                  r["reason"], m, r["level"], id=r["id"]))
+        return out

@@ -1,0 +1,121 @@
+"""The store on real SQLite files: migrations, pragmas, durability of a new call's rows."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from hotline.store import Store, StoreError
+from hotline.store.db import available_migrations
+from hotline.store.records import Employee, NewCall, Person, RotaChange
+
+T0 = datetime(2026, 11, 25, 1, 2, 3, tzinfo=UTC)
+
+
+async def test_migrations_from_empty_and_rerun(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    async with Store(path) as store:
+        assert await store.db.schema_version() == len(available_migrations())
+        assert await store.db.migrate() == []  # re-run applies nothing
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"people", "posts", "post_assignments", "directory", "calls", "issues",
+                "issue_events", "schema_migrations"} <= tables
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    async with Store(path) as store:  # reopening an up-to-date file is fine
+        assert await store.db.migrate() == []
+
+
+async def test_pragmas_on_every_connection(store: Store) -> None:
+    assert await store.db.fetch_value("PRAGMA foreign_keys") == 1
+    assert await store.db.fetch_value("PRAGMA busy_timeout") == 5000
+
+
+async def test_newer_schema_refused(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    async with Store(path):
+        pass
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'x')")
+    store = Store(path)
+    with pytest.raises(StoreError, match="newer than this hotline"):
+        await store.open()
+    await store.close()
+
+
+async def test_call_and_issue_committed_before_return(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    async with Store(path) as store:
+        call, issue = await store.issues.create_for_call(
+            NewCall("abc@host", T0, caller_raw="+8613812345678", caller_key="+8613812345678"),
+            employee_id=None, caller_name="张伟", local_year=2026, status="new",
+        )
+        # A separate, plain sqlite3 connection sees both rows at once: they are committed.
+        with sqlite3.connect(path) as conn:
+            row = conn.execute("SELECT number, call_id, caller_name FROM issues").fetchone()
+        assert row == (issue.number, call.id, "张伟")
+        assert issue.number == "HL-2026-000001"
+
+
+async def test_issue_numbers_count_per_year(store: Store) -> None:
+    numbers = []
+    for year in (2026, 2026, 2027, 2026):
+        _, issue = await store.issues.create_for_call(
+            NewCall(f"c{len(numbers)}", T0), employee_id=None, caller_name=None,
+            local_year=year, status="new")
+        numbers.append(issue.number)
+    assert numbers == ["HL-2026-000001", "HL-2026-000002", "HL-2027-000001", "HL-2026-000003"]
+
+
+async def test_audit_trail_is_append_only(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    async with Store(path) as store:
+        await store.issues.create_for_call(NewCall("c1", T0), employee_id=None, caller_name=None,
+                                           local_year=2026, status="new")
+    with sqlite3.connect(path) as conn:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE issue_events SET actor = 'mallory'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM issue_events")
+
+
+async def test_failed_transaction_leaves_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        async with store.db.transaction() as conn:
+            await conn.execute("INSERT INTO posts (id, name) VALUES ('x', 'X')")
+            raise RuntimeError("boom")
+    assert await store.people.posts() == []
+
+
+async def test_directory_upsert_is_idempotent_and_replaces_numbers(store: Store) -> None:
+    e = Employee("E001", "李娜", "信息中心", "A栋", mobile="+8613812345678",
+                 desk_numbers=("+8657187654321",), extension="2345")
+    assert await store.directory.upsert([e]) == (1, 0)
+    assert await store.directory.upsert([e]) == (0, 1)
+    assert [x.employee_id for x in await store.directory.lookup(["+8613812345678"])] == ["E001"]
+    assert [x.name for x in await store.directory.lookup(["ext:2345"])] == ["李娜"]
+    moved = Employee("E001", "李娜", "信息中心", "B栋", mobile="+8613900000000")
+    await store.directory.upsert([moved])
+    assert await store.directory.lookup(["+8613812345678"]) == []
+    assert (await store.directory.get("E001")) == moved
+    assert await store.directory.count() == 1
+
+
+async def test_foreign_keys_enforced(store: Store) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        async with store.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO post_assignments (post_id, person_id, role) VALUES ('nope', 'nobody', 'A')")
+
+
+async def test_rota_changes_roundtrip(store: Store) -> None:
+    await store.people.upsert_people([Person("zhangwei", "张伟"), Person("liyang", "李阳")])
+    change = RotaChange("it-oncall", "override", T0, T0.replace(hour=9), "liyang", "zhangwei",
+                        "chenjing", "张伟 sick leave", T0)
+    await store.rota.add(change)
+    found = await store.rota.between("it-oncall", T0.replace(hour=3), T0.replace(hour=4))
+    assert found == [change]
+    assert await store.rota.between("it-oncall", T0.replace(hour=9), T0.replace(hour=10)) == []
