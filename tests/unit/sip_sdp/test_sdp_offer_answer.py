@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -17,7 +18,12 @@ from hotline.sip.sdp import (
 )
 
 DATA = Path(__file__).parent / "data"
-LOCAL = {"local_address": "192.0.2.10", "local_port": 40000}
+class _Local(TypedDict):
+    local_address: str
+    local_port: int
+
+
+LOCAL: _Local = {"local_address": "192.0.2.10", "local_port": 40000}
 
 
 def body(name: str) -> bytes:
