@@ -74,9 +74,9 @@ __all__ = [
 
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
-# How far day-by-day searches may look before concluding the configuration can
-# never produce business time (e.g. every remaining day a holiday).  Ten years
-# is far beyond any real SLA and still only a few milliseconds of work.
+# How many consecutive days without working hours a day-by-day search accepts
+# before concluding the configuration can never produce business time.  No real
+# holiday lasts ten years, and the check costs a few milliseconds at most.
 _MAX_SEARCH_DAYS = 3660
 
 _UTC = UTC
@@ -537,7 +537,7 @@ class BusinessCalendar:
             for s, e in intervals:
                 if e > u:
                     return max(s, u).astimezone(self.tz)
-        raise AssertionError("unreachable: _days_from raises first")
+        raise AssertionError("unreachable: _days_from never ends")
 
     def add_business_minutes(self, t: datetime, minutes: float) -> datetime:
         """The earliest instant at which ``minutes`` business minutes have elapsed since ``t``.
@@ -572,7 +572,7 @@ class BusinessCalendar:
                     if remaining <= avail:
                         return (min(e, u) - remaining).astimezone(self.tz)
                     remaining -= avail
-        raise AssertionError("unreachable: _days_from raises first")
+        raise AssertionError("unreachable: _days_from never ends")
 
     def business_minutes_between(self, a: datetime, b: datetime) -> float:
         """Business minutes in ``[a, b)``; negative (``-between(b, a)``) if ``b < a``."""
@@ -621,12 +621,20 @@ class BusinessCalendar:
         return result
 
     def _days_from(self, d: date, step: int) -> Iterator[tuple[date, tuple[_Interval, ...]]]:
-        """Days with their intervals from ``d`` onwards (``step`` 1) or backwards (-1)."""
-        for _ in range(_MAX_SEARCH_DAYS):
-            yield d, self._intervals(d)
+        """Days with their intervals from ``d`` onwards (``step`` 1) or backwards (-1).
+
+        Endless, except that a run of ``_MAX_SEARCH_DAYS`` days without any
+        working hours means the configuration can never produce business time.
+        """
+        idle = 0
+        while True:
+            intervals = self._intervals(d)
+            idle = 0 if intervals else idle + 1
+            if idle > _MAX_SEARCH_DAYS:
+                raise ValueError(f"no business time in the {_MAX_SEARCH_DAYS} days up to {d}: "
+                                 "check weekly hours and holidays")
+            yield d, intervals
             d += timedelta(days=step)
-        raise ValueError(f"no business time within {_MAX_SEARCH_DAYS} days of {d}: "
-                         "check weekly hours and holidays")
 
 
 def _check_hours(wd: int, hours: Sequence[tuple[time, time]]) -> tuple[tuple[time, time], ...]:

@@ -404,3 +404,15 @@ def test_directory_errors(tmp_path: Path) -> None:
                for p in problems)
     assert any("cn-2025.toml:7: holiday[0].start: 2026-01-01 is not in 2024" in p
                for p in problems)
+
+
+def test_very_long_span_and_impossible_search(cal: BusinessCalendar) -> None:
+    t = sh(2026, 11, 25, 9)
+    r = cal.add_business_minutes(t, 5000 * 480)  # ~20 years: long, but not "impossible"
+    assert cal.business_minutes_between(t, r) == 5000 * 480
+    closed = CalendarData.of(CalendarYear(y, holidays=(Holiday("x", date(y, 1, 1),
+                                                               date(y, 12, 31)),))
+                             for y in range(2030, 2041))
+    never = BusinessCalendar(SH, {0: OFFICE}, closed)
+    with pytest.raises(ValueError, match="no business time in the 3660 days"):
+        never.next_business_start(sh(2030, 1, 1))
