@@ -34,7 +34,6 @@ from hotline.store import EventDraft, Store
 from hotline.store.records import CallRecord, IssueRecord, NewCall
 
 __all__ = [
-    "CLOSED_STATES",
     "RECORDING_DEADLINE",
     "TRANSITIONS",
     "IllegalTransition",
@@ -74,7 +73,6 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
 }
 """Legal moves: ``TRANSITIONS[from]`` is the set of states an issue may go to next."""
 
-CLOSED_STATES = (S.CLOSED.value,)
 REQUIRED_NOTE = {S.CLOSED, S.REOPENED}
 """Moves that must say why (closing without work, reopening)."""
 

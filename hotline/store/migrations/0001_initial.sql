@@ -105,8 +105,12 @@ CREATE TABLE issues (
     recorded_at  TEXT,
     recording_overdue INTEGER NOT NULL DEFAULT 0 CHECK (recording_overdue IN (0, 1))
 );
-CREATE INDEX issues_caller_open ON issues(caller_key, status);
-CREATE INDEX issues_employee ON issues(employee_id, status);
+-- A caller's history, newest first; and their open issues, which a partial index keeps small
+-- however many closed ones a frequent caller has.
+CREATE INDEX issues_employee ON issues(employee_id, id);
+CREATE INDEX issues_caller ON issues(caller_key, id);
+CREATE INDEX issues_open_employee ON issues(employee_id, id) WHERE status <> 'closed';
+CREATE INDEX issues_open_caller ON issues(caller_key, id) WHERE status <> 'closed';
 CREATE INDEX issues_status ON issues(status, created_at);
 CREATE INDEX issues_owner ON issues(owner, status);
 CREATE INDEX issues_created ON issues(created_at);
