@@ -78,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_calendar(config: Config) -> list[str]:
     """Load the calendar folder (errors are configuration errors); return warnings."""
-    from hotline.services import build_calendar
+    from hotline.services import build_calendar, build_rota
 
+    build_rota(config)
     calendar = build_calendar(config)
     return calendar.startup_warnings()
 

@@ -6,12 +6,15 @@ so that ``check-config`` and ``serve`` validate exactly the same things.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, time
 
 from hotline.calendar import BusinessCalendar, CalendarFileError, load_calendar_dir
 from hotline.config import Config, ConfigError
+from hotline.rota import EscalationChain, Level, Override, Period, Rota, RotaError, Rotation, Swap
+from hotline.store.records import RotaChange
 
-__all__ = ["CalendarSetup", "build_calendar"]
+__all__ = ["CalendarSetup", "build_calendar", "build_rota"]
 
 
 class CalendarSetup(BusinessCalendar):
@@ -37,3 +40,45 @@ def build_calendar(config: Config) -> CalendarSetup:
         return CalendarSetup(config.site.timezone, hours, data, config.calendar.make_up_day_as)
     except ValueError as exc:
         raise ConfigError([f"{config.source}: calendar: {exc}"]) from None
+
+
+def build_rota(
+    config: Config,
+    *,
+    people: Collection[str] | None = None,
+    changes: Iterable[RotaChange] = (),
+) -> Rota:
+    """The on-call rota of a configuration, with the run-time overrides and swaps from the store.
+
+    ``people`` is the set of known staff ids (from the database); None accepts the members named
+    in the configuration. Rota mistakes are configuration errors naming the ``[[rota]]`` table.
+    """
+    rotations = []
+    chains = []
+    for index, rc in enumerate(config.rotas):
+        try:
+            rotations.append(Rotation(
+                name=rc.name, members=rc.members, period=Period(rc.period), handover=rc.handover,
+                anchor=rc.anchor, tz=config.site.timezone,
+                handover_weekday=rc.handover_weekday if rc.period == "weekly" else None,
+            ))
+        except RotaError as exc:
+            raise ConfigError([f"{config.source}: rota[{index}] ({rc.name}): {exc}"]) from None
+        chains.append(EscalationChain(rota=rc.name, manager=rc.manager))
+    overrides: list[Override] = []
+    swaps: list[Swap] = []
+    for change in changes:
+        if change.kind == "swap":
+            assert change.other is not None
+            swaps.append(Swap(rota=change.rota, a=change.person, b=change.other,
+                              start=change.starts_at, end=change.ends_at, made_by=change.made_by,
+                              reason=change.reason, made_at=change.made_at, id=change.id))
+        else:
+            overrides.append(Override(rota=change.rota, start=change.starts_at, end=change.ends_at,
+                                      person=change.person, replaces=change.other,
+                                      level=Level(change.level), made_by=change.made_by,
+                                      reason=change.reason, made_at=change.made_at, id=change.id))
+    try:
+        return Rota(rotations, chains, overrides, swaps, people=people)
+    except RotaError as exc:
+        raise ConfigError([f"{config.source}: rota: {exc}"]) from None
