@@ -560,6 +560,13 @@ class NegotiatedMedia:
     remote_port: int
     direction: str
     on_hold: bool
+    remote_rtcp_port: int | None = None
+    """The peer's ``a=rtcp`` port (RFC 3605); None means RTP port + 1 (RFC 3550)."""
+
+    @property
+    def rtcp_port(self) -> int:
+        """Where to send RTCP: the ``a=rtcp`` port, else the RTP port + 1."""
+        return self.remote_rtcp_port if self.remote_rtcp_port is not None else self.remote_port + 1
 
     @property
     def sends(self) -> bool:
@@ -743,6 +750,7 @@ def negotiate_answer(
         remote_port=remote.port,
         direction=ours,
         on_hold=on_hold,
+        remote_rtcp_port=_rtcp_port(remote),
     )
     return Answer(sdp, negotiated)
 
@@ -799,11 +807,17 @@ def parse_answer(
             remote_port=theirs.port,
             direction=our_dir,
             on_hold=on_hold,
+            remote_rtcp_port=_rtcp_port(theirs),
         )
     raise ValueError("our offer has no enabled audio stream")  # our bug, not the peer's
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _rtcp_port(media: MediaDescription) -> int | None:
+    rtcp = media.rtcp
+    return rtcp[0] if rtcp is not None else None
 
 
 def _is_pt(text: str) -> bool:

@@ -198,6 +198,13 @@ def test_rfc2543_hold_with_zero_address() -> None:
     assert not answer.media.sends
 
 
+def test_rtcp_port_from_attribute_or_rtp_plus_one() -> None:
+    assert negotiate_answer(body("001"), **LOCAL).media.rtcp_port == 13345
+    raw = edit(body("001"), (b"a=sendrecv\r\n", b"a=sendrecv\r\na=rtcp:13400\r\n"))
+    media = negotiate_answer(raw, **LOCAL).media
+    assert (media.remote_rtcp_port, media.rtcp_port) == (13400, 13400)
+
+
 def test_ipv6_offer_gets_ipv6_answer() -> None:
     raw = edit(
         body("001"),

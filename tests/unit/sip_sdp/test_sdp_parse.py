@@ -14,6 +14,7 @@ from hotline.sip.sdp import (
     RtpMap,
     SdpError,
     SessionDescription,
+    negotiate_answer,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -178,6 +179,13 @@ def test_fuzz_only_sdp_error_escapes(lines: list[str], eol: str) -> None:
     assert SessionDescription.parse(sdp.serialize()) == sdp
     for media in sdp.media:
         _ = (media.rtpmaps, media.fmtps, media.ptime, media.rtcp, sdp.direction_for(media))
+    # Negotiating on whatever parsed fails only with an SdpError that maps to a response.
+    try:
+        answer = negotiate_answer(sdp, local_address="192.0.2.10", local_port=40000)
+    except SdpError as exc:
+        assert exc.status in (400, 488)
+    else:
+        assert SessionDescription.parse(answer.body) == answer.sdp
 
 
 @settings(max_examples=200, deadline=None)
