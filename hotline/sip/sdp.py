@@ -714,9 +714,9 @@ def negotiate_answer(
         raise SdpError(400, f"no c= line for the {remote.media} stream (session or media level)")
     remote_dir = offer.direction_for(remote)
     on_hold = remote_dir in ("sendonly", "inactive") or conn.is_hold_address
-    if conn.is_hold_address and remote_dir == "sendrecv":
-        # RFC 3264 §8.4: 0.0.0.0 means "do not send to me"; treat as sendonly.
-        remote_dir = "sendonly"
+    if conn.is_hold_address:
+        # RFC 3264 §8.4: 0.0.0.0 means "do not send to me", whatever the attribute says.
+        remote_dir = _intersect(remote_dir, "sendonly")
     ours = _intersect(_reverse(remote_dir), wanted)
     chosen_ptime = _choose_ptime(remote.ptime, remote.maxptime, ptime)
     te_pt, te_events = _telephone_event(remote) if telephone_event else (None, None)
@@ -794,6 +794,8 @@ def parse_answer(
         if any(_codec_of(ours, pt) == _TELEPHONE_EVENT.upper() for pt in ours.payload_types):
             te_pt, _ = _telephone_event(theirs)
         their_dir = answer.direction_for(theirs)
+        if conn.is_hold_address:
+            their_dir = _intersect(their_dir, "sendonly")
         our_dir = _intersect(_reverse(their_dir), offer.direction_for(ours))
         on_hold = their_dir in ("sendonly", "inactive") or conn.is_hold_address
         pt, codec = found

@@ -205,6 +205,17 @@ def test_rtcp_port_from_attribute_or_rtp_plus_one() -> None:
     assert (media.remote_rtcp_port, media.rtcp_port) == (13400, 13400)
 
 
+def test_zero_address_wins_over_recvonly() -> None:
+    # Never send RTP to 0.0.0.0, even if the attribute would let us.
+    raw = edit(
+        body("001"),
+        (b"c=IN IP4 192.168.86.35", b"c=IN IP4 0.0.0.0"),
+        (b"a=sendrecv", b"a=recvonly"),
+    )
+    media = negotiate_answer(raw, **LOCAL).media
+    assert (media.direction, media.on_hold, media.sends) == ("inactive", True, False)
+
+
 def test_ipv6_offer_gets_ipv6_answer() -> None:
     raw = edit(
         body("001"),
