@@ -335,3 +335,25 @@ def test_forgotten_nonce_under_memory_pressure_is_stale() -> None:
     evicted = server.verify(clients[0].preemptive("INVITE", "sip:a") or "", "INVITE", 2.0)
     assert (evicted.ok, evicted.stale) == (False, True)
     assert server.verify(clients[2].preemptive("INVITE", "sip:a") or "", "INVITE", 2.0).ok
+
+
+@pytest.mark.parametrize("algorithm", ["SHA-512-256", "SHA-256-sess", "MD5-sess"])
+def test_round_trip_other_algorithms(algorithm: str) -> None:
+    passwords = {"trunk1": "s3cret"}
+    server = DigestServer("r", passwords.get, SECRET, algorithms=(algorithm,))
+    (challenge,) = server.challenges(0.0)
+    header = DigestClient("trunk1", "s3cret").authorize(challenge.serialize(), "INVITE", "sip:a")
+    assert server.verify(header or "", "INVITE", 1.0).ok
+
+
+def test_md5_sess_written_out() -> None:
+    # RFC 2617 §3.2.2.2: for MD5-sess, A1 = H(user:realm:pass):nonce:cnonce.
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    ha1 = md5(f"{md5('u:r:p')}:n:c")
+    expected = md5(f"{ha1}:n:00000001:c:auth:{md5('INVITE:sip:a')}")
+    assert expected == digest_response(
+        algorithm="md5-sess", username="u", realm="r", password="p", method="INVITE",
+        uri="sip:a", nonce="n", qop="auth", nc="00000001", cnonce="c",
+    )
