@@ -15,6 +15,7 @@ from __future__ import annotations
 import array
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 with warnings.catch_warnings():
@@ -111,9 +112,9 @@ def samples_per_packet(ptime_ms: int, clock_rate: int = SAMPLE_RATE) -> int:
     return clock_rate * ptime_ms // 1000
 
 
-def pcm_from_samples(samples: list[int] | array.array[int]) -> bytes:
+def pcm_from_samples(samples: Iterable[float]) -> bytes:
     """16-bit PCM bytes from a sequence of integer samples (clipped to 16 bits)."""
-    return array.array("h", (max(-32768, min(32767, int(s))) for s in samples)).tobytes()
+    return array.array("h", (max(-32768, min(32767, round(s))) for s in samples)).tobytes()
 
 
 def samples_from_pcm(pcm: bytes) -> array.array[int]:

@@ -39,3 +39,15 @@ class RtpTimedOut:
     """Seconds since the last packet (or since the stream started)."""
     at: float
     """When the timeout was noticed (seconds, caller's clock)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackEnded:
+    """An item of a playlist stopped playing."""
+
+    item: str
+    """The item's name (a prompt's file name, a tone's name, "silence")."""
+    interrupted: bool
+    """True if barge-in or `stop()` cut it short."""
+    playlist_done: bool
+    """True if nothing is left to play after it."""

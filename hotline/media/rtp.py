@@ -303,8 +303,9 @@ class RtpSender:
 class RtpRewriter:
     """Renumber packets from another source into an `RtpSender`'s stream.
 
-    On the first packet, and whenever the source changes SSRC or jumps in
-    sequence, the rewriter takes the offsets that continue the sender's
+    On the first packet, whenever the source changes SSRC or jumps in
+    sequence, and when the sender numbered packets of its own in between (a
+    prompt played into the bridge), the rewriter takes the offsets that continue the sender's
     numbering and sets the marker bit; from then on sequence and timestamp
     move with the source's, so loss and reordering stay visible to the far
     end's jitter buffer.
@@ -317,6 +318,7 @@ class RtpRewriter:
         self._seq_offset = 0
         self._ts_offset = 0
         self._last_in_seq = 0
+        self._sender_seq = -1  # the sender's next_seq after our last packet
         self.resyncs = 0
 
     def reset(self) -> None:
@@ -336,6 +338,7 @@ class RtpRewriter:
         if (
             self._source != packet.ssrc
             or abs(seq_diff(packet.sequence, self._last_in_seq)) > self.max_jump
+            or sender.next_seq != self._sender_seq  # the sender sent packets of its own
         ):
             self._source = packet.ssrc
             self._seq_offset = (sender.next_seq - packet.sequence) & 0xFFFF
@@ -356,6 +359,7 @@ class RtpRewriter:
         sender.packets_sent += 1
         sender.octets_sent += len(packet.payload)
         sender._gap = False
+        self._sender_seq = sender.next_seq
         return RtpPacket(
             payload_type=packet.payload_type if payload_type is None else payload_type,
             sequence=out_seq,

@@ -1,0 +1,100 @@
+"""Relaying RTP between the two legs of a forwarded call.
+
+Each leg has the codec and telephone-event payload type its SDP agreed,
+and an `RtpSender` numbering what we send to it (which played prompts or
+ringback before the bridge). A packet from one leg is relayed to the other:
+
+- audio: passed through when both legs use the same codec, PCMU↔PCMA
+  transcoded (one table lookup per byte) when they differ;
+- telephone-events: relayed with the payload type mapped to the other leg's
+  (dropped and counted if the other leg did not negotiate telephone-event);
+- comfort noise and anything else: dropped and counted.
+
+Every relayed packet is renumbered by the destination's `RtpRewriter`, so
+each far end sees one stream, one SSRC, with continuous sequence numbers and
+timestamps from the first prompt through the bridge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hotline.media.codecs import Codec, transcode
+from hotline.media.rtp import RtpPacket, RtpRewriter, RtpSender
+
+
+@dataclass(frozen=True, slots=True)
+class LegMedia:
+    """What one leg's SDP agreed."""
+
+    codec: Codec
+    telephone_event_pt: int | None = 101
+    """The dynamic payload type of telephone-event, or None if not negotiated."""
+
+
+@dataclass(slots=True)
+class RelayStats:
+    """Counters for one direction."""
+
+    relayed: int = 0
+    transcoded: int = 0
+    events: int = 0
+    dropped: int = 0
+    """Packets of payload types the other leg cannot take (CN, unknown, events without PT)."""
+
+    def as_dict(self) -> dict[str, int]:
+        """For the call record."""
+        return {
+            "relayed": self.relayed,
+            "transcoded": self.transcoded,
+            "events": self.events,
+            "dropped": self.dropped,
+        }
+
+
+@dataclass(slots=True)
+class _Direction:
+    src: LegMedia
+    dst: LegMedia
+    rewriter: RtpRewriter
+    stats: RelayStats = field(default_factory=RelayStats)
+
+
+class Bridge:
+    """Relay logic for legs "a" and "b"."""
+
+    def __init__(self, a: LegMedia, a_out: RtpSender, b: LegMedia, b_out: RtpSender) -> None:
+        self._dirs = {
+            "a": _Direction(a, b, RtpRewriter(b_out)),  # packets from a, sent to b
+            "b": _Direction(b, a, RtpRewriter(a_out)),
+        }
+
+    def relay(self, from_leg: str, packet: RtpPacket) -> RtpPacket | None:
+        """The packet to send to the other leg, or None if it is dropped."""
+        d = self._dirs[from_leg]
+        pt = packet.payload_type
+        if pt == d.src.codec.payload_type:
+            payload = packet.payload
+            if d.src.codec != d.dst.codec:
+                payload = transcode(payload, d.src.codec, d.dst.codec)
+                d.stats.transcoded += 1
+            d.stats.relayed += 1
+            return d.rewriter.rewrite(
+                packet.with_(payload=payload),
+                samples=len(payload),  # G.711: one byte per sample
+                payload_type=d.dst.codec.payload_type,
+            )
+        if pt == d.src.telephone_event_pt and d.dst.telephone_event_pt is not None:
+            d.stats.relayed += 1
+            d.stats.events += 1
+            return d.rewriter.rewrite(packet, payload_type=d.dst.telephone_event_pt)
+        d.stats.dropped += 1
+        return None
+
+    def resume(self, to_leg: str) -> None:
+        """We played something of our own to `to_leg`: the next relayed packet re-anchors."""
+        self._dirs["b" if to_leg == "a" else "a"].rewriter.reset()
+
+    def stats(self, from_leg: str) -> RelayStats:
+        """Counters for packets coming from `from_leg`."""
+        return self._dirs[from_leg].stats
