@@ -1,0 +1,267 @@
+"""Dispatch: who gets an issue, and why — A role first, else the least-loaded available B role.
+
+Theory of operation
+-------------------
+A category belongs to a post; a post has one A role (the owner) and ranked B
+roles (backups). Dispatch looks at the moment work can start — now for a 24×7
+priority, the next business minute otherwise — and asks of each role holder
+whether they are *available* then: active, not on leave that local day, and, if
+they have shifts, inside one. The A role gets the issue if available. Otherwise
+the available B role with the fewest open issues does, ties broken by who was
+dispatched least recently (never beats any time), then by rank. If a 24×7 issue
+finds nobody now, the next business start is tried before giving up.
+
+Nobody available is not an error and never a silent drop: the issue stays
+``recorded``, is flagged ``unassigned`` in the desk projection, the managers are
+notified, and the dispatch log says why. Every decision — automatic, manual or
+none — appends a log line whose reason reads like ``A zhangwei on leave
+2026-11-20..22 → B lisi (fewest open issues: 1)``.
+
+:func:`choose` is the pure decision; :class:`DispatchService` gathers its facts
+from the store and commits the result through the desk's unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from hotline.desk.context import DeskContext
+from hotline.desk.notify import drafts, issue_payload
+from hotline.desk.sla import read_sla
+from hotline.desk.timeline import OPEN_STATES, timeline_of
+from hotline.issues import IssueError, check_transition
+from hotline.store import EventDraft
+from hotline.store.desk_changes import DeskChange
+from hotline.store.desk_records import DispatchEntry, Leave, Shift
+from hotline.store.records import IssueRecord, PostAssignment
+
+__all__ = [
+    "Candidate",
+    "CoverageGap",
+    "Decision",
+    "DispatchResult",
+    "DispatchService",
+    "away_reason",
+    "choose",
+    "format_span",
+]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A role holder of the post, with the facts the decision needs."""
+
+    person_id: str
+    role: str
+    """"A" or "B"."""
+    rank: int
+    away: str | None
+    """Why the person is unavailable ("on leave 2026-11-20..22"), None if available."""
+    open_issues: int
+    last_dispatched: datetime | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    person_id: str | None
+    role: str | None
+    reason: str
+
+
+def format_span(first: date, last: date) -> str:
+    """``2026-11-20..22``, ``2026-11-30..12-02``, ``2026-12-31..2027-01-02``."""
+    if first == last:
+        return first.isoformat()
+    if first.year != last.year:
+        return f"{first.isoformat()}..{last.isoformat()}"
+    if first.month != last.month:
+        return f"{first.isoformat()}..{last:%m-%d}"
+    return f"{first.isoformat()}..{last:%d}"
+
+
+def _clock(text: str) -> time:
+    return time.max if text == "24:00" else time.fromisoformat(text)
+
+
+def away_reason(day: date, moment: time, *, inactive: bool, leaves: Sequence[Leave],
+                shifts: Sequence[Shift]) -> str | None:
+    """Why a person is not available at local ``day`` ``moment``; None if available."""
+    if inactive:
+        return "inactive"
+    for leave in leaves:
+        if leave.starts_on <= day <= leave.ends_on:
+            return f"on leave {format_span(leave.starts_on, leave.ends_on)}"
+    if shifts and not any(s.weekday == day.weekday() and _clock(s.starts) <= moment < _clock(s.ends)
+                          for s in shifts):
+        return f"off shift at {day.isoformat()} {moment:%H:%M}"
+    return None
+
+
+def choose(candidates: Sequence[Candidate]) -> Decision:
+    """The A role if available, else the least-loaded available B role (see module doc)."""
+    skipped = [f"{c.role} {c.person_id} {c.away}" for c in sorted(candidates, key=_role_order)
+               if c.away]
+    a = next((c for c in candidates if c.role == "A" and c.away is None), None)
+    if a is not None:
+        return Decision(a.person_id, "A", f"A {a.person_id} available")
+    available = [c for c in candidates if c.role == "B" and c.away is None]
+    if not available:
+        why = "; ".join(skipped) if skipped else "post has no A or B role"
+        return Decision(None, None, f"nobody available: {why}")
+    never = datetime.min.replace(tzinfo=None)
+    best = min(available, key=lambda c: (
+        c.open_issues, (c.last_dispatched.replace(tzinfo=None) if c.last_dispatched else never),
+        c.rank, c.person_id))
+    ties = [c for c in available if c.open_issues == best.open_issues]
+    why = f"fewest open issues: {best.open_issues}"
+    if len(ties) > 1:
+        last = best.last_dispatched.isoformat(timespec="minutes") if best.last_dispatched else "never"
+        why += f", least recently dispatched: {last}"
+    prefix = "; ".join(skipped) + " → " if skipped else ""
+    return Decision(best.person_id, "B", f"{prefix}B {best.person_id} ({why})")
+
+
+def _role_order(c: Candidate) -> tuple[int, int]:
+    return (0 if c.role == "A" else 1, c.rank)
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    issue: IssueRecord
+    person_id: str | None
+    reason: str
+    flagged: bool
+    """True: nobody was available; the issue is flagged unassigned."""
+
+
+@dataclass(frozen=True)
+class CoverageGap:
+    """A working day on which a post has no available A or B role."""
+
+    day: date
+    post_id: str
+    reasons: str
+
+
+class DispatchService:
+    def __init__(self, ctx: DeskContext) -> None:
+        self.ctx = ctx
+
+    async def candidates(self, post_id: str, at: datetime) -> list[Candidate]:
+        """The post's role holders with their availability at ``at`` and their load."""
+        st = self.ctx.desk.dispatch
+        assignments: list[PostAssignment] = await self.ctx.store.people.assignments(post_id)
+        ids = [a.person_id for a in assignments]
+        local = at.astimezone(self.ctx.calendar.tz)
+        leaves = await st.leaves(ids, local.date(), local.date())
+        shifts = await st.shifts(ids)
+        inactive = await st.inactive(ids)
+        loads = await st.open_counts(ids, OPEN_STATES)
+        last = await st.last_dispatched(ids)
+        return [
+            Candidate(a.person_id, a.role, a.rank, away_reason(
+                local.date(), local.time(), inactive=a.person_id in inactive,
+                leaves=[x for x in leaves if x.person_id == a.person_id],
+                shifts=[s for s in shifts if s.person_id == a.person_id]),
+                loads.get(a.person_id, 0), last.get(a.person_id))
+            for a in assignments
+        ]
+
+    async def dispatch(self, issue_id: int, *, actor: str = "system", to: str | None = None,
+                       note: str = "") -> DispatchResult:
+        """Dispatch an issue automatically, or to ``to`` (manual: ``note`` says why)."""
+        ctx, now = self.ctx, self.ctx.now()
+        issue = await ctx.store.issues.get(issue_id)
+        if issue is None:
+            raise IssueError(f"no issue with id {issue_id}")
+        check_transition(issue.status, "dispatched")
+        if not issue.category:
+            raise IssueError(f"{issue.number}: a category is needed to find the post")
+        post_id = await ctx.desk.dispatch.post_of_category(issue.category)
+        policy = ctx.settings.policy(issue.priority)
+        if to is not None:
+            if not note.strip():
+                raise IssueError("manual dispatch: say why (a note is required)")
+            if await ctx.store.people.get(to) is None:
+                raise IssueError(f"manual dispatch: no person {to!r}")
+            decision = Decision(to, "manual", f"manual by {actor}: {note.strip()}")
+        else:
+            if post_id is None:
+                raise IssueError(f"category {issue.category!r} has no post")
+            start = now if not policy.resolution.business else ctx.calendar.next_business_start(now)
+            decision = choose(await self.candidates(post_id, start))
+            if decision.person_id is None and not policy.resolution.business:
+                later = ctx.calendar.next_business_start(now + timedelta(seconds=1))
+                retry = choose(await self.candidates(post_id, later))
+                if retry.person_id is not None:
+                    decision = Decision(retry.person_id, retry.role,
+                                        f"nobody on duty now; at {later:%Y-%m-%d %H:%M}: {retry.reason}")
+        return await self._commit(issue, post_id, decision, actor, now)
+
+    async def _commit(self, issue: IssueRecord, post_id: str | None, decision: Decision, actor: str,
+                      now: datetime) -> DispatchResult:
+        ctx = self.ctx
+        log = DispatchEntry(issue.id, now, post_id, decision.person_id, decision.role,
+                            decision.reason, actor)
+        if decision.person_id is None:
+            managers = await ctx.desk.dispatch.managers()
+            contacts = await ctx.desk.dispatch.contacts(managers)
+            payload = {**issue_payload(issue), "reason": decision.reason}
+            updated = await ctx.desk.changes.commit(DeskChange(
+                issue.id, issue.status, events=[EventDraft(actor, "unassigned", None,
+                                                           {"post": post_id}, decision.reason)],
+                dispatch=log, projection={"unassigned": 1},
+                outbox=drafts(ctx.settings, "unassigned", managers, contacts, payload, issue.id),
+            ), now)
+            return DispatchResult(updated, None, decision.reason, True)
+        events = await ctx.store.issues.events(issue.id)
+        reading = read_sla(timeline_of(events), issue.priority, ctx.settings, ctx.calendar, now)
+        planned = reading.resolution.due
+        changes = {"status": "dispatched", "owner": decision.person_id, "planned_at": planned}
+        before = {"status": issue.status, "owner": issue.owner, "planned_at": issue.planned_at}
+        contacts = await ctx.desk.dispatch.contacts([decision.person_id])
+        payload = {**issue_payload(issue), "owner": decision.person_id, "status": "dispatched",
+                   "planned_at": planned.isoformat() if planned else None, "reason": decision.reason}
+        updated = await ctx.desk.changes.commit(DeskChange(
+            issue.id, issue.status, changes,
+            events=[EventDraft(actor, "status", before, changes, decision.reason)],
+            dispatch=log,
+            projection={"unassigned": 0, "response_due": reading.response.due,
+                        "resolution_due": planned, "sla_state": reading.state.value},
+            outbox=drafts(ctx.settings, "dispatched", [decision.person_id], contacts, payload, issue.id),
+        ), now)
+        return DispatchResult(updated, decision.person_id, decision.reason, False)
+
+    async def coverage(self, first: date, last: date) -> list[CoverageGap]:
+        """Working days in ``first``..``last`` on which a post has nobody available."""
+        ctx = self.ctx
+        gaps = []
+        posts = await ctx.store.people.posts()
+        assignments = await ctx.store.people.assignments()
+        ids = sorted({a.person_id for a in assignments})
+        leaves = await ctx.desk.dispatch.leaves(ids, first, last)
+        shifts = await ctx.desk.dispatch.shifts(ids)
+        inactive = await ctx.desk.dispatch.inactive(ids)
+        day = first
+        while day <= last:
+            if ctx.calendar.is_working_day(day):
+                for post in posts:
+                    reasons = []
+                    holders = [a for a in assignments if a.post_id == post.id]
+                    for a in holders:
+                        mine = [s for s in shifts if s.person_id == a.person_id]
+                        # Day-level coverage: someone with shifts counts if they work that weekday.
+                        off = bool(mine) and not any(s.weekday == day.weekday() for s in mine)
+                        why = away_reason(day, time(12), inactive=a.person_id in inactive,
+                                          leaves=[x for x in leaves if x.person_id == a.person_id],
+                                          shifts=())
+                        why = why or ("no shift that day" if off else None)
+                        if why is None:
+                            break
+                        reasons.append(f"{a.role} {a.person_id} {why}")
+                    else:
+                        gaps.append(CoverageGap(day, post.id, "; ".join(reasons) or "no A or B role"))
+            day += timedelta(days=1)
+        return gaps

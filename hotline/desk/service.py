@@ -1,0 +1,57 @@
+"""The :class:`Desk` facade: every desk service behind one object the app can wire.
+
+Construct it from the open store, the site calendar and :class:`DeskSettings`;
+the console and the IVR call its methods, nothing here knows HTTP or SIP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+from hotline.calendar import BusinessCalendar
+from hotline.desk.context import DeskContext
+from hotline.desk.dispatch import CoverageGap, DispatchResult, DispatchService
+from hotline.desk.settings import DeskSettings
+from hotline.store import Store
+from hotline.store.desk_records import DispatchEntry, Leave, Shift
+
+__all__ = ["Desk"]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Desk:
+    """The service desk: dispatch, SLA, progress, callback, scoring, notifications, KB, reports."""
+
+    def __init__(self, store: Store, calendar: BusinessCalendar, settings: DeskSettings | None = None,
+                 clock: Callable[[], datetime] = _utc_now) -> None:
+        self.ctx = DeskContext(store, calendar, settings or DeskSettings(), clock)
+        self.dispatcher = DispatchService(self.ctx)
+
+    # -- 1. dispatch -------------------------------------------------------------------------
+    async def add_leave(self, leave: Leave, *, made_by: str) -> int:
+        """Record leave; returns its id."""
+        return await self.ctx.desk.dispatch.add_leave(leave, made_by=made_by, at=self.ctx.now())
+
+    async def remove_leave(self, leave_id: int) -> None:
+        await self.ctx.desk.dispatch.remove_leave(leave_id)
+
+    async def set_shifts(self, person_id: str, shifts: list[Shift]) -> None:
+        """Replace a person's weekly shifts (empty: the desk's business hours)."""
+        await self.ctx.desk.dispatch.set_shifts(person_id, shifts)
+
+    async def dispatch(self, issue_id: int, *, actor: str = "system", to: str | None = None,
+                       note: str = "") -> DispatchResult:
+        """Dispatch automatically (A, else least-loaded B) or manually to ``to`` with a reason."""
+        return await self.dispatcher.dispatch(issue_id, actor=actor, to=to, note=note)
+
+    async def dispatch_log(self, issue_id: int | None = None, limit: int = 100) -> list[DispatchEntry]:
+        """Newest first; one issue's or everyone's."""
+        return await self.ctx.desk.dispatch.log(issue_id, limit)
+
+    async def coverage(self, first: date, last: date) -> list[CoverageGap]:
+        """Working days and posts with no available A or B role."""
+        return await self.dispatcher.coverage(first, last)

@@ -1,0 +1,133 @@
+"""The desk's unit of work: an issue change, its audit events and its consequences, atomically.
+
+A desk action (dispatch, escalation, resolution, callback) changes an issue and
+must leave, *in the same transaction*, the audit event, the dispatch log line,
+the SLA projection and the outbox rows of the notifications it causes — so a
+crash can never leave a dispatched issue whose owner was not told, or a
+notification about a change that was rolled back.  The issue update and the
+audit event are written exactly as :meth:`hotline.store.issues.IssueStore.apply`
+writes them (same helpers, same optimistic check on status), so the audit trail
+stays one format in one table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from hotline.store.convert import to_json
+from hotline.store.db import Database, StoreError, utc_text
+from hotline.store.desk_records import Callback, DispatchEntry, OutboxDraft
+from hotline.store.issues import UPDATABLE, EventDraft, StaleIssue, _append_event, _db_value, issue_record
+from hotline.store.records import IssueRecord
+
+__all__ = ["PROJECTION_FIELDS", "DeskChange", "DeskChangeStore", "enqueue"]
+
+PROJECTION_FIELDS = {
+    "response_due", "resolution_due", "first_response_at", "resolved_at", "response_minutes",
+    "resolution_minutes", "response_met", "resolution_met", "sla_state", "escalated_at",
+    "unassigned", "last_note_at",
+}
+
+
+@dataclass(frozen=True)
+class DeskChange:
+    """Everything one desk action writes."""
+
+    issue_id: int
+    expect_status: str
+    """The status the caller saw; the change is refused (StaleIssue) if it moved on."""
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    """Issue fields to set (may be empty: then only ``updated_at`` moves)."""
+    events: Sequence[EventDraft] = ()
+    """Audit events to append, in order."""
+    dispatch: DispatchEntry | None = None
+    projection: Mapping[str, Any] | None = None
+    """Columns of ``desk_issue`` to set."""
+    outbox: Sequence[OutboxDraft] = ()
+    callback: Callback | None = None
+
+
+async def enqueue(conn: aiosqlite.Connection, drafts: Sequence[OutboxDraft], at: datetime) -> None:
+    """Insert outbox rows on an open transaction."""
+    stamp = utc_text(at)
+    await conn.executemany(
+        "INSERT INTO desk_outbox (created_at, issue_id, event, recipient, channel, payload,"
+        " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(stamp, d.issue_id, d.event, d.recipient, d.channel, to_json(dict(d.payload)), stamp)
+         for d in drafts],
+    )
+
+
+async def set_projection(conn: aiosqlite.Connection, issue_id: int, values: Mapping[str, Any]) -> None:
+    unknown = set(values) - PROJECTION_FIELDS
+    if unknown:
+        raise StoreError(f"desk_issue: unknown columns {sorted(unknown)}")
+    await conn.execute("INSERT OR IGNORE INTO desk_issue (issue_id) VALUES (?)", (issue_id,))
+    if values:
+        sets = ", ".join(f"{k} = ?" for k in values)
+        await conn.execute(f"UPDATE desk_issue SET {sets} WHERE issue_id = ?",
+                           (*(_db_value(v) for v in values.values()), issue_id))
+
+
+class DeskChangeStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def commit(self, change: DeskChange, at: datetime) -> IssueRecord:
+        """Write ``change`` in one transaction; return the issue as it is afterwards."""
+        unknown = set(change.changes) - UPDATABLE
+        if unknown:
+            raise StoreError(f"issues: cannot update {sorted(unknown)}")
+        sets = ", ".join([*(f"{k} = ?" for k in change.changes), "updated_at = ?"])
+        values = [*(_db_value(v) for v in change.changes.values()), utc_text(at)]
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                f"UPDATE issues SET {sets} WHERE id = ? AND status = ? RETURNING *",
+                (*values, change.issue_id, change.expect_status),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                async with conn.execute("SELECT status FROM issues WHERE id = ?",
+                                        (change.issue_id,)) as cur:
+                    current = await cur.fetchone()
+                if current is None:
+                    raise StoreError(f"no issue with id {change.issue_id}")
+                raise StaleIssue(f"issue {change.issue_id} is {current[0]} now, not "
+                                 f"{change.expect_status}: reload and retry")
+            for event in change.events:
+                await _append_event(conn, change.issue_id, at, event)
+            if change.dispatch is not None:
+                d = change.dispatch
+                await conn.execute(
+                    "INSERT INTO desk_dispatch_log (issue_id, at, post_id, person_id, role, reason,"
+                    " actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (d.issue_id, utc_text(d.at), d.post_id, d.person_id, d.role, d.reason, d.actor),
+                )
+            if change.projection is not None:
+                await set_projection(conn, change.issue_id, change.projection)
+            if change.callback is not None:
+                c = change.callback
+                await conn.execute(
+                    "INSERT INTO desk_callbacks (issue_id, at, by, efficiency, result, attitude,"
+                    " fixed, comment, reopened) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (c.issue_id, utc_text(c.at), c.by, c.efficiency, c.result, c.attitude,
+                     int(c.fixed), c.comment, int(c.reopened)),
+                )
+            await enqueue(conn, change.outbox, at)
+        return issue_record(row)
+
+    async def projection(self, issue_id: int) -> dict[str, Any] | None:
+        """The ``desk_issue`` row of an issue, as stored (times as UTC text)."""
+        row = await self._db.fetch_one("SELECT * FROM desk_issue WHERE issue_id = ?", (issue_id,))
+        return None if row is None else dict(row)
+
+    async def set_projections(self, rows: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        """Update several issues' projections in one transaction (periodic SLA sweeps)."""
+        async with self._db.transaction() as conn:
+            for issue_id, values in rows:
+                await set_projection(conn, issue_id, values)

@@ -1,0 +1,18 @@
+"""The desk's aggregate stores over one :class:`~hotline.store.db.Database`."""
+
+from __future__ import annotations
+
+from hotline.store.db import Database
+from hotline.store.desk_changes import DeskChangeStore
+from hotline.store.desk_dispatch import DispatchStore
+
+__all__ = ["DeskStores"]
+
+
+class DeskStores:
+    """``changes`` (the unit of work), ``dispatch`` (availability and the log), …"""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.changes = DeskChangeStore(db)
+        self.dispatch = DispatchStore(db)
