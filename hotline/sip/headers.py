@@ -95,8 +95,21 @@ def is_token(text: str) -> bool:
 
 
 def quote_string(text: str) -> str:
-    """Render ``text`` as a quoted-string, escaping ``"`` and ``\\``."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """Render ``text`` as a quoted-string.
+
+    ``"``, ``\\`` and control characters become quoted-pairs; CR and LF, which
+    no quoted-pair may carry, become spaces.
+    """
+    out = ['"']
+    for c in text:
+        if c in "\r\n":
+            out.append(" ")
+        elif c in '"\\' or ord(c) < 0x20 or c == "\x7f":
+            out.append("\\" + c)
+        else:
+            out.append(c)
+    out.append('"')
+    return "".join(out)
 
 
 def _read_quoted(text: str, start: int) -> tuple[str, int]:
@@ -358,7 +371,7 @@ class Via:
     def rport(self) -> int | None:
         """The numeric ``rport`` value, ``None`` if absent or valueless."""
         value = _get_param(self.params, "rport")
-        return int(value) if value is not None and value.isdigit() else None
+        return int(value) if value is not None and value.isascii() and value.isdigit() else None
 
     @property
     def maddr(self) -> str | None:
@@ -369,7 +382,7 @@ class Via:
     def ttl(self) -> int | None:
         """The ``ttl`` parameter as an integer, or ``None``."""
         value = _get_param(self.params, "ttl")
-        return int(value) if value is not None and value.isdigit() else None
+        return int(value) if value is not None and value.isascii() and value.isdigit() else None
 
     @property
     def sent_by(self) -> tuple[str, int | None]:

@@ -329,3 +329,33 @@ def test_property_mutated_message_only_remote_errors(pos: int, junk: bytes, inse
 def test_response_type_helpers() -> None:
     r = Response(status=180, reason="Ringing")
     assert r.is_provisional and not r.is_success
+
+
+_FIELDS = ["Via", "From", "To", "CSeq", "Call-ID", "Contact", "Max-Forwards", "Route",
+           "Record-Route", "Content-Length", "l", "v", "m"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(_FIELDS),
+       st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=40),
+       st.booleans())
+def test_property_any_header_value_only_remote_errors(name: str, value: str, add: bool) -> None:
+    inv = make_invite()
+    if add:
+        inv.headers.add(name, value)
+    else:
+        inv.headers.set(name, value)
+    data = inv.serialize()
+    with contextlib.suppress(RemoteProtocolError):
+        msg = parse_message(data)
+        for attr in ("contacts", "route", "record_route", "vias", "from_", "to", "cseq",
+                     "max_forwards", "top_via", "branch"):
+            getattr(msg, attr)
+        for via in msg.vias:
+            _ = (via.rport, via.ttl, via.sent_by, via.rfc3261_branch)
+
+
+def test_display_name_control_characters_are_quoted_pairs() -> None:
+    na = NameAddr(uri=SipUri(host="h"), display_name='a"b\\c\x07d\re')
+    assert str(na) == '"a\\"b\\\\c\\\x07d e" <sip:h>'
+    assert NameAddr.parse(str(na)).display_name == 'a"b\\c\x07d e'
