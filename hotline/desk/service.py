@@ -6,15 +6,19 @@ the console and the IVR call its methods, nothing here knows HTTP or SIP.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
+from typing import Any
 
 from hotline.calendar import BusinessCalendar
 from hotline.desk.context import DeskContext
 from hotline.desk.dispatch import CoverageGap, DispatchResult, DispatchService
 from hotline.desk.settings import DeskSettings
+from hotline.desk.sla import SlaReading
+from hotline.desk.workflow import SweepResult, Workflow
 from hotline.store import Store
 from hotline.store.desk_records import DispatchEntry, Leave, Shift
+from hotline.store.records import IssueRecord
 
 __all__ = ["Desk"]
 
@@ -30,6 +34,7 @@ class Desk:
                  clock: Callable[[], datetime] = _utc_now) -> None:
         self.ctx = DeskContext(store, calendar, settings or DeskSettings(), clock)
         self.dispatcher = DispatchService(self.ctx)
+        self.workflow = Workflow(self.ctx)
 
     # -- 1. dispatch -------------------------------------------------------------------------
     async def add_leave(self, leave: Leave, *, made_by: str) -> int:
@@ -55,3 +60,17 @@ class Desk:
     async def coverage(self, first: date, last: date) -> list[CoverageGap]:
         """Working days and posts with no available A or B role."""
         return await self.dispatcher.coverage(first, last)
+
+    # -- 2. status changes and SLA -------------------------------------------------------------
+    async def transition(self, issue_id: int, target: str, *, actor: str, note: str = "",
+                         changes: Mapping[str, Any] | None = None) -> IssueRecord:
+        """Move an issue (life-cycle rules of ``hotline.issues``) and refresh its SLA projection."""
+        return await self.workflow.change(issue_id, target, actor=actor, note=note, changes=changes)
+
+    async def sla(self, issue_id: int) -> SlaReading:
+        """Both SLA clocks of an issue now (due instants, minutes used, state)."""
+        return await self.workflow.reading(await self.workflow.issue(issue_id))
+
+    async def sweep_sla(self) -> SweepResult:
+        """Warn on at-risk, escalate on breach (run every minute or so)."""
+        return await self.workflow.sweep()

@@ -99,7 +99,8 @@ class DispatchStore:
         out: dict[str, datetime] = {}
         for p in person_ids:
             value = await self._db.fetch_value(
-                "SELECT MAX(at) FROM desk_dispatch_log WHERE person_id = ?", (p,))
+                "SELECT MAX(at) FROM desk_dispatch_log WHERE person_id = ? AND role != 'escalation'",
+                (p,))
             t = parse_time(value)
             if t is not None:
                 out[p] = t
