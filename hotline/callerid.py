@@ -56,6 +56,7 @@ __all__ = [
     "NumberingPlan",
     "NumberingPlanError",
     "caller_from_headers",
+    "display_key",
     "extension_key",
     "normalise_number",
     "parse_name_addr",
@@ -128,6 +129,25 @@ class CallerId:
 def extension_key(digits: str) -> str:
     """The directory key of an internal extension: ``ext:`` + digits."""
     return "ext:" + digits
+
+
+def display_key(key: str, region: str = "CN") -> str:
+    """A stored key as people read it: ``+8657187654321`` → ``0571 8765 4321``.
+
+    E.164 keys of ``region`` in national format, foreign ones in international
+    format, ``ext:8001`` → ``8001``, anything else unchanged.
+    """
+    if key.startswith("ext:"):
+        return key[4:]
+    if not key.startswith("+"):
+        return key
+    try:
+        number = phonenumbers.parse(key, None)
+    except phonenumbers.NumberParseException:
+        return key
+    home = number.country_code == phonenumbers.country_code_for_region(region)
+    style = PhoneNumberFormat.NATIONAL if home else PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, style)
 
 
 class NumberingPlanError(ValueError):

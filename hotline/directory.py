@@ -30,10 +30,11 @@ import io
 import os
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from hotline.callerid import CallerId, CallerKind, NumberingPlan, extension_key
+from hotline.callerid import CallerId, CallerKind, NumberingPlan, display_key, extension_key
 
 __all__ = [
     "COLUMN_ALIASES",
@@ -43,7 +44,12 @@ __all__ = [
     "RejectedRow",
     "RowWarning",
     "read_directory_csv",
+    "write_directory_csv",
 ]
+
+
+# Shared by generated entries, which have no CSV row (200,000 empty dicts add up).
+_NO_RAW: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +72,7 @@ class DirectoryEntry:
     """Desk extension digits (``8001``); its key is :attr:`extension_key`."""
     mobile: str | None = None
     """Lookup key of the mobile, normally E.164 (``+8613812345678``)."""
-    raw: Mapping[str, str] = field(default_factory=dict, compare=False)
+    raw: Mapping[str, str] = field(default_factory=lambda: _NO_RAW, compare=False)
     """The row's fields as written, by header name, for display and audit."""
 
     @property
@@ -452,3 +458,32 @@ def _sniff_delimiter(header_line: str) -> str:
         if score > best_score:
             best, best_score = delimiter, score
     return best
+
+
+# Header written by write_directory_csv: Chinese names, as the HR office reads them.
+_EXPORT_HEADER = ("工号", "姓名", "部门", "办公地点", "座机", "分机", "手机", "邮箱")
+
+
+def write_directory_csv(
+    entries: Iterable[DirectoryEntry], *, encoding: str = "utf-8-sig", region: str = "CN"
+) -> bytes:
+    """Entries as a CSV that :func:`read_directory_csv` reads back to the same keys.
+
+    Numbers are written for people (``0571 8876 2001``), several desk numbers
+    joined by ``/``. The default UTF-8 with BOM is what Excel opens correctly;
+    ``gb18030`` suits older Excel versions.
+    """
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(_EXPORT_HEADER)
+    for e in entries:
+        ext = extension_key(e.extension) if e.extension else None
+        desk = "/".join(display_key(k, region) for k in e.desk_numbers if k != ext)
+        writer.writerow(
+            (
+                e.employee_id, e.name, e.department or "", e.location or "", desk,
+                e.extension or "", display_key(e.mobile, region) if e.mobile else "",
+                e.email or "",
+            )
+        )
+    return out.getvalue().encode(encoding)

@@ -17,6 +17,7 @@ from hotline.callerid import (
     NumberingPlan,
     NumberingPlanError,
     caller_from_headers,
+    display_key,
     extension_key,
     normalise_number,
     parse_name_addr,
@@ -495,3 +496,19 @@ def test_plan_or_keywords_but_not_both() -> None:
         caller_from_headers(p_asserted_identity=None, from_=None, plan=plan, region="CN")
     with pytest.raises(TypeError, match="unknown numbering setting"):
         caller_from_headers(p_asserted_identity=None, from_=None, area="0571")
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        ("+8657187654321", "0571 8765 4321"),
+        ("+8613812345678", "138 1234 5678"),
+        ("+442079460958", "+44 20 7946 0958"),
+        ("ext:8001", "8001"),
+        ("95588", "95588"),
+        ("14912345678", "14912345678"),
+        ("+", "+"),
+    ],
+)
+def test_display_key(key: str, shown: str) -> None:
+    assert display_key(key) == shown
