@@ -574,3 +574,73 @@ def test_ack_wait_stops_on_ack() -> None:
     assert times_of_transmits(run_timers(wait, 6.0)) == [1.0, 3.0, 5.0]
     wait.handle_ack()
     assert wait.next_deadline() is None and wait.handle_timer(100.0) == []
+
+
+# -- two layers talking through a lossy in-memory network ------------------------------
+
+
+class Network:
+    """Delivers Transmit actions between two layers after a fixed delay, dropping some."""
+
+    def __init__(self, drop: set[int]) -> None:
+        self.drop = drop  # indices (in send order) of datagrams lost on the way
+        self.sent = 0
+        self.in_flight: list[tuple[float, str, bytes]] = []
+        self.log: list[tuple[float, str, str]] = []
+
+    def send(self, now: float, to: str, actions: list[Action]) -> list[Action]:
+        others = []
+        for action in actions:
+            if isinstance(action, Transmit):
+                msg = action.message
+                label = msg.method if isinstance(msg, Request) else str(msg.status)
+                self.log.append((now, to, label))
+                if self.sent not in self.drop:
+                    self.in_flight.append((now + 0.05, to, action.data))
+                self.sent += 1
+            else:
+                others.append(action)
+        return others
+
+
+def test_invite_dialogue_over_lossy_network() -> None:
+    uac, uas = TransactionLayer(), TransactionLayer()
+    net = Network(drop={0, 3})  # lose the first INVITE and the first 486
+    up: dict[str, list[Action]] = {"uac": [], "uas": []}
+    layers = {"uac": uac, "uas": uas}
+    peer_of = {"uac": "uas", "uas": "uac"}
+    inv = request()
+    key, actions = uac.send_request(inv, PEER, 0.0)
+    up["uac"] += net.send(0.0, "uas", actions)
+    now = 0.0
+    while now < 40.0:
+        deadlines = [d for d in (uac.next_deadline(), uas.next_deadline()) if d is not None]
+        deadlines += [t for t, _, _ in net.in_flight]
+        if not deadlines:
+            break
+        now = min(deadlines)
+        for t, to, data in [f for f in net.in_flight if f[0] <= now]:
+            net.in_flight.remove((t, to, data))
+            got = layers[to].receive(parse_message(data), PEER, now)
+            up[to] += net.send(now, peer_of[to], got)
+            for action in got:
+                if isinstance(action, DeliverRequest) and action.request.method == "INVITE":
+                    # The UAS rejects the call at once.
+                    busy = build_response(action.request, 486, to_tag="busy")
+                    up[to] += net.send(now, peer_of[to], uas.send_response(busy, now))
+        for name, layer in layers.items():
+            d = layer.next_deadline()
+            if d is not None and d <= now:
+                up[name] += net.send(now, peer_of[name], layer.handle_timer(now))
+    assert net.log[:6] == [
+        (0.0, "uas", "INVITE"),  # lost
+        (0.5, "uas", "INVITE"),  # timer A
+        (0.55, "uac", "100"),
+        (0.55, "uac", "486"),  # lost
+        (pytest.approx(1.05), "uac", "486"),  # timer G at T1
+        (pytest.approx(1.1), "uas", "ACK"),
+    ]
+    delivered = [a.response.status for a in up["uac"] if isinstance(a, DeliverResponse)]
+    assert delivered == [100, 486]  # the retransmitted 486 is not delivered twice
+    assert TransactionTerminated(key) in up["uac"]
+    assert len(uac) == 0 and len(uas) == 0
