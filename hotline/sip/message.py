@@ -51,11 +51,14 @@ __all__ = [
     "StreamFramer",
     "build_request",
     "build_response",
+    "is_keepalive",
     "new_branch",
     "new_call_id",
     "new_tag",
     "parse_message",
     "reason_phrase",
+    "response_destination",
+    "stamp_received",
 ]
 
 #: Largest message accepted by default (a full UDP datagram).
@@ -499,6 +502,67 @@ def parse_message(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Request |
     msg.body = body
     _validate(msg)
     return msg
+
+
+def is_keepalive(data: bytes) -> bool:
+    """Whether a datagram is only a CRLF keep-alive (RFC 5626 §4.4.1): drop it silently."""
+    return bool(data) and not data.strip(b"\r\n")
+
+
+def stamp_received(request: Request, source: tuple[str, int]) -> None:
+    """Apply RFC 3261 §18.2.1 and RFC 3581 to the top Via of a received request.
+
+    Adds ``received`` when the sent-by host is not the packet's source address,
+    and fills a valueless ``rport`` with the source port (setting ``received``
+    too, as RFC 3581 requires).
+    """
+    values = request.headers.get_all("Via")
+    if not values:
+        raise RemoteProtocolError(400, "missing Via header")
+    items = split_header_list(values[0])
+    via = Via.parse(items[0])
+    host, port = source
+    changed = False
+    if via.host.strip("[]").lower() != host.strip("[]").lower():
+        via.set_param("received", host)
+        changed = True
+    if via.has_rport and via.rport is None:
+        via.set_param("rport", str(port))
+        via.set_param("received", host)
+        changed = True
+    if not changed:
+        return
+    items[0] = str(via)
+    rewritten: list[tuple[str, str]] = []
+    first = True
+    for name, value in request.headers:
+        if name == "Via" and first:
+            value = ", ".join(items)
+            first = False
+        rewritten.append((name, value))
+    request.headers = Headers(rewritten)
+
+
+def response_destination(
+    response: Response, source: tuple[str, int] | None, *, reliable: bool
+) -> tuple[str, int]:
+    """Where to send a response (RFC 3261 §18.2.2, RFC 3581 §4).
+
+    On a reliable transport: back where the request came from (``source``).
+    Otherwise ``maddr``, then ``received`` with ``rport``, then ``received``
+    with the sent-by port, then the sent-by itself; default port 5060.
+    """
+    via = response.top_via
+    if reliable and source is not None:
+        return source
+    port = via.port or 5060
+    if via.maddr:
+        return via.maddr, port
+    if via.received:
+        return via.received, via.rport or port
+    if via.rport and source is not None:
+        return source[0], via.rport
+    return via.host.strip("[]"), port
 
 
 class StreamFramer:

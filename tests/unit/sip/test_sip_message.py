@@ -359,3 +359,43 @@ def test_display_name_control_characters_are_quoted_pairs() -> None:
     na = NameAddr(uri=SipUri(host="h"), display_name='a"b\\c\x07d\re')
     assert str(na) == '"a\\"b\\\\c\\\x07d e" <sip:h>'
     assert NameAddr.parse(str(na)).display_name == 'a"b\\c\x07d e'
+
+
+def test_keepalive_detection() -> None:
+    from hotline.sip.message import is_keepalive
+
+    assert is_keepalive(b"\r\n\r\n") and is_keepalive(b"\r\n")
+    assert not is_keepalive(b"") and not is_keepalive(make_invite().serialize())
+
+
+def test_stamp_received_and_response_destination() -> None:
+    from hotline.sip.message import response_destination, stamp_received
+
+    inv = make_invite()
+    inv.headers.set("Via", "SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKnat;rport, "
+                           "SIP/2.0/UDP 192.0.2.20;branch=z9hG4bKtwo")
+    stamp_received(inv, ("203.0.113.9", 40000))
+    top = inv.top_via
+    assert (top.received, top.rport) == ("203.0.113.9", 40000)
+    assert [v.host for v in inv.vias] == ["10.0.0.5", "192.0.2.20"]
+    reply = build_response(inv, 200, to_tag="t")
+    assert response_destination(reply, ("203.0.113.9", 40000), reliable=False) == (
+        "203.0.113.9", 40000
+    )
+    assert response_destination(reply, ("203.0.113.9", 40001), reliable=True) == (
+        "203.0.113.9", 40001
+    )
+    plain = make_invite()
+    stamp_received(plain, ("192.0.2.10", 5060))  # sent-by is the source: untouched
+    assert plain.top_via.received is None
+    assert response_destination(build_response(plain, 200), None, reliable=False) == (
+        "192.0.2.10", 5060
+    )
+    plain.headers.set("Via", "SIP/2.0/UDP a.example.com;branch=z9hG4bKx;received=192.0.2.7")
+    assert response_destination(build_response(plain, 200), None, reliable=False) == (
+        "192.0.2.7", 5060
+    )
+    plain.headers.set("Via", "SIP/2.0/UDP a.example.com:5080;branch=z9hG4bKx;maddr=224.0.1.75")
+    assert response_destination(build_response(plain, 200), None, reliable=False) == (
+        "224.0.1.75", 5080
+    )
