@@ -512,3 +512,17 @@ def test_plan_or_keywords_but_not_both() -> None:
 )
 def test_display_key(key: str, shown: str) -> None:
     assert display_key(key) == shown
+
+
+# -- remote junk never raises --------------------------------------------------------
+
+_JUNK = st.text(alphabet=st.sampled_from('0123456789+-.() <>";,:@%=\\abcsiptel#*\udcd5\udcff张'))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JUNK, _JUNK, _JUNK)
+def test_arbitrary_header_values_never_raise(pai: str, from_: str, rpid: str) -> None:
+    cid = caller_from_headers(p_asserted_identity=pai, from_=from_, remote_party_id=rpid)
+    assert cid.kind in CallerKind
+    assert (cid.e164 is None) or cid.key == cid.e164
+    assert normalise_number(from_).kind in CallerKind

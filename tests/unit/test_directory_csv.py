@@ -10,6 +10,8 @@ import codecs
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hotline.callerid import NumberingPlan, caller_from_headers
 from hotline.directory import (
@@ -227,3 +229,22 @@ def test_callers_match_imported_entries() -> None:
         assert index.get(caller.key) == employee, from_
     stranger = caller_from_headers(p_asserted_identity=None, from_="<sip:8009@h>", plan=HANGZHOU)
     assert stranger.key not in index
+
+
+# -- any bytes: a result or a DirectoryCsvError, nothing else --------------------------
+
+_HEADER = "工号,姓名,座机,分机,手机,邮箱\n".encode()
+_CELLS = st.text(alphabet=st.sampled_from('0123456789+-,;/、"\n\r转x 张\tE'), max_size=120)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=120), _CELLS)
+def test_arbitrary_input_is_read_or_refused_cleanly(junk: bytes, cells: str) -> None:
+    for data in (_HEADER + junk, _HEADER + cells.encode(), junk):
+        try:
+            result = read_directory_csv(data)
+        except DirectoryCsvError:
+            continue
+        lines = [r.line for r in result.rejected]
+        assert lines == sorted(lines) and all(line >= 2 for line in lines)
+        assert all(e.employee_id and e.name for e in result.rows)
