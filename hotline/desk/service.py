@@ -13,12 +13,13 @@ from typing import Any
 from hotline.calendar import BusinessCalendar
 from hotline.desk.context import DeskContext
 from hotline.desk.dispatch import CoverageGap, DispatchResult, DispatchService
+from hotline.desk.progress import Digest, DigestItem, Progress
 from hotline.desk.settings import DeskSettings
 from hotline.desk.sla import SlaReading
 from hotline.desk.workflow import SweepResult, Workflow
 from hotline.store import Store
 from hotline.store.desk_records import DispatchEntry, Leave, Shift
-from hotline.store.records import IssueRecord
+from hotline.store.records import IssueEvent, IssueRecord
 
 __all__ = ["Desk"]
 
@@ -35,6 +36,7 @@ class Desk:
         self.ctx = DeskContext(store, calendar, settings or DeskSettings(), clock)
         self.dispatcher = DispatchService(self.ctx)
         self.workflow = Workflow(self.ctx)
+        self.progress = Progress(self.ctx, self.workflow)
 
     # -- 1. dispatch -------------------------------------------------------------------------
     async def add_leave(self, leave: Leave, *, made_by: str) -> int:
@@ -74,3 +76,23 @@ class Desk:
     async def sweep_sla(self) -> SweepResult:
         """Warn on at-risk, escalate on breach (run every minute or so)."""
         return await self.workflow.sweep()
+
+    # -- 3. progress ---------------------------------------------------------------------------
+    async def add_note(self, issue_id: int, *, by: str, text: str) -> IssueRecord:
+        """A dated progress note by the owner (or anyone working the issue)."""
+        return await self.progress.add_note(issue_id, by=by, text=text)
+
+    async def notes(self, issue_id: int) -> list[IssueEvent]:
+        return await self.progress.notes(issue_id)
+
+    async def stale(self) -> list[DigestItem]:
+        """Worked issues with no activity during the last closed working day."""
+        return await self.progress.stale()
+
+    async def digests(self) -> list[Digest]:
+        """Per owner: stale and at-risk issues (what the daily digest says)."""
+        return await self.progress.digests()
+
+    async def send_digests(self) -> list[str]:
+        """Enqueue today's digest notifications (once per owner per day); returns the owners."""
+        return await self.progress.send_digests()

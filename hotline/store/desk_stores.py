@@ -5,6 +5,7 @@ from __future__ import annotations
 from hotline.store.db import Database
 from hotline.store.desk_changes import DeskChangeStore
 from hotline.store.desk_dispatch import DispatchStore
+from hotline.store.desk_progress import ProgressStore
 
 __all__ = ["DeskStores"]
 
@@ -16,3 +17,4 @@ class DeskStores:
         self.db = db
         self.changes = DeskChangeStore(db)
         self.dispatch = DispatchStore(db)
+        self.progress = ProgressStore(db)
