@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -19,16 +20,20 @@ from aiohttp import web
 from hotline import __version__
 from hotline.config import Config
 from hotline.issues import IssueService
+from hotline.rota import Rota
+from hotline.services import CalendarSetup, build_calendar, build_rota
 from hotline.store import Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CONFIG", "ISSUES", "STORE", "WEB_ROOT", "init_app"]
+__all__ = ["CALENDAR", "CONFIG", "ISSUES", "ROTA", "STORE", "WEB_ROOT", "init_app"]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 ISSUES = web.AppKey("issues", IssueService)
+CALENDAR = web.AppKey("calendar", CalendarSetup)
+ROTA = web.AppKey("rota", Rota)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -38,8 +43,18 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     app[ISSUES] = IssueService(store, config.site.timezone)
     log.info("database %s open", config.database.path)
-    yield
-    await store.close()
+    try:
+        # The rota must name people the database knows; overrides made at run time apply.
+        people = {p.id for p in await store.people.all(active_only=True)}
+        now = datetime.now(UTC)
+        changes = await store.rota.between_all(now - timedelta(days=1), now + timedelta(days=400))
+        app[ROTA] = build_rota(config, people=people or None, changes=changes)
+        app[CALENDAR] = build_calendar(config)
+        for warning in app[CALENDAR].startup_warnings():
+            log.warning("%s", warning)
+        yield
+    finally:
+        await store.close()
 
 
 @aiohttp_jinja2.template("status.html")
@@ -53,6 +68,7 @@ async def status_page(request: web.Request) -> dict[str, object]:
         "issues": await store.issues.count(),
         "new_issues": await store.issues.count("new"),
         "employees": await store.directory.count(),
+        "warnings": app[CALENDAR].startup_warnings(),
     }
 
 

@@ -10,11 +10,12 @@ from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, time
 
 from hotline.calendar import BusinessCalendar, CalendarFileError, load_calendar_dir
+from hotline.callerid import NumberingPlan
 from hotline.config import Config, ConfigError
 from hotline.rota import EscalationChain, Level, Override, Period, Rota, RotaError, Rotation, Swap
 from hotline.store.records import RotaChange
 
-__all__ = ["CalendarSetup", "build_calendar", "build_rota"]
+__all__ = ["CalendarSetup", "build_calendar", "build_rota", "numbering_plan"]
 
 
 class CalendarSetup(BusinessCalendar):
@@ -82,3 +83,12 @@ def build_rota(
         return Rota(rotations, chains, overrides, swaps, people=people)
     except RotaError as exc:
         raise ConfigError([f"{config.source}: rota: {exc}"]) from None
+
+
+def numbering_plan(config: Config) -> NumberingPlan:
+    """How caller IDs and directory numbers are normalised at this site (one plan for both)."""
+    return NumberingPlan(
+        region=config.site.region,
+        trunk_area_code=config.site.area_code,
+        extension_pattern=config.site.extension_pattern,
+    )

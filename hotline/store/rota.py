@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from hotline.store.convert import parse_time
 from hotline.store.db import Database, utc_text
@@ -33,6 +34,18 @@ class RotaStore:
             "SELECT * FROM rota_changes WHERE rota = ? AND starts_at < ? AND ends_at > ?"
             " ORDER BY made_at, id", (rota, utc_text(end), utc_text(start)),
         )
+        return self._changes(rows)
+
+    async def between_all(self, start: datetime, end: datetime) -> list[RotaChange]:
+        """Changes of every rota overlapping [start, end), oldest first."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM rota_changes WHERE starts_at < ? AND ends_at > ? ORDER BY made_at, id",
+            (utc_text(end), utc_text(start)),
+        )
+        return self._changes(rows)
+
+    @staticmethod
+    def _changes(rows: list[Any]) -> list[RotaChange]:
         out = []
         for r in rows:
             s, e, m = parse_time(r["starts_at"]), parse_time(r["ends_at"]), parse_time(r["made_at"])

@@ -18,7 +18,7 @@ def test_example_config_loads() -> None:
     assert config.sip.mode == "trunk"
     assert [(a.transport, a.port) for a in config.sip.listen] == [("udp", 5060), ("tcp", 5060)]
     assert config.calendar.weekly_hours[5] == ()
-    assert config.rotas[0].members[0] == "zhangwei"
+    assert config.rotas[0].members[0] == "xuming"
     assert config.database.path == (ROOT / "var" / "hotline.sqlite3").resolve()
 
 
