@@ -37,6 +37,7 @@ This module is pure: no I/O, no asyncio.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 import urllib.parse
@@ -275,6 +276,8 @@ class NumberingPlan:
 
     def is_extension(self, digits: str) -> bool:
         """True when ``digits`` (already clean) is an internal extension here."""
+        if not (digits.isascii() and digits.isdigit()):
+            return False
         if self._pattern is not None:
             return self._pattern.fullmatch(digits) is not None
         return len(digits) in self.extension_lengths and not self._is_service(digits)
@@ -345,6 +348,9 @@ class NumberingPlan:
             return _invalid(raw, digits, digits)
         if self.is_extension(digits):
             return self._extension(raw, digits)
+        return self._service(raw, digits)
+
+    def _service(self, raw: str, digits: str) -> CallerId:
         if self._is_emergency(digits):
             kind_name = "emergency"
         elif self._is_service(digits):
@@ -392,8 +398,9 @@ class NumberingPlan:
                 national=phonenumbers.format_number(number, style),
             )
         if home and len(nsn) <= 6 and self._is_service(nsn):
-            # "+8610086": an IMS network's way of presenting a service number.
-            return self._short(raw, nsn)
+            # "+8610086": an IMS network's way of presenting a service number
+            # (never an extension: it came with a country code).
+            return self._service(raw, nsn)
         if home:
             # §4 surprise 5: allocated ranges (149, 1619, 1749…) are invalid in the
             # metadata; key on the national number so every presentation matches.
@@ -428,11 +435,7 @@ def _withheld(raw: str) -> CallerId:
 
 
 def _with_display(cid: CallerId, display: str | None) -> CallerId:
-    name = _clean_display_name(display)
-    return CallerId(
-        raw=cid.raw, kind=cid.kind, key=cid.key, digits=cid.digits, e164=cid.e164,
-        number_type=cid.number_type, national=cid.national, display_name=name, source=cid.source,
-    )
+    return dataclasses.replace(cid, display_name=_clean_display_name(display))
 
 
 @lru_cache(maxsize=32)
@@ -742,11 +745,8 @@ def caller_from_headers(
         display = None
     elif _clean_display_name(display) is None:
         display = from_display
-    named = _with_display(cid, display)
-    return CallerId(
-        raw=cand.raw, kind=named.kind, key=named.key, digits=named.digits, e164=named.e164,
-        number_type=named.number_type, national=named.national,
-        display_name=named.display_name, source=cand.header,
+    return dataclasses.replace(
+        cid, raw=cand.raw, display_name=_clean_display_name(display), source=cand.header
     )
 
 

@@ -526,3 +526,11 @@ def test_arbitrary_header_values_never_raise(pai: str, from_: str, rpid: str) ->
     assert cid.kind in CallerKind
     assert (cid.e164 is None) or cid.key == cid.e164
     assert normalise_number(from_).kind in CallerKind
+
+
+def test_service_number_with_country_code_is_never_an_extension() -> None:
+    plan = NumberingPlan(extension_pattern=r"\d{5}")
+    assert plan.normalise("10086").kind is X  # the site said so
+    cid = plan.normalise("+8610086")
+    assert (cid.kind, cid.key, cid.number_type) == (S, "10086", "service")
+    assert not plan.is_extension("1008a") and not plan.is_extension("")
