@@ -614,8 +614,9 @@ class TransactionLayer:
     Pure: feed it parsed messages with :meth:`receive`, the transaction
     user's requests and responses with :meth:`send_request` /
     :meth:`send_response`, and :meth:`handle_timer` at :meth:`next_deadline`.
-    It answers CANCEL itself (200, or 481 when nothing matches) and
-    retransmits 2xx responses to INVITE until their ACK (:class:`AckWait`).
+    It answers CANCEL itself (200, or 481 when nothing matches) and merged
+    requests with 482 (§8.2.2.2), and retransmits 2xx responses to INVITE until
+    their ACK (:class:`AckWait`).
     """
 
     def __init__(self, *, timers: TimerConfig | None = None) -> None:
@@ -777,12 +778,33 @@ class TransactionLayer:
         cls = InviteServerTransaction if request.method == "INVITE" else NonInviteServerTransaction
         new = cls(key, request, source, reliable=reliable, timers=self.timers)
         self._servers[key] = new
+        merged = self._is_merged(request, key)
+        self._servers[key] = new
         out = new.start(now)
         if isinstance(new, NonInviteServerTransaction) and request.method == "CANCEL":
             out += self._answer_cancel(new, request, now)
+        elif merged:
+            # §8.2.2.2: the same request reached us twice by different paths
+            # (a forking proxy); answer the copy 482 and keep it from the TU.
+            out += new.send_response(build_response(request, 482, to_tag=new_tag()), now)
         else:
             out.append(DeliverRequest(request, source, key))
         return self._collect(new, out, now)
+
+    def _is_merged(self, request: Request, key: TransactionKey) -> bool:
+        if request.to.tag is not None or request.method == "CANCEL":
+            return False
+        ident = (request.from_.tag, request.call_id, request.cseq.seq, request.cseq.method)
+        # Terminated transactions are gone from _servers, except INVITEs answered
+        # with 2xx, which linger: a late forked copy of those is merged too.
+        for other in self._servers.values():
+            req = other.request
+            if (
+                other.key != key
+                and (req.from_.tag, req.call_id, req.cseq.seq, req.cseq.method) == ident
+            ):
+                return True
+        return False
 
     def _answer_cancel(
         self, cancel_txn: NonInviteServerTransaction, request: Request, now: float

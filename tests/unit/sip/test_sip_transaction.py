@@ -644,3 +644,32 @@ def test_invite_dialogue_over_lossy_network() -> None:
     assert delivered == [100, 486]  # the retransmitted 486 is not delivered twice
     assert TransactionTerminated(key) in up["uac"]
     assert len(uac) == 0 and len(uas) == 0
+
+
+def test_layer_merged_request_gets_482() -> None:
+    layer = TransactionLayer()
+    _, key = incoming_invite(layer)
+    # The same INVITE forked back to us through another proxy: new branch.
+    copy = wire(request(branch="z9hG4bKviaother"))
+    assert isinstance(copy, Request)
+    actions = layer.receive(copy, PEER, 0.1)
+    assert [r.status for r in sent(actions) if isinstance(r, Response)] == [100, 482]
+    assert not any(isinstance(a, DeliverRequest) for a in actions)
+    # Once the first INVITE is over, a new one with the same identity is no longer merged.
+    inv = layer.server(key)
+    assert inv is not None
+    layer.send_response(build_response(inv.request, 486, to_tag="t"), 0.2, key=key)
+    run_timers(layer, 100.0)
+    again = wire(request(branch="z9hG4bKlater"))
+    assert isinstance(again, Request)
+    assert any(isinstance(a, DeliverRequest) for a in layer.receive(again, PEER, 101.0))
+
+
+def test_layer_late_fork_copy_after_200_is_merged() -> None:
+    layer = TransactionLayer()
+    inv, key = incoming_invite(layer)
+    layer.send_response(build_response(inv, 200, to_tag="t"), 0.2, key=key)
+    copy = wire(request(branch="z9hG4bKlatefork"))
+    assert isinstance(copy, Request)
+    actions = layer.receive(copy, PEER, 0.3)
+    assert [r.status for r in sent(actions) if isinstance(r, Response)] == [100, 482]
