@@ -346,6 +346,14 @@ class Request(Message):
     method: str = "OPTIONS"
     uri: Uri = field(default_factory=lambda: SipUri(host="invalid"))
 
+    @classmethod
+    def parse(cls, data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Request:
+        """Parse a datagram that must hold a request (see :func:`parse_message`)."""
+        msg = parse_message(data, max_size=max_size)
+        if not isinstance(msg, Request):
+            raise RemoteProtocolError(400, "expected a request, got a response")
+        return msg
+
     def _start_line(self) -> str:
         return f"{self.method} {self.uri} SIP/2.0"
 
@@ -359,6 +367,14 @@ class Response(Message):
 
     status: int = 200
     reason: str = "OK"
+
+    @classmethod
+    def parse(cls, data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Response:
+        """Parse a datagram that must hold a response (see :func:`parse_message`)."""
+        msg = parse_message(data, max_size=max_size)
+        if not isinstance(msg, Response):
+            raise RemoteProtocolError(400, "expected a response, got a request")
+        return msg
 
     def _start_line(self) -> str:
         return f"SIP/2.0 {self.status} {self.reason}"

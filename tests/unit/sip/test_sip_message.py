@@ -399,3 +399,14 @@ def test_stamp_received_and_response_destination() -> None:
     assert response_destination(build_response(plain, 200), None, reliable=False) == (
         "224.0.1.75", 5080
     )
+
+
+def test_typed_parse_classmethods() -> None:
+    wire = make_invite().serialize()
+    assert Request.parse(wire).method == "INVITE"
+    with pytest.raises(RemoteProtocolError):
+        Response.parse(wire)
+    reply = build_response(make_invite(), 404, to_tag="x").serialize()
+    assert Response.parse(reply).status == 404
+    with pytest.raises(RemoteProtocolError):
+        Request.parse(reply)
