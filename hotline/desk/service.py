@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from hotline.calendar import BusinessCalendar
+from hotline.desk.callback import CallbackOutcome, CallbackScores, CallbackService
 from hotline.desk.context import DeskContext
 from hotline.desk.dispatch import CoverageGap, DispatchResult, DispatchService
 from hotline.desk.progress import Digest, DigestItem, Progress
@@ -18,7 +19,7 @@ from hotline.desk.settings import DeskSettings
 from hotline.desk.sla import SlaReading
 from hotline.desk.workflow import SweepResult, Workflow
 from hotline.store import Store
-from hotline.store.desk_records import DispatchEntry, Leave, Shift
+from hotline.store.desk_records import Callback, DispatchEntry, Leave, Shift
 from hotline.store.records import IssueEvent, IssueRecord
 
 __all__ = ["Desk"]
@@ -37,6 +38,7 @@ class Desk:
         self.dispatcher = DispatchService(self.ctx)
         self.workflow = Workflow(self.ctx)
         self.progress = Progress(self.ctx, self.workflow)
+        self.callbacks = CallbackService(self.ctx, self.workflow)
 
     # -- 1. dispatch -------------------------------------------------------------------------
     async def add_leave(self, leave: Leave, *, made_by: str) -> int:
@@ -96,3 +98,24 @@ class Desk:
     async def send_digests(self) -> list[str]:
         """Enqueue today's digest notifications (once per owner per day); returns the owners."""
         return await self.progress.send_digests()
+
+    # -- 4. resolution and callback --------------------------------------------------------------
+    async def resolve(self, issue_id: int, *, by: str, resolution: str) -> IssueRecord:
+        """Resolve (resolution text required); the issue joins the callback queue."""
+        return await self.callbacks.resolve(issue_id, by=by, resolution=resolution)
+
+    async def callback_queue(self, limit: int = 100) -> list[IssueRecord]:
+        """Resolved issues awaiting their callback, longest waiting first."""
+        return await self.callbacks.queue(limit)
+
+    async def record_callback(self, issue_id: int, scores: CallbackScores, *, by: str = "ivr",
+                              fixed: bool = True, comment: str = "") -> CallbackOutcome:
+        """The callback result (from an operator or the IVR's DTMF flow); poor or unfixed reopens."""
+        return await self.callbacks.record(issue_id, scores, by=by, fixed=fixed, comment=comment)
+
+    async def callbacks_of(self, issue_id: int) -> list[Callback]:
+        return await self.callbacks.history(issue_id)
+
+    async def close(self, issue_id: int, *, by: str) -> IssueRecord:
+        """Close an issue whose callback is done."""
+        return await self.workflow.change(issue_id, "closed", actor=by, note="callback done, closed")

@@ -27,7 +27,7 @@ from hotline.desk.timeline import timeline_of
 from hotline.issues import REQUIRED_NOTE, IssueError, Status, check_transition
 from hotline.store import EventDraft
 from hotline.store.desk_changes import DeskChange
-from hotline.store.desk_records import DispatchEntry, OutboxDraft
+from hotline.store.desk_records import Callback, DispatchEntry, OutboxDraft
 from hotline.store.records import IssueEvent, IssueRecord
 
 log = logging.getLogger(__name__)
@@ -87,9 +87,12 @@ class Workflow:
         self, issue_id: int, target: str | None, *, actor: str, note: str = "",
         changes: Mapping[str, Any] | None = None, kind: str | None = None,
         outbox: Sequence[OutboxDraft] = (), projection: Mapping[str, Any] | None = None,
-        callback: Any = None,
+        callback: Callback | None = None, first: Sequence[EventDraft] = (),
     ) -> IssueRecord:
-        """Change status to ``target`` (None: fields only) with SLA projection and outbox, atomically."""
+        """Change status to ``target`` (None: fields only) with SLA projection and outbox, atomically.
+
+        ``first`` are audit events written before the change's own event (e.g. the callback).
+        """
         ctx, now = self.ctx, self.ctx.now()
         issue = await self.issue(issue_id)
         fields = dict(changes or {})
@@ -107,9 +110,9 @@ class Workflow:
             fields = {"status": dest.value, **fields}
         before = {k: (issue.status if k == "status" else getattr(issue, k)) for k in fields}
         event = EventDraft(actor, kind or ("status" if target else "fields"), before, fields, note)
-        reading = await self.reading(issue, [event], now)
+        reading = await self.reading(issue, [*first, event], now)
         return await ctx.desk.changes.commit(DeskChange(
-            issue_id, issue.status, fields, events=[event],
+            issue_id, issue.status, fields, events=[*first, event],
             projection={**projection_of(reading), **(projection or {})}, outbox=outbox,
             callback=callback,
         ), now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hotline.store.db import Database
+from hotline.store.desk_callbacks import CallbackStore
 from hotline.store.desk_changes import DeskChangeStore
 from hotline.store.desk_dispatch import DispatchStore
 from hotline.store.desk_progress import ProgressStore
@@ -18,3 +19,4 @@ class DeskStores:
         self.changes = DeskChangeStore(db)
         self.dispatch = DispatchStore(db)
         self.progress = ProgressStore(db)
+        self.callbacks = CallbackStore(db)
