@@ -252,6 +252,11 @@ class MediaSession:
             self._events.append(RtpTimedOut(now - since, now))
         return self.pop_events()
 
+    @property
+    def has_events(self) -> bool:
+        """Whether `pop_events` has something (cheap; checked after every packet)."""
+        return bool(self._events) or self.player.has_events
+
     def pop_events(self) -> list[MediaEvent]:
         """Events since the last call."""
         events: list[MediaEvent] = [*self._events, *self.player.pop_events()]

@@ -1,0 +1,293 @@
+"""The media engine: the RTP port pool, every stream, and ONE media clock.
+
+Theory of operation. One timer, armed with `loop.call_at` on absolute
+deadlines (`DeadlineSchedule`), ticks every `tick_ms` (10 ms by default). A
+stream with a packet time of P ms sends on every (P / tick_ms)-th tick;
+streams are kept in buckets by (interval, phase), so a tick touches only the
+streams due on it, and new streams spread over the phases as they join.
+Late wake-ups catch up by at most `max_burst` ticks; older ticks are skipped
+(the audio time passes, the next packet gets the marker bit).
+
+Received datagrams are handled as they arrive (relayed at once when bridged),
+never on the clock. Every `poll_every` ticks the engine polls streams for
+time-driven events (RTP timeout, lost DTMF end packets), RTCP reports, and
+pumps recordings into their WAV files.
+
+Nothing here sleeps; every task-like thing is a timer handle the engine
+cancels on `close()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import wave
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hotline.media.bridge import Bridge, LegMedia
+from hotline.media.clock import DeadlineSchedule
+from hotline.media.codecs import SAMPLE_WIDTH
+from hotline.media.ports import PortPool, PortsExhausted
+from hotline.media.recorder import Recorder, SilenceDetector
+from hotline.media.session import MediaSession, StreamConfig
+from hotline.media.stream import RtpStream, _Datagrams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ClockStats:
+    """How well the media clock keeps time."""
+
+    wakeups: int = 0
+    ticks: int = 0
+    skipped: int = 0
+    packets: int = 0
+    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    """Seconds from a tick's deadline to the end of its sending, per tick (recent)."""
+
+
+class Recording:
+    """A recording being written to a WAV file."""
+
+    def __init__(self, path: Path, recorder: Recorder, streams: list[RtpStream]) -> None:
+        self.path = path
+        self.recorder = recorder
+        self.streams = streams
+        # Open for the recording's whole life; closed in finish().
+        self._wav = wave.open(str(path), "wb")  # noqa: SIM115
+        self._wav.setnchannels(recorder.channels)
+        self._wav.setsampwidth(SAMPLE_WIDTH)
+        self._wav.setframerate(recorder.sample_rate)
+        self.done = asyncio.Event()
+
+    def pump(self, now: float) -> None:
+        """Append what is final; close the file when the recording stopped itself."""
+        data = self.recorder.pull(now)
+        if data:
+            # A few kB every 100 ms, into the page cache: not worth a thread.
+            self._wav.writeframes(data)
+        if self.recorder.stopped:
+            self.finish()
+
+    def finish(self) -> None:
+        """Write the rest and close the file."""
+        if self.done.is_set():
+            return
+        self._wav.writeframes(self.recorder.finish())
+        self._wav.close()
+        for stream in self.streams:
+            if stream.session.recorder is not None and stream.session.recorder[0] is self.recorder:
+                stream.session.recorder = None
+        self.done.set()
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why it stopped ("max_duration", "silence", "finished"), None while running."""
+        return self.recorder.stopped
+
+
+class MediaEngine:
+    """Owns the RTP ports, the streams and the media clock of the process."""
+
+    def __init__(
+        self,
+        *,
+        bind_host: str = "0.0.0.0",
+        port_min: int = 20000,
+        port_max: int = 20999,
+        quiet_period: float = 10.0,
+        tick_ms: int = 10,
+        max_burst: int = 3,
+        poll_every: int = 10,
+    ) -> None:
+        self.bind_host = bind_host
+        self.pool = PortPool(port_min, port_max, quiet_period=quiet_period)
+        self.tick_ms = tick_ms
+        self.max_burst = max_burst
+        self.poll_every = poll_every
+        self.clock = ClockStats()
+        self._buckets: dict[tuple[int, int], dict[int, RtpStream]] = {}
+        self._streams: dict[int, RtpStream] = {}
+        self._recordings: list[Recording] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._schedule: DeadlineSchedule | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the media clock."""
+        self._loop = asyncio.get_running_loop()
+        self._schedule = DeadlineSchedule(
+            self._loop.time(), self.tick_ms / 1000, max_burst=self.max_burst
+        )
+        self._arm()
+
+    async def close(self) -> None:
+        """Close every stream (with RTCP BYE), finish recordings, stop the clock."""
+        for stream in list(self._streams.values()):
+            await stream.close("shutdown")
+        for rec in list(self._recordings):
+            rec.finish()
+        self._recordings.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def now(self) -> float:
+        """The loop's clock (the media clock's time base)."""
+        assert self._loop is not None, "MediaEngine.start() was not awaited"
+        return self._loop.time()
+
+    @property
+    def streams(self) -> list[RtpStream]:
+        """Open streams."""
+        return list(self._streams.values())
+
+    # -- streams -------------------------------------------------------------------------
+
+    async def open_stream(self, config: StreamConfig) -> RtpStream:
+        """Bind an RTP/RTCP port pair and add a stream to the clock."""
+        assert self._loop is not None and self._schedule is not None, "engine not started"
+        loop = self._loop
+        for _ in range(16):
+            port = self.pool.allocate(loop.time())
+            session = MediaSession(config, loop.time())
+            rtp = _Datagrams(lambda d, a: None)
+            rtcp = _Datagrams(lambda d, a: None)
+            try:
+                await self._bind(rtp, port)
+            except OSError as exc:
+                log.warning("RTP port %d unusable (%s); setting it aside", port, exc)
+                self.pool.block(port)
+                continue
+            try:
+                await self._bind(rtcp, port + 1)
+            except OSError as exc:
+                log.warning("RTCP port %d unusable (%s); setting the pair aside", port + 1, exc)
+                assert rtp.transport is not None
+                rtp.transport.close()
+                self.pool.block(port)
+                continue
+            every = max(1, round(config.ptime_ms / self.tick_ms))
+            phase = self._schedule.next_tick % every
+            stream = RtpStream(self, session, port, rtp, rtcp, every, phase)
+            rtp.on_datagram = stream._on_rtp
+            rtcp.on_datagram = stream._on_rtcp
+            self._streams[port] = stream
+            self._buckets.setdefault((every, phase), {})[port] = stream
+            return stream
+        raise PortsExhausted("no usable RTP port pair after 16 attempts")
+
+    async def _bind(self, proto: _Datagrams, port: int) -> None:
+        assert self._loop is not None
+        await self._loop.create_datagram_endpoint(
+            lambda: proto, local_addr=(self.bind_host, port)
+        )
+
+    def _stream_closed(self, stream: RtpStream) -> None:
+        self._streams.pop(stream.port, None)
+        bucket = self._buckets.get((stream.every, stream.phase))
+        if bucket is not None:
+            bucket.pop(stream.port, None)
+            if not bucket:
+                del self._buckets[(stream.every, stream.phase)]
+        self.pool.release(stream.port, self.now())
+
+    # -- bridging and recording ----------------------------------------------------------
+
+    def bridge(self, a: RtpStream, b: RtpStream) -> Bridge:
+        """Relay RTP between two legs (each stops playing; see `Bridge`)."""
+        for s in (a, b):
+            s.stop_playback()
+            if s.peer is not None:
+                self.unbridge(s, s.peer)
+        ca, cb = a.session.config, b.session.config
+        br = Bridge(
+            LegMedia(ca.codec, ca.telephone_event_pt),
+            a.session.sender,
+            LegMedia(cb.codec, cb.telephone_event_pt),
+            b.session.sender,
+        )
+        a.session.bridge, b.session.bridge = (br, "a"), (br, "b")
+        a.peer, b.peer = b, a
+        return br
+
+    def unbridge(self, a: RtpStream, b: RtpStream) -> None:
+        """Stop relaying; both streams go back to their players (silence if idle)."""
+        for s in (a, b):
+            s.session.bridge = None
+            s.peer = None
+            s.session.sender.mark_gap()
+
+    def record(
+        self,
+        path: str | Path,
+        streams: Iterable[RtpStream],
+        *,
+        stereo: bool = False,
+        max_seconds: float | None = None,
+        end_on_silence: SilenceDetector | None = None,
+    ) -> Recording:
+        """Record what one or two legs receive into a WAV file."""
+        streams = list(streams)
+        recorder = Recorder(
+            self.now(),
+            legs=len(streams),
+            stereo=stereo,
+            max_seconds=max_seconds,
+            end_on_silence=end_on_silence,
+        )
+        rec = Recording(Path(path), recorder, streams)
+        for i, stream in enumerate(streams):
+            stream.session.recorder = (recorder, i)
+        self._recordings.append(rec)
+        return rec
+
+    # -- the clock -----------------------------------------------------------------------
+
+    def _arm(self) -> None:
+        assert self._loop is not None and self._schedule is not None
+        self._timer = self._loop.call_at(self._schedule.next_deadline, self._on_tick)
+
+    def _on_tick(self) -> None:
+        assert self._loop is not None and self._schedule is not None
+        loop, sched, stats = self._loop, self._schedule, self.clock
+        due = sched.due(loop.time())
+        stats.wakeups += 1
+        for n in range(due.first - due.skipped, due.first):
+            for stream in self._due_streams(n):
+                stream.session.skip_tick()
+        stats.skipped += due.skipped
+        for n in due.ticks:
+            for stream in self._due_streams(n):
+                data = stream.session.tick()
+                if data is not None:
+                    stream._send_rtp(data)
+                    stats.packets += 1
+            stats.ticks += 1
+            stats.lateness.append(loop.time() - sched.deadline(n))
+        if stats.wakeups % self.poll_every == 0:
+            self._poll(loop.time())
+        self._arm()
+
+    def _due_streams(self, n: int) -> list[RtpStream]:
+        out: list[RtpStream] = []
+        for (every, phase), bucket in self._buckets.items():
+            if n % every == phase:
+                out.extend(bucket.values())
+        return out
+
+    def _poll(self, now: float) -> None:
+        wallclock = time.time()
+        for stream in list(self._streams.values()):
+            stream._poll(now, wallclock)
+        for rec in list(self._recordings):
+            rec.pump(now)
+            if rec.done.is_set():
+                self._recordings.remove(rec)

@@ -1,0 +1,190 @@
+"""The asyncio side of one RTP stream: two UDP sockets around a `MediaSession`.
+
+Thin on purpose: the datagram protocols hand bytes to the session and send
+what it returns; events go to asyncio queues for the call layer. Sending on
+the media clock is the engine's job (it calls `MediaSession.tick` for every
+stream on one timer); a `RtpStream` never sleeps or runs a task of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from hotline.media.events import DigitReceived, PlaybackEnded
+from hotline.media.player import Item
+from hotline.media.session import Address, MediaEvent, MediaSession
+
+if TYPE_CHECKING:
+    from hotline.media.engine import MediaEngine
+
+log = logging.getLogger(__name__)
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    """Feeds datagrams of one socket to a callback; counts send errors (ICMP unreachable)."""
+
+    def __init__(self, on_datagram: Callable[[bytes, Address], None]) -> None:
+        self.on_datagram = on_datagram
+        self.transport: asyncio.DatagramTransport | None = None
+        self.errors = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, Any]) -> None:
+        # IPv6 addresses come as 4-tuples; (host, port) is all a session needs.
+        self.on_datagram(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and the like: the far end is gone or not yet
+        # there. Counted; the RTP timeout decides whether the call is dead.
+        self.errors += 1
+        if self.errors == 1:
+            log.info("RTP send error: %s", exc)
+
+
+class RtpStream:
+    """One call leg's media, as the call layer sees it."""
+
+    def __init__(
+        self,
+        engine: MediaEngine,
+        session: MediaSession,
+        port: int,
+        rtp: _Datagrams,
+        rtcp: _Datagrams,
+        every: int,
+        phase: int,
+    ) -> None:
+        self.engine = engine
+        self.session = session
+        self.port = port
+        """Local RTP port (RTCP is port + 1): put it in the SDP."""
+        self._rtp = rtp
+        self._rtcp = rtcp
+        self.every = every
+        """Send on every `every`-th engine tick…"""
+        self.phase = phase
+        """…namely on ticks n with n % every == phase."""
+        self.peer: RtpStream | None = None
+        """The bridged leg, if any."""
+        self.events: asyncio.Queue[MediaEvent] = asyncio.Queue()
+        """Every event of this stream: digits, playback ends, RTP timeouts."""
+        self.digits: asyncio.Queue[DigitReceived] = asyncio.Queue()
+        """Only the digits (for an IVR waiting for input)."""
+        self._played = asyncio.Event()
+        self._played.set()
+        self._interrupted = False
+        self.closed = False
+
+    # -- for the call layer --------------------------------------------------------------
+
+    def play(self, items: list[Item], *, replace: bool = True) -> None:
+        """Start playing (stops what was playing unless replace=False)."""
+        self.session.play(items, replace=replace)
+        self._dispatch()  # items stopped by replace are reported now
+        self._played.clear()
+        self._interrupted = False
+
+    async def wait_played(self) -> bool:
+        """Wait until the playlist is done; False if barge-in or stop cut it short."""
+        await self._played.wait()
+        return not self._interrupted
+
+    def stop_playback(self) -> None:
+        """Stop the playlist."""
+        self.session.player.stop()
+        self._dispatch()
+
+    def send_digits(self, digits: str, duration_ms: int = 100) -> None:
+        """Send key presses as RFC 4733 events, on the following ticks."""
+        self.session.send_digits(digits, duration_ms)
+
+    def digit_from_info(self, digit: str, duration_ms: int) -> None:
+        """A digit the SIP layer got by INFO, merged into this call's digit stream."""
+        self.session.digit_from_info(digit, duration_ms, self.engine.now())
+        self._dispatch()
+
+    def set_remote(self, rtp: Address, rtcp: Address | None = None) -> None:
+        """A re-INVITE moved the far end."""
+        self.session.remote = rtp
+        self.session.remote_rtcp = rtcp or (rtp[0], rtp[1] + 1)
+        self.session.latched = False
+
+    @property
+    def send_errors(self) -> int:
+        """Send errors reported by the OS (ICMP port unreachable)."""
+        return self._rtp.errors + self._rtcp.errors
+
+    def stats(self) -> dict[str, object]:
+        """Figures for the call record."""
+        out = self.session.summary()
+        out["send_errors"] = self.send_errors
+        return out
+
+    async def close(self, reason: str = "") -> dict[str, object]:
+        """Send RTCP BYE, close the sockets, give the port back; returns the statistics."""
+        if self.closed:
+            return self.stats()
+        self.closed = True
+        if self.peer is not None:
+            self.engine.unbridge(self, self.peer)
+        session = self.session
+        if session.remote_rtcp is not None and session.config.rtcp:
+            self._send_rtcp(session.bye(self.engine.now(), time.time(), reason))
+        stats = self.stats()
+        for proto in (self._rtp, self._rtcp):
+            if proto.transport is not None:
+                proto.transport.close()
+        self.engine._stream_closed(self)
+        self._played.set()
+        return stats
+
+    # -- for the engine ------------------------------------------------------------------
+
+    def _send_rtp(self, data: bytes) -> None:
+        remote = self.session.remote
+        if remote is not None and self._rtp.transport is not None:
+            self._rtp.transport.sendto(data, remote)
+
+    def _send_rtcp(self, data: bytes) -> None:
+        remote = self.session.remote_rtcp
+        if remote is not None and self._rtcp.transport is not None:
+            self._rtcp.transport.sendto(data, remote)
+
+    def _on_rtp(self, data: bytes, addr: Address) -> None:
+        out = self.session.receive_rtp(data, addr, self.engine.now())
+        if out is not None and self.peer is not None:
+            self.peer._send_rtp(out)
+        if self.session.has_events:
+            self._dispatch()
+
+    def _on_rtcp(self, data: bytes, addr: Address) -> None:
+        self.session.receive_rtcp(data, addr, self.engine.now())
+
+    def _poll(self, now: float, wallclock: float) -> None:
+        for event in self.session.poll(now):
+            self._deliver(event)
+        report = self.session.rtcp_due(now, wallclock)
+        if report is not None:
+            self._send_rtcp(report)
+
+    def _dispatch(self) -> None:
+        for event in self.session.pop_events():
+            self._deliver(event)
+
+    def _deliver(self, event: MediaEvent) -> None:
+        self.events.put_nowait(event)
+        if isinstance(event, DigitReceived):
+            self.digits.put_nowait(event)
+        elif isinstance(event, PlaybackEnded):
+            self._interrupted = self._interrupted or event.interrupted
+            if event.playlist_done:
+                self._played.set()
+
+    def __repr__(self) -> str:
+        return f"<RtpStream :{self.port} → {self.session.remote}>"
