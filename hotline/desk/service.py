@@ -15,6 +15,7 @@ from hotline.desk.callback import CallbackOutcome, CallbackScores, CallbackServi
 from hotline.desk.context import DeskContext
 from hotline.desk.dispatch import CoverageGap, DispatchResult, DispatchService
 from hotline.desk.progress import Digest, DigestItem, Progress
+from hotline.desk.scoring import LeaderboardRow, ScoreEntry, Scoring
 from hotline.desk.settings import DeskSettings
 from hotline.desk.sla import SlaReading
 from hotline.desk.workflow import SweepResult, Workflow
@@ -39,6 +40,7 @@ class Desk:
         self.workflow = Workflow(self.ctx)
         self.progress = Progress(self.ctx, self.workflow)
         self.callbacks = CallbackService(self.ctx, self.workflow)
+        self.scoring = Scoring(self.ctx)
 
     # -- 1. dispatch -------------------------------------------------------------------------
     async def add_leave(self, leave: Leave, *, made_by: str) -> int:
@@ -111,7 +113,9 @@ class Desk:
     async def record_callback(self, issue_id: int, scores: CallbackScores, *, by: str = "ivr",
                               fixed: bool = True, comment: str = "") -> CallbackOutcome:
         """The callback result (from an operator or the IVR's DTMF flow); poor or unfixed reopens."""
-        return await self.callbacks.record(issue_id, scores, by=by, fixed=fixed, comment=comment)
+        outcome = await self.callbacks.record(issue_id, scores, by=by, fixed=fixed, comment=comment)
+        await self.scoring.sync(issue_id)
+        return outcome
 
     async def callbacks_of(self, issue_id: int) -> list[Callback]:
         return await self.callbacks.history(issue_id)
@@ -119,3 +123,27 @@ class Desk:
     async def close(self, issue_id: int, *, by: str) -> IssueRecord:
         """Close an issue whose callback is done."""
         return await self.workflow.change(issue_id, "closed", actor=by, note="callback done, closed")
+
+    # -- 5. scoring ----------------------------------------------------------------------------
+    async def accrue_scores(self) -> int:
+        """Daily job: overdue deductions up to now (and any missed earnings); returns entries added."""
+        return await self.scoring.accrue()
+
+    async def adjust_score(self, person_id: str, month: str, points: float, *, reason: str, by: str,
+                           issue_id: int | None = None) -> int:
+        """A manual adjustment with its reason; returns its id."""
+        return await self.scoring.adjust(person_id, month, points, reason=reason, by=by, issue_id=issue_id)
+
+    async def score_ledger(self, month: str | None = None) -> list[ScoreEntry]:
+        return await self.ctx.desk.scores.ledger(month)
+
+    async def monthly_scores(self, first_month: str, last_month: str) -> list[tuple[str, str, float]]:
+        """(month, person, points) per person per month."""
+        return await self.ctx.desk.scores.totals(first_month, last_month)
+
+    async def leaderboard(self, month: str) -> list[LeaderboardRow]:
+        return await self.scoring.leaderboard(month)
+
+    async def verify_scores(self) -> list[str]:
+        """Compare the incremental ledger with a recomputation from the events; [] if equal."""
+        return await self.scoring.verify()

@@ -7,6 +7,7 @@ from hotline.store.desk_callbacks import CallbackStore
 from hotline.store.desk_changes import DeskChangeStore
 from hotline.store.desk_dispatch import DispatchStore
 from hotline.store.desk_progress import ProgressStore
+from hotline.store.desk_scores import ScoreStore
 
 __all__ = ["DeskStores"]
 
@@ -20,3 +21,4 @@ class DeskStores:
         self.dispatch = DispatchStore(db)
         self.progress = ProgressStore(db)
         self.callbacks = CallbackStore(db)
+        self.scores = ScoreStore(db)
