@@ -10,17 +10,21 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+import aiohttp
+
 from hotline.calendar import BusinessCalendar
 from hotline.desk.callback import CallbackOutcome, CallbackScores, CallbackService
 from hotline.desk.context import DeskContext
 from hotline.desk.dispatch import CoverageGap, DispatchResult, DispatchService
+from hotline.desk.notify.channels import build_channels
+from hotline.desk.notify.worker import DeliveryWorker
 from hotline.desk.progress import Digest, DigestItem, Progress
 from hotline.desk.scoring import LeaderboardRow, ScoreEntry, Scoring
 from hotline.desk.settings import DeskSettings
 from hotline.desk.sla import SlaReading
 from hotline.desk.workflow import SweepResult, Workflow
 from hotline.store import Store
-from hotline.store.desk_records import Callback, DispatchEntry, Leave, Shift
+from hotline.store.desk_records import Callback, DispatchEntry, Leave, OutboxRow, Shift
 from hotline.store.records import IssueEvent, IssueRecord
 
 __all__ = ["Desk"]
@@ -147,3 +151,16 @@ class Desk:
     async def verify_scores(self) -> list[str]:
         """Compare the incremental ledger with a recomputation from the events; [] if equal."""
         return await self.scoring.verify()
+
+    # -- 6. notifications ----------------------------------------------------------------------
+    def delivery_worker(self, session: aiohttp.ClientSession, **options: Any) -> DeliveryWorker:
+        """A worker over the configured channels; the caller starts it and stops (awaits) it.
+
+        ``options`` go to :class:`DeliveryWorker` (``worker_id``, ``batch``, ``idle_seconds``).
+        """
+        channels = build_channels(tuple(self.ctx.settings.channels), session)
+        return DeliveryWorker(self.ctx.desk.outbox, channels, self.ctx.settings, **options)
+
+    async def notifications(self, issue_id: int) -> list[OutboxRow]:
+        """An issue's notifications with their delivery state (pending, sent, dead; attempts; error)."""
+        return await self.ctx.desk.outbox.for_issue(issue_id)
