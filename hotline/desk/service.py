@@ -16,6 +16,7 @@ from hotline.calendar import BusinessCalendar
 from hotline.desk.callback import CallbackOutcome, CallbackScores, CallbackService
 from hotline.desk.context import DeskContext
 from hotline.desk.dispatch import CoverageGap, DispatchResult, DispatchService
+from hotline.desk.kb import KnowledgeBase, SearchHit
 from hotline.desk.notify.channels import build_channels
 from hotline.desk.notify.worker import DeliveryWorker
 from hotline.desk.progress import Digest, DigestItem, Progress
@@ -24,6 +25,7 @@ from hotline.desk.settings import DeskSettings
 from hotline.desk.sla import SlaReading
 from hotline.desk.workflow import SweepResult, Workflow
 from hotline.store import Store
+from hotline.store.desk_kb import Article
 from hotline.store.desk_records import Callback, DispatchEntry, Leave, OutboxRow, Shift
 from hotline.store.records import IssueEvent, IssueRecord
 
@@ -45,6 +47,7 @@ class Desk:
         self.progress = Progress(self.ctx, self.workflow)
         self.callbacks = CallbackService(self.ctx, self.workflow)
         self.scoring = Scoring(self.ctx)
+        self.kb = KnowledgeBase(self.ctx)
 
     # -- 1. dispatch -------------------------------------------------------------------------
     async def add_leave(self, leave: Leave, *, made_by: str) -> int:
@@ -164,3 +167,21 @@ class Desk:
     async def notifications(self, issue_id: int) -> list[OutboxRow]:
         """An issue's notifications with their delivery state (pending, sent, dead; attempts; error)."""
         return await self.ctx.desk.outbox.for_issue(issue_id)
+
+    # -- 7. knowledge base and search ----------------------------------------------------------
+    async def article_from_issue(self, issue_id: int, *, by: str, title: str | None = None,
+                                 symptoms: str | None = None, fix: str | None = None) -> Article:
+        """Turn a resolved issue into an article (texts default to the issue's)."""
+        return await self.kb.article_from_issue(issue_id, by=by, title=title, symptoms=symptoms, fix=fix)
+
+    async def write_article(self, *, title: str, symptoms: str, fix: str, category: str | None,
+                            by: str) -> Article:
+        return await self.kb.write_article(title=title, symptoms=symptoms, fix=fix, category=category, by=by)
+
+    async def article(self, article_id: int) -> Article | None:
+        return await self.ctx.desk.kb.get(article_id)
+
+    async def search(self, text: str, *, limit: int = 20,
+                     kinds: tuple[str, ...] = ("article", "issue")) -> list[SearchHit]:
+        """Full-text search (Chinese and English), ranked, with marked snippets (see ``kb.segments``)."""
+        return await self.kb.search(text, limit=limit, kinds=kinds)

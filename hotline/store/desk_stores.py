@@ -6,6 +6,7 @@ from hotline.store.db import Database
 from hotline.store.desk_callbacks import CallbackStore
 from hotline.store.desk_changes import DeskChangeStore
 from hotline.store.desk_dispatch import DispatchStore
+from hotline.store.desk_kb import KbStore
 from hotline.store.desk_outbox import OutboxStore
 from hotline.store.desk_progress import ProgressStore
 from hotline.store.desk_scores import ScoreStore
@@ -24,3 +25,4 @@ class DeskStores:
         self.callbacks = CallbackStore(db)
         self.scores = ScoreStore(db)
         self.outbox = OutboxStore(db)
+        self.kb = KbStore(db)
