@@ -6,6 +6,7 @@ the console and the IVR call its methods, nothing here knows HTTP or SIP.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from hotline.desk.kb import KnowledgeBase, SearchHit
 from hotline.desk.notify.channels import build_channels
 from hotline.desk.notify.worker import DeliveryWorker
 from hotline.desk.progress import Digest, DigestItem, Progress
+from hotline.desk.report import ReportService, ServiceReport, report_csv
 from hotline.desk.scoring import LeaderboardRow, ScoreEntry, Scoring
 from hotline.desk.settings import DeskSettings
 from hotline.desk.sla import SlaReading
@@ -48,6 +50,7 @@ class Desk:
         self.callbacks = CallbackService(self.ctx, self.workflow)
         self.scoring = Scoring(self.ctx)
         self.kb = KnowledgeBase(self.ctx)
+        self.reports = ReportService(self.ctx)
 
     # -- 1. dispatch -------------------------------------------------------------------------
     async def add_leave(self, leave: Leave, *, made_by: str) -> int:
@@ -185,3 +188,14 @@ class Desk:
                      kinds: tuple[str, ...] = ("article", "issue")) -> list[SearchHit]:
         """Full-text search (Chinese and English), ranked, with marked snippets (see ``kb.segments``)."""
         return await self.kb.search(text, limit=limit, kinds=kinds)
+
+    # -- 8. service report -----------------------------------------------------------------------
+    async def report(self, first: date, last: date) -> ServiceReport:
+        """Figures for local days ``first``..``last`` (``.data`` is JSON-ready)."""
+        return await self.reports.build(first, last)
+
+    async def report_json(self, first: date, last: date) -> str:
+        return json.dumps((await self.reports.build(first, last)).data, ensure_ascii=False, indent=2)
+
+    async def report_csv(self, first: date, last: date) -> str:
+        return report_csv(await self.reports.build(first, last))

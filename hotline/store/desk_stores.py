@@ -9,6 +9,7 @@ from hotline.store.desk_dispatch import DispatchStore
 from hotline.store.desk_kb import KbStore
 from hotline.store.desk_outbox import OutboxStore
 from hotline.store.desk_progress import ProgressStore
+from hotline.store.desk_report import ReportStore
 from hotline.store.desk_scores import ScoreStore
 
 __all__ = ["DeskStores"]
@@ -26,3 +27,4 @@ class DeskStores:
         self.scores = ScoreStore(db)
         self.outbox = OutboxStore(db)
         self.kb = KbStore(db)
+        self.report = ReportStore(db)
