@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hotline.media.codecs import Codec, transcode
-from hotline.media.rtp import RtpPacket, RtpRewriter, RtpSender
+from hotline.media.rtp import RtpHeader, RtpPacket, RtpRewriter, RtpSender
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,27 +69,38 @@ class Bridge:
             "b": _Direction(b, a, RtpRewriter(a_out)),
         }
 
-    def relay(self, from_leg: str, packet: RtpPacket) -> RtpPacket | None:
-        """The packet to send to the other leg, or None if it is dropped."""
-        d = self._dirs[from_leg]
-        pt = packet.payload_type
+    def _route(self, d: _Direction, pt: int, payload: bytes) -> tuple[int, bytes, int | None] | None:
+        """(payload type, payload, samples) to send on, or None to drop; counts."""
         if pt == d.src.codec.payload_type:
-            payload = packet.payload
             if d.src.codec != d.dst.codec:
                 payload = transcode(payload, d.src.codec, d.dst.codec)
                 d.stats.transcoded += 1
             d.stats.relayed += 1
-            return d.rewriter.rewrite(
-                packet.with_(payload=payload),
-                samples=len(payload),  # G.711: one byte per sample
-                payload_type=d.dst.codec.payload_type,
-            )
+            return d.dst.codec.payload_type, payload, len(payload)  # G.711: a byte a sample
         if pt == d.src.telephone_event_pt and d.dst.telephone_event_pt is not None:
             d.stats.relayed += 1
             d.stats.events += 1
-            return d.rewriter.rewrite(packet, payload_type=d.dst.telephone_event_pt)
+            return d.dst.telephone_event_pt, payload, None
         d.stats.dropped += 1
         return None
+
+    def relay(self, from_leg: str, packet: RtpPacket) -> RtpPacket | None:
+        """The packet to send to the other leg, or None if it is dropped."""
+        d = self._dirs[from_leg]
+        route = self._route(d, packet.payload_type, packet.payload)
+        if route is None:
+            return None
+        pt, payload, samples = route
+        return d.rewriter.rewrite(packet, samples=samples, payload_type=pt, payload=payload)
+
+    def relay_datagram(self, from_leg: str, data: bytes, header: RtpHeader) -> bytes | None:
+        """`relay` on wire bytes and a `peek`ed header: the datagram for the other leg."""
+        d = self._dirs[from_leg]
+        route = self._route(d, header.payload_type, data[header.start : header.end])
+        if route is None:
+            return None
+        pt, payload, samples = route
+        return d.rewriter.rewrite_datagram(header, pt, payload, samples)
 
     def resume(self, to_leg: str) -> None:
         """We played something of our own to `to_leg`: the next relayed packet re-anchors."""

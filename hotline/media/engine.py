@@ -8,10 +8,17 @@ streams due on it, and new streams spread over the phases as they join.
 Late wake-ups catch up by at most `max_burst` ticks; older ticks are skipped
 (the audio time passes, the next packet gets the marker bit).
 
+The timer is armed `wake_early` (0.5 ms) before each deadline and a tick is
+sent when its deadline is that close: asyncio's epoll waits are rounded up
+to whole milliseconds, so a timer armed on the deadline fires 0–1 ms late;
+armed half a millisecond early, the send error is centred on the deadline.
+
 Received datagrams are handled as they arrive (relayed at once when bridged),
-never on the clock. Every `poll_every` ticks the engine polls streams for
-time-driven events (RTP timeout, lost DTMF end packets), RTCP reports, and
-pumps recordings into their WAV files.
+never on the clock. Each stream is also polled about every `poll_interval`
+seconds for time-driven events (RTP timeout, lost DTMF end packets) and
+RTCP reports — a few streams per tick, round robin, so that a thousand
+streams never get polled in one go — and recordings are pumped into their
+WAV files. With no stream and no recording the timer is not armed at all.
 
 Nothing here sleeps; every task-like thing is a timer handle the engine
 cancels on `close()`.
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import wave
 from collections import deque
@@ -49,6 +57,8 @@ class ClockStats:
     packets: int = 0
     lateness: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     """Seconds from a tick's deadline to the end of its sending, per tick (recent)."""
+    wake_lateness: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+    """Seconds from the first due deadline to the timer callback starting (negative: early)."""
 
 
 class Recording:
@@ -101,15 +111,19 @@ class MediaEngine:
         port_min: int = 20000,
         port_max: int = 20999,
         quiet_period: float = 10.0,
-        tick_ms: int = 10,
+        tick_ms: int = 2,
         max_burst: int = 3,
-        poll_every: int = 10,
+        poll_interval: float = 0.1,
+        wake_early: float = 0.0005,
     ) -> None:
         self.bind_host = bind_host
         self.pool = PortPool(port_min, port_max, quiet_period=quiet_period)
         self.tick_ms = tick_ms
         self.max_burst = max_burst
-        self.poll_every = poll_every
+        self.poll_interval = poll_interval
+        self._poll_queue: deque[RtpStream] = deque()
+        self._last_pump = 0.0
+        self.wake_early = wake_early
         self.clock = ClockStats()
         self._buckets: dict[tuple[int, int], dict[int, RtpStream]] = {}
         self._streams: dict[int, RtpStream] = {}
@@ -121,12 +135,11 @@ class MediaEngine:
     # -- life cycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the media clock."""
+        """Get ready; the media clock runs while there are streams."""
         self._loop = asyncio.get_running_loop()
         self._schedule = DeadlineSchedule(
             self._loop.time(), self.tick_ms / 1000, max_burst=self.max_burst
         )
-        self._arm()
 
     async def close(self) -> None:
         """Close every stream (with RTCP BYE), finish recordings, stop the clock."""
@@ -138,6 +151,7 @@ class MediaEngine:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._poll_queue.clear()
 
     def now(self) -> float:
         """The loop's clock (the media clock's time base)."""
@@ -174,6 +188,12 @@ class MediaEngine:
                 rtp.transport.close()
                 self.pool.block(port)
                 continue
+            if self._timer is None:
+                # The clock was idle: restart it from now (no stream has a phase to keep).
+                self._schedule = DeadlineSchedule(
+                    loop.time(), self.tick_ms / 1000, max_burst=self.max_burst
+                )
+                self._arm()
             every = max(1, round(config.ptime_ms / self.tick_ms))
             phase = self._schedule.next_tick % every
             stream = RtpStream(self, session, port, rtp, rtcp, every, phase)
@@ -181,6 +201,7 @@ class MediaEngine:
             rtcp.on_datagram = stream._on_rtcp
             self._streams[port] = stream
             self._buckets.setdefault((every, phase), {})[port] = stream
+            self._poll_queue.append(stream)
             return stream
         raise PortsExhausted("no usable RTP port pair after 16 attempts")
 
@@ -253,13 +274,18 @@ class MediaEngine:
 
     def _arm(self) -> None:
         assert self._loop is not None and self._schedule is not None
-        self._timer = self._loop.call_at(self._schedule.next_deadline, self._on_tick)
+        self._timer = self._loop.call_at(
+            self._schedule.next_deadline - self.wake_early, self._on_tick
+        )
 
     def _on_tick(self) -> None:
         assert self._loop is not None and self._schedule is not None
         loop, sched, stats = self._loop, self._schedule, self.clock
-        due = sched.due(loop.time())
+        woke = loop.time()
+        due = sched.due(woke + self.wake_early)
         stats.wakeups += 1
+        if due.count:
+            stats.wake_lateness.append(woke - sched.deadline(due.first))
         for n in range(due.first - due.skipped, due.first):
             for stream in self._due_streams(n):
                 stream.session.skip_tick()
@@ -272,9 +298,11 @@ class MediaEngine:
                     stats.packets += 1
             stats.ticks += 1
             stats.lateness.append(loop.time() - sched.deadline(n))
-        if stats.wakeups % self.poll_every == 0:
-            self._poll(loop.time())
-        self._arm()
+        self._poll(loop.time())
+        if self._streams or self._recordings:
+            self._arm()
+        else:
+            self._timer = None
 
     def _due_streams(self, n: int) -> list[RtpStream]:
         out: list[RtpStream] = []
@@ -284,10 +312,18 @@ class MediaEngine:
         return out
 
     def _poll(self, now: float) -> None:
-        wallclock = time.time()
-        for stream in list(self._streams.values()):
-            stream._poll(now, wallclock)
-        for rec in list(self._recordings):
-            rec.pump(now)
-            if rec.done.is_set():
-                self._recordings.remove(rec)
+        queue = self._poll_queue
+        if queue:
+            wallclock = time.time()
+            count = math.ceil(len(queue) * self.tick_ms / 1000 / self.poll_interval)
+            for _ in range(min(count, len(queue))):
+                stream = queue.popleft()
+                if not stream.closed:
+                    stream._poll(now, wallclock)
+                    queue.append(stream)
+        if self._recordings and now - self._last_pump >= self.poll_interval:
+            self._last_pump = now
+            for rec in list(self._recordings):
+                rec.pump(now)
+                if rec.done.is_set():
+                    self._recordings.remove(rec)

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import random
 import struct
-from collections import deque
 from dataclasses import dataclass, field
 
-from hotline.media.rtp import MalformedPacket, RtpPacket, SequenceTracker, ts_diff
+from hotline.media.rtp import MalformedPacket, RtpPacket, SequenceTracker
 
 PT_SR = 200
 PT_RR = 201
@@ -351,8 +350,8 @@ class ReceiverStats:
     _seq: SequenceTracker = field(default_factory=SequenceTracker)
     _transit: float | None = None
     _last_ts: int | None = None
-    _recent: deque[int] = field(default_factory=lambda: deque(maxlen=256))
-    _recent_set: set[int] = field(default_factory=set)
+    # Extended sequence numbers of the last 1024 slots, for spotting duplicates in O(1).
+    _seen: list[int] = field(default_factory=lambda: [-1] * 1024)
     _expected_prior: int = 0
     _received_prior: int = 0
     _last_sr: int = 0
@@ -360,9 +359,17 @@ class ReceiverStats:
 
     def update(self, packet: RtpPacket, arrival: float) -> bool:
         """Account for a packet; False if it was a duplicate or discarded."""
+        return self.update_fields(
+            packet.ssrc, packet.sequence, packet.timestamp, len(packet.payload), arrival
+        )
+
+    def update_fields(
+        self, ssrc: int, sequence: int, timestamp: int, octets: int, arrival: float
+    ) -> bool:
+        """`update` from header fields (the per-packet fast path)."""
         if self.ssrc is None:
-            self.ssrc = packet.ssrc
-        ext = self._seq.update(packet.sequence)
+            self.ssrc = ssrc
+        ext = self._seq.update(sequence)
         if ext is None:
             self.discarded += 1
             return False
@@ -370,25 +377,26 @@ class ReceiverStats:
             self._reset_counts()
         self.last_arrival = arrival
         self.received += 1
-        self.octets += len(packet.payload)
-        if ext in self._recent_set:
+        self.octets += octets
+        slot = ext & 1023
+        if self._seen[slot] == ext:
             self.duplicates += 1
             return False
-        if len(self._recent) == self._recent.maxlen:
-            self._recent_set.discard(self._recent[0])
-        self._recent.append(ext)
-        self._recent_set.add(ext)
+        self._seen[slot] = ext
         if ext < self._seq.extended_max:
             self.late += 1
-        if packet.timestamp != self._last_ts:
-            self._last_ts = packet.timestamp
+        if timestamp != self._last_ts:
+            self._last_ts = timestamp
             # Transit time in timestamp units; only differences matter, so the
             # offset between the two clocks drops out.
-            transit = arrival * self.clock_rate - packet.timestamp
+            transit = arrival * self.clock_rate - timestamp
             if self._transit is not None:
                 d = transit - self._transit
-                # Keep the modular timestamp difference small across a wrap.
-                d = ts_diff(round(d) & 0xFFFFFFFF, 0) + (d - round(d))
+                # A timestamp wrap shows as a jump of 2**32: take it back out.
+                if d > 0x80000000:
+                    d -= 0x100000000
+                elif d < -0x80000000:
+                    d += 0x100000000
                 self.jitter += (abs(d) - self.jitter) / 16.0
                 self.max_jitter = max(self.max_jitter, self.jitter)
             self._transit = transit
@@ -400,8 +408,7 @@ class ReceiverStats:
         self.late = 0
         self._expected_prior = 0
         self._received_prior = 0
-        self._recent.clear()
-        self._recent_set.clear()
+        self._seen = [-1] * 1024
         self._transit = None
 
     @property

@@ -24,12 +24,14 @@ import dataclasses
 import random
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 RTP_VERSION = 2
 SEQ_MOD = 1 << 16
 TS_MOD = 1 << 32
 
 _HEADER = struct.Struct("!BBHII")
+_FIXED = struct.Struct("!HII")
 
 
 class MalformedPacket(ValueError):
@@ -150,6 +152,36 @@ class RtpPacket:
 def is_rtcp(data: bytes) -> bool:
     """True if a datagram looks like RTCP rather than RTP (RFC 5761 §4: PT 192–223)."""
     return len(data) >= 2 and 192 <= data[1] <= 223
+
+
+class RtpHeader(NamedTuple):
+    """The fixed header fields of a datagram and where its payload lies (see `peek`)."""
+
+    payload_type: int
+    marker: bool
+    sequence: int
+    timestamp: int
+    ssrc: int
+    start: int
+    """Offset of the payload."""
+    end: int
+    """End of the payload (before any padding)."""
+
+
+def peek(data: bytes) -> RtpHeader:
+    """The header of an RTP datagram without building an `RtpPacket` (the per-packet fast path).
+
+    Raises `MalformedPacket` like `RtpPacket.parse`.
+    """
+    if len(data) >= 12 and data[0] == 0x80:  # the common case: no CSRC, extension, padding
+        b1 = data[1]
+        seq, ts, ssrc = _FIXED.unpack_from(data, 2)
+        return RtpHeader(b1 & 0x7F, b1 > 0x7F, seq, ts, ssrc, 12, len(data))
+    p = RtpPacket.parse(data)
+    end = len(data) - p.padding
+    return RtpHeader(
+        p.payload_type, p.marker, p.sequence, p.timestamp, p.ssrc, end - len(p.payload), end
+    )
 
 
 def seq_diff(a: int, b: int) -> int:
@@ -280,6 +312,17 @@ class RtpSender:
         self.skip_time(samples)
         return packet
 
+    def audio_datagram(self, payload: bytes, samples: int) -> bytes:
+        """`audio(...).serialize()` without the intermediate object (the per-tick fast path)."""
+        b1 = (0x80 | self.payload_type) if self._gap else self.payload_type
+        data = _HEADER.pack(0x80, b1, self.next_seq, self.timestamp, self.ssrc) + payload
+        self._gap = False
+        self.next_seq = (self.next_seq + 1) & 0xFFFF
+        self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
+        self.packets_sent += 1
+        self.octets_sent += len(payload)
+        return data
+
     def skip(self, samples: int) -> None:
         """Nothing was sent for `samples`: advance time; the next audio packet gets the marker."""
         self.skip_time(samples)
@@ -326,30 +369,76 @@ class RtpRewriter:
         self._source = None
 
     def rewrite(
-        self, packet: RtpPacket, *, samples: int | None = None, payload_type: int | None = None
+        self,
+        packet: RtpPacket,
+        *,
+        samples: int | None = None,
+        payload_type: int | None = None,
+        payload: bytes | None = None,
     ) -> RtpPacket:
         """The packet renumbered for the far end.
 
         `samples` is the audio duration of the packet (None for packets that
-        do not advance time, like telephone-events); `payload_type` maps the PT.
+        do not advance time, like telephone-events); `payload_type` maps the
+        PT; `payload` replaces the payload (after transcoding).
         """
+        if payload is None:
+            payload = packet.payload
+        seq, ts, marker = self.renumber(
+            packet.ssrc, packet.sequence, packet.timestamp, packet.marker, samples, len(payload)
+        )
+        return RtpPacket(
+            packet.payload_type if payload_type is None else payload_type,
+            seq,
+            ts,
+            self.sender.ssrc,
+            payload,
+            marker,
+            packet.csrc,
+        )
+
+    def rewrite_datagram(
+        self, header: RtpHeader, payload_type: int, payload: bytes, samples: int | None
+    ) -> bytes:
+        """The relay's fast path: the renumbered datagram, from a `peek`ed header.
+
+        CSRCs and header extensions are not carried over (we terminate the
+        stream, we are not a translator in the RFC 3550 sense).
+        """
+        seq, ts, marker = self.renumber(
+            header.ssrc, header.sequence, header.timestamp, header.marker, samples, len(payload)
+        )
+        return (
+            _HEADER.pack(0x80, (0x80 if marker else 0) | payload_type, seq, ts, self.sender.ssrc)
+            + payload
+        )
+
+    def renumber(
+        self,
+        ssrc: int,
+        sequence: int,
+        timestamp: int,
+        marker: bool,
+        samples: int | None,
+        octets: int,
+    ) -> tuple[int, int, bool]:
+        """(sequence, timestamp, marker) for the far end; advances the sender's state."""
         sender = self.sender
-        marker = packet.marker
         if (
-            self._source != packet.ssrc
-            or abs(seq_diff(packet.sequence, self._last_in_seq)) > self.max_jump
+            self._source != ssrc
+            or abs(seq_diff(sequence, self._last_in_seq)) > self.max_jump
             or sender.next_seq != self._sender_seq  # the sender sent packets of its own
         ):
-            self._source = packet.ssrc
-            self._seq_offset = (sender.next_seq - packet.sequence) & 0xFFFF
-            self._ts_offset = (sender.timestamp - packet.timestamp) & 0xFFFFFFFF
-            self._last_in_seq = packet.sequence
+            self._source = ssrc
+            self._seq_offset = (sender.next_seq - sequence) & 0xFFFF
+            self._ts_offset = (sender.timestamp - timestamp) & 0xFFFFFFFF
+            self._last_in_seq = sequence
             self.resyncs += 1
             marker = True
-        out_seq = (packet.sequence + self._seq_offset) & 0xFFFF
-        out_ts = (packet.timestamp + self._ts_offset) & 0xFFFFFFFF
-        if seq_diff(packet.sequence, self._last_in_seq) > 0:
-            self._last_in_seq = packet.sequence
+        out_seq = (sequence + self._seq_offset) & 0xFFFF
+        out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
+        if seq_diff(sequence, self._last_in_seq) > 0:
+            self._last_in_seq = sequence
         if seq_diff(out_seq, sender.next_seq) >= 0:
             sender.next_seq = (out_seq + 1) & 0xFFFF
         if samples is not None:
@@ -357,15 +446,7 @@ class RtpRewriter:
             if ts_diff(end, sender.timestamp) > 0:
                 sender.timestamp = end
         sender.packets_sent += 1
-        sender.octets_sent += len(packet.payload)
+        sender.octets_sent += octets
         sender._gap = False
         self._sender_seq = sender.next_seq
-        return RtpPacket(
-            payload_type=packet.payload_type if payload_type is None else payload_type,
-            sequence=out_seq,
-            timestamp=out_ts,
-            ssrc=sender.ssrc,
-            payload=packet.payload,
-            marker=marker,
-            csrc=packet.csrc,
-        )
+        return out_seq, out_ts, marker

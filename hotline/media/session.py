@@ -47,7 +47,7 @@ from hotline.media.rtcp import (
     rtcp_interval,
     serialize_compound,
 )
-from hotline.media.rtp import MalformedPacket, RtpPacket, RtpSender
+from hotline.media.rtp import MalformedPacket, RtpPacket, RtpSender, peek
 
 Address = tuple[str, int]
 MediaEvent = DigitReceived | PlaybackEnded | RtpTimedOut
@@ -177,7 +177,7 @@ class MediaSession:
         if payload is None:
             self.sender.skip(self.samples_per_packet)
             return None
-        return self.sender.audio(payload, self.samples_per_packet).serialize()
+        return self.sender.audio_datagram(payload, self.samples_per_packet)
 
     def skip_tick(self) -> None:
         """A tick the clock gave up: its audio time passes unsent, as if lost."""
@@ -194,7 +194,7 @@ class MediaSession:
             self.foreign_packets += 1
             return None
         try:
-            packet = RtpPacket.parse(data)
+            header = peek(data)
         except MalformedPacket:
             self.malformed += 1
             return None
@@ -205,17 +205,19 @@ class MediaSession:
                 self.remote_rtcp = (addr[0], addr[1] + 1)
         self.last_rx = now
         self._timed_out = False
-        self.stats.update(packet, now)
-        pt = packet.payload_type
+        self.stats.update_fields(
+            header.ssrc, header.sequence, header.timestamp, header.end - header.start, now
+        )
+        pt = header.payload_type
         if pt == self.config.telephone_event_pt:
-            for digit in self.dtmf_in.receive(packet, now):
+            for digit in self.dtmf_in.receive(RtpPacket.parse(data), now):
                 self._digit(digit)
         elif pt == self.codec.payload_type:
             if self.recorder is not None or self.inband is not None:
-                pcm = self.codec.decode(packet.payload)
+                pcm = self.codec.decode(data[header.start : header.end])
                 if self.recorder is not None:
                     recorder, channel = self.recorder
-                    recorder.add(channel, packet.timestamp, pcm, now)
+                    recorder.add(channel, header.timestamp, pcm, now)
                 if self.inband is not None:
                     for digit in self.inband.feed(pcm, now):
                         self._digit(digit)
@@ -223,8 +225,7 @@ class MediaSession:
             self.unknown_payload += 1
         if self.bridge is not None:
             bridge, side = self.bridge
-            out = bridge.relay(side, packet)
-            return out.serialize() if out is not None else None
+            return bridge.relay_datagram(side, data, header)
         return None
 
     def digit_from_info(self, digit: str, duration_ms: int, now: float) -> None:

@@ -155,3 +155,14 @@ def test_rtcp_interval_bounds() -> None:
     long = rtcp_interval(members=1000, senders=2, we_sent=False,
                          session_bandwidth=64000, rng=random.Random(1))
     assert long > 20
+
+
+def test_jitter_across_timestamp_wrap() -> None:
+    s = ReceiverStats()
+    ts0 = 2**32 - 480
+    for i in range(8):  # perfectly paced, the timestamp wraps after packet 2
+        s.update(RtpPacket(0, i, (ts0 + 160 * i) & 0xFFFFFFFF, 1), 5.0 + 0.02 * i)
+    assert s.jitter == pytest.approx(0, abs=1e-6)
+    # One packet 5 ms late right after the wrap: D = 40 -> J = 40/16 = 2.5.
+    s.update(RtpPacket(0, 8, (ts0 + 160 * 8) & 0xFFFFFFFF, 1), 5.0 + 0.02 * 8 + 0.005)
+    assert s.jitter == pytest.approx(2.5)

@@ -152,3 +152,25 @@ def test_rewriter_makes_one_stream_across_sources() -> None:
     after = out.audio(b"\x04" * 160, 160)
     assert seq_diff(after.sequence, g.sequence) == 1
     assert ts_diff(after.timestamp, g.timestamp) == 160
+
+
+def test_audio_datagram_equals_audio_serialized() -> None:
+    a, b = RtpSender(8, rng=random.Random(9)), RtpSender(8, rng=random.Random(9))
+    b.skip(160)
+    a.skip(160)
+    for i in range(5):
+        assert a.audio_datagram(bytes([i]) * 160, 160) == b.audio(bytes([i]) * 160, 160).serialize()
+    assert (a.next_seq, a.timestamp, a.packets_sent) == (b.next_seq, b.timestamp, b.packets_sent)
+
+
+def test_peek_matches_parse() -> None:
+    from hotline.media.rtp import peek
+    plain = RtpPacket(0, 5, 6, 7, b"abc", marker=True)
+    fancy = plain.with_(csrc=(1,), extension=RtpExtension(1, b"1234"), padding=4)
+    for p in (plain, fancy):
+        h = peek(p.serialize())
+        data = p.serialize()
+        assert (h.payload_type, h.marker, h.sequence, h.timestamp, h.ssrc) == (0, True, 5, 6, 7)
+        assert data[h.start : h.end] == b"abc"
+    with pytest.raises(MalformedPacket):
+        peek(b"\x80\x00")

@@ -1,0 +1,350 @@
+"""Media benchmark: prompt playback and bridged calls through MediaEngine on loopback.
+
+Measures, in one run, on the engine's single event loop:
+  * N playback streams (looping prompt, 20 ms PCMU): per-tick sending lateness (deadline to
+    the last packet of the tick handed to the kernel) p50/p99/max, loss seen by a receiver
+    process, engine CPU, memory per stream;
+  * N bridged calls (2N legs, PCMU pass-through): relay round-trip latency as seen by a peer
+    process that sends into both legs and time-stamps the payload, loss, CPU, memory per call;
+and, as baselines in the same run, a bare asyncio UDP send loop (pre-built packets, one
+call_at timer on absolute deadlines) and a bare asyncio relay (datagram_received -> sendto).
+Only 127.0.0.1 is used. The peers run in a child process so they do not share the engine's core.
+
+    .venv/bin/python bench/media.py [--playback 100,300,1000] [--bridged 100,300,500]
+                                    [--seconds 5] [--port-min 30000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from hotline.media.codecs import PCMU
+from hotline.media.engine import MediaEngine
+from hotline.media.player import PromptItem
+from hotline.media.prompt import Prompt
+from hotline.media.rtp import RtpPacket
+from hotline.media.session import StreamConfig
+
+PROMPT = Path(__file__).resolve().parents[1] / "tests" / "unit" / "media" / "data" / "welcome.wav"
+HOST = "127.0.0.1"
+TICK_MS = 2
+
+# The peer process: "sink" counts RTP per SSRC; "bridge" sends into both legs of every call
+# (spread over the 20 ms period) and measures the round trip of its own time stamps.
+PEER = textwrap.dedent(
+    r"""
+    import json, selectors, socket, struct, sys, time
+    mode = sys.argv[1]
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind(("127.0.0.1", 0))
+    s.setblocking(False)
+    print(s.getsockname()[1], flush=True)
+    targets = json.loads(sys.stdin.readline())
+    sel = selectors.DefaultSelector()
+    sel.register(s, selectors.EVENT_READ)
+    sel.register(sys.stdin, selectors.EVENT_READ)
+    streams = {}
+    lat = []
+    received = sent = 0
+    buf = bytearray(2048)
+    def drain():
+        global received
+        now = time.perf_counter_ns()
+        while True:
+            try:
+                n = s.recv_into(buf)
+            except BlockingIOError:
+                return
+            received += 1
+            seq, ssrc = struct.unpack_from("!H4xI", buf, 2)
+            if mode == "sink":
+                st = streams.get(ssrc)
+                if st is None:
+                    streams[ssrc] = [seq, seq, 0]  # first, max, cycles
+                elif 0 < (seq - st[1]) & 0xFFFF < 30000:  # newer (RFC 3550 A.1 style)
+                    if seq < st[1]:
+                        st[2] += 65536
+                    st[1] = seq
+            elif n >= 20:
+                sent_ns = struct.unpack_from("!q", buf, 12)[0]
+                if 0 < now - sent_ns < 60_000_000_000:  # ours, not the idle silence before
+                    lat.append((now - sent_ns) / 1e6)
+    stop = False
+    period = 0.020
+    slots = 10
+    nxt = time.perf_counter()
+    k = 0
+    seqs = [0] * len(targets)
+    filler = b"\xff" * 152
+    while not stop:
+        timeout = max(0.0, nxt - time.perf_counter()) if mode == "bridge" else 0.2
+        for key, _ in sel.select(timeout):
+            if key.fileobj is s:
+                drain()
+            else:
+                sys.stdin.readline()
+                stop = True
+        if mode == "bridge" and time.perf_counter() >= nxt:
+            slot = k % slots
+            for i in range(slot, len(targets), slots):
+                seqs[i] = (seqs[i] + 1) & 0xFFFF
+                hdr = struct.pack("!BBHII", 0x80, 0, seqs[i], seqs[i] * 160, 0x1000 + i)
+                s.sendto(hdr + struct.pack("!q", time.perf_counter_ns()) + filler,
+                         ("127.0.0.1", targets[i]))
+                sent += 1
+            k += 1
+            nxt += period / slots
+    deadline = time.perf_counter() + 0.3
+    while time.perf_counter() < deadline:
+        sel.select(0.05)
+        drain()
+    out = {"received": received if mode == "sink" else len(lat), "sent": sent}
+    if mode == "sink":
+        out["expected"] = sum(st[2] + st[1] - st[0] + 1 for st in streams.values())
+        out["streams"] = len(streams)
+    else:
+        lat.sort()
+        pick = lambda p: lat[min(len(lat) - 1, round(p / 100 * (len(lat) - 1)))] if lat else None
+        out.update(p50=pick(50), p99=pick(99), max=lat[-1] if lat else None, samples=len(lat))
+    print(json.dumps(out), flush=True)
+    """
+)
+
+
+class Peer:
+    """The child process, its UDP port, and its final report."""
+
+    def __init__(self, mode: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", PEER, mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self.port = int(self.proc.stdout.readline())
+
+    def start(self, targets: list[int]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(targets) + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self) -> dict[str, float]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("stop\n")
+        self.proc.stdin.flush()
+        report = json.loads(self.proc.stdout.readline())
+        self.proc.wait(timeout=10)
+        return report
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Window:
+    """CPU share of this process and wall time over a measured window."""
+
+    def __enter__(self) -> Window:
+        self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cpu = (time.process_time() - self.cpu0) / (time.perf_counter() - self.wall0)
+
+
+async def bare_send_loop(n: int, seconds: float, sink: int) -> dict[str, float]:
+    """Baseline: n datagram transports, one absolute-deadline timer, pre-built packets."""
+    loop = asyncio.get_running_loop()
+    transports = []
+    for _ in range(n):
+        t, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                   local_addr=(HOST, 0))
+        transports.append(t)
+    packets = [RtpPacket(0, 0, 0, i, PCMU.silence(160)).serialize() for i in range(n)]
+    start, lateness, done = loop.time(), [], loop.create_future()
+    pairs = [(transports[i], packets[i]) for i in range(n)]
+    phases = max(1, 20 // TICK_MS)  # the same spreading over ticks as the engine
+    groups = [pairs[i::phases] for i in range(phases)]
+    period = TICK_MS / 1000
+
+    def tick(k: int) -> None:
+        for t, p in groups[k % phases]:
+            t.sendto(p, (HOST, sink))
+        lateness.append(loop.time() - (start + k * period))
+        if loop.time() - start < seconds:
+            loop.call_at(start + (k + 1) * period, tick, k + 1)
+        else:
+            done.set_result(None)
+
+    with Window() as w:
+        loop.call_at(start, tick, 0)
+        await done
+    for t in transports:
+        t.close()
+    return {"p50": pct(lateness, 50), "p99": pct(lateness, 99), "max": max(lateness),
+            "cpu": w.cpu}
+
+
+async def playback(n: int, seconds: float, port_min: int) -> dict[str, float]:
+    base_sink = Peer("sink")
+    base_sink.start([])
+    base = await bare_send_loop(n, seconds, base_sink.port)
+    base_sink.finish()
+    sink = Peer("sink")
+    sink.start([])
+    engine = MediaEngine(bind_host=HOST, port_min=port_min, port_max=port_min + 2 * n + 99,
+                         tick_ms=TICK_MS)
+    await engine.start()
+    prompt = Prompt.load(PROMPT, PCMU, 20)
+    rss0 = rss_kib()
+    streams = [await engine.open_stream(StreamConfig(PCMU, (HOST, sink.port), rtcp=False))
+               for _ in range(n)]
+    for s in streams:
+        s.play([PromptItem(prompt, loop=True)])
+    await asyncio.sleep(0.5)
+    per_stream = (rss_kib() - rss0) * 1024 / n
+    engine.clock.lateness.clear()
+    engine.clock.wake_lateness.clear()
+    skipped0 = engine.clock.skipped
+    with Window() as w:
+        await asyncio.sleep(seconds)
+    late = list(engine.clock.lateness)
+    wake = list(engine.clock.wake_lateness)
+    skipped = engine.clock.skipped - skipped0
+    for s in streams:
+        await s.close()
+    await engine.close()
+    got = sink.finish()
+    lost = got["expected"] - got["received"]
+    return {
+        "n": n, "p50": pct(late, 50), "p99": pct(late, 99), "max": max(late), "cpu": w.cpu,
+        "skipped": skipped, "lost": lost, "expected": got["expected"], "bytes": per_stream,
+        "base": base, "wake50": pct(wake, 50), "wake99": pct(wake, 99),
+    }
+
+
+class _Relay(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.other: _Relay | None = None
+        self.remote: tuple[str, int] | None = None
+
+    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:  # type: ignore[no-untyped-def]
+        self.remote = addr
+        other = self.other
+        if other is not None and other.remote is not None and other.transport is not None:
+            other.transport.sendto(data, other.remote)
+
+
+async def bare_relay(n: int, seconds: float) -> dict[str, float]:
+    """Baseline: a bare asyncio relay between socket pairs."""
+    loop = asyncio.get_running_loop()
+    ports, protos = [], []
+    for _ in range(n):
+        pair = []
+        for _ in range(2):
+            t, p = await loop.create_datagram_endpoint(_Relay, local_addr=(HOST, 0))
+            pair.append(p)
+            ports.append(t.get_extra_info("sockname")[1])
+            protos.append(p)
+        pair[0].other, pair[1].other = pair[1], pair[0]
+    peer = Peer("bridge")
+    peer.start(ports)
+    with Window() as w:
+        await asyncio.sleep(seconds)
+    got = peer.finish()
+    for p in protos:
+        assert p.transport is not None
+        p.transport.close()
+    return {"p50": got["p50"], "p99": got["p99"], "max": got["max"], "cpu": w.cpu}
+
+
+async def bridged(n: int, seconds: float, port_min: int) -> dict[str, float]:
+    base = await bare_relay(n, seconds)
+    peer = Peer("bridge")
+    engine = MediaEngine(bind_host=HOST, port_min=port_min, port_max=port_min + 4 * n + 99,
+                         tick_ms=TICK_MS)
+    await engine.start()
+    rss0 = rss_kib()
+    legs = [await engine.open_stream(StreamConfig(PCMU, (HOST, peer.port), rtcp=False))
+            for _ in range(2 * n)]
+    for i in range(n):
+        engine.bridge(legs[2 * i], legs[2 * i + 1])
+    peer.start([s.port for s in legs])
+    await asyncio.sleep(0.5)
+    per_call = (rss_kib() - rss0) * 1024 / n
+    with Window() as w:
+        await asyncio.sleep(seconds)
+    got = peer.finish()
+    for s in legs:
+        await s.close()
+    await engine.close()
+    return {"n": n, "p50": got["p50"], "p99": got["p99"], "max": got["max"], "cpu": w.cpu,
+            "sent": got["sent"], "received": got["received"], "bytes": per_call, "base": base}
+
+
+def ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f} ms"
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--playback", default="100,300,1000")
+    ap.add_argument("--bridged", default="100,300,500")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--port-min", type=int, default=30000)
+    ap.add_argument("--tick-ms", type=int, default=2)
+    args = ap.parse_args()
+    global TICK_MS
+    TICK_MS = args.tick_ms
+    print(f"# media benchmark, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
+          f"{args.seconds:.0f} s per run")
+    print(f"\n## playback (20 ms PCMU, one engine tick every {TICK_MS} ms)")
+    print("| streams | lateness p50 | p99 | max | wake-up p50/p99 | lost/expected | skipped | "
+          "CPU | bare loop p99 | bare CPU | CPU ratio | bytes/stream |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in [int(x) for x in args.playback.split(",") if x]:
+        r = await playback(n, args.seconds, args.port_min)
+        b = r["base"]
+        print(f"| {n} | {ms(r['p50'] * 1e3)} | {ms(r['p99'] * 1e3)} | {ms(r['max'] * 1e3)} | "
+              f"{r['wake50'] * 1e3:.2f}/{r['wake99'] * 1e3:.2f} ms | "
+              f"{r['lost']}/{r['expected']} | {r['skipped']} | {r['cpu']:.0%} | "
+              f"{ms(b['p99'] * 1e3)} | {b['cpu']:.0%} | {r['cpu'] / max(b['cpu'], 1e-3):.1f}× | "
+              f"{r['bytes']:.0f} |", flush=True)
+    print("\n## bridged calls (2 legs each, PCMU pass-through, peer round trip)")
+    print("| calls | relay RTT p50 | p99 | max | received/sent | CPU | bare relay p99 | "
+          "bare CPU | CPU ratio | bytes/call |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n in [int(x) for x in args.bridged.split(",") if x]:
+        r = await bridged(n, args.seconds, args.port_min)
+        b = r["base"]
+        print(f"| {n} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['max'])} | "
+              f"{r['received']}/{r['sent']} | {r['cpu']:.0%} | {ms(b['p99'])} | "
+              f"{b['cpu']:.0%} | {r['cpu'] / max(b['cpu'], 1e-3):.1f}× | {r['bytes']:.0f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
