@@ -11,6 +11,9 @@ has a longer term too, and otherwise fall back to a ``LIKE`` scan of the newest
 :attr:`DeskSettings.search_short_scan` issues (recent issues are what the desk
 looks for; the bound keeps a two-character query from scanning a million rows).
 
+Issues are ranked among the newest :attr:`DeskSettings.search_window` first,
+widening to all only when that gives fewer hits than asked for (BM25 over every
+match of a common term in millions of rows is slow, and old matches are noise).
 Articles come before issues (curated fixes first; BM25 scores of two tables
 are not comparable), each ranked by BM25 (article titles weigh most). Hits carry a snippet in
 which matches sit between :data:`MARK_START` and :data:`MARK_END`, two
@@ -143,8 +146,11 @@ class KnowledgeBase:
                 hits += [self._article_hit(r, r["snip"], r["score"])
                          for r in await kb.search_articles(q.match, likes, limit)]
             if "issue" in kinds:
-                hits += [self._issue_hit(r, r["snip"], r["score"])
-                         for r in await kb.search_issues(q.match, likes, limit)]
+                newest = await kb.max_issue_id() - self.ctx.settings.search_window
+                rows = await kb.search_issues(q.match, likes, limit, max(0, newest))
+                if len(rows) < limit and newest > 0:
+                    rows = await kb.search_issues(q.match, likes, limit)
+                hits += [self._issue_hit(r, r["snip"], r["score"]) for r in rows]
             hits.sort(key=lambda h: (h.kind != "article", h.score))
             # A short term's matches are not marked by FTS; mark them in the snippet.
             if q.short:
