@@ -54,17 +54,20 @@ MediaEvent = DigitReceived | PlaybackEnded | RtpTimedOut
 
 
 class NegotiatedLike(Protocol):
-    """The fields of the SIP layer's negotiated media that a stream needs."""
-
-    codec: str
-    telephone_event_pt: int | None
-    ptime_ms: int
-    remote_address: str
-    remote_port: int
+    """The fields of the SIP layer's negotiated media that a stream needs (read-only)."""
 
     @property
+    def codec(self) -> str: ...
+    @property
+    def telephone_event_pt(self) -> int | None: ...
+    @property
+    def ptime_ms(self) -> int: ...
+    @property
+    def remote_address(self) -> str: ...
+    @property
+    def remote_port(self) -> int: ...
+    @property
     def rtcp_port(self) -> int: ...
-
     @property
     def sends(self) -> bool: ...
 

@@ -92,5 +92,8 @@ def test_no_false_detection_on_ringback_noise_and_speech() -> None:
         phase += 2 * math.pi * f0 / RATE
         buzz.append(sum(3000 / h * math.sin(h * phase) for h in range(1, 16)))
     assert detect(pcm_from_samples(buzz)) == ""
-    # Real synthetic speech: the welcome prompt.
+    # Real synthetic speech: the welcome prompt and the shipped bilingual ones.
     assert detect(load_wav(DATA / "welcome.wav").pcm) == ""
+    prompts = Path(__file__).parents[3] / "hotline" / "media" / "prompts"
+    for name in ("greeting", "menu"):
+        assert detect(load_wav(prompts / f"{name}.wav").pcm) == "", name

@@ -184,6 +184,18 @@ def test_config_from_negotiated_media() -> None:
     assert MediaSession(cfg, 0.0).samples_per_packet == 240
 
 
+def test_config_from_the_sip_layers_negotiated_media() -> None:
+    from hotline.sip.sdp import NegotiatedMedia
+
+    media = NegotiatedMedia(codec="PCMU", payload_type=0, clock_rate=8000,
+                            telephone_event_pt=101, ptime_ms=20, remote_address="192.0.2.5",
+                            remote_port=30000, direction="sendonly", on_hold=False)
+    cfg = StreamConfig.from_negotiated(media)
+    assert (cfg.codec, cfg.remote, cfg.remote_rtcp) == (
+        PCMU, ("192.0.2.5", 30000), ("192.0.2.5", 30001))
+    assert cfg.sends and cfg.telephone_event_pt == 101
+
+
 def test_port_pool() -> None:
     pool = PortPool(20001, 20007, quiet_period=10.0)
     assert pool.capacity == 3
