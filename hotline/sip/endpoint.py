@@ -1,0 +1,851 @@
+"""The SIP endpoint: the asyncio owner of the sans-IO SIP core.
+
+Theory of operation
+-------------------
+:class:`SipEndpoint` owns the transports (one per ``sip.listen`` entry), one
+:class:`~hotline.sip.transaction.TransactionLayer`, the
+:class:`~hotline.sip.protection.Gatekeeper`, every dialog and call, and ONE
+timer armed with ``loop.call_at`` at the transaction layer's next deadline.
+It holds no protocol rules of its own: a message from a transport goes
+
+    gatekeeper -> transaction layer -> actions -> (send | dialog/call)
+
+and every action list the pure core returns is carried out by :meth:`_run`.
+
+Incoming calls are handed to the ``on_call`` coroutine given to the
+constructor, one task per call, which the endpoint owns (cancelled and awaited
+on :meth:`stop`).  The handler owns the call for its life: when it returns,
+a call it left ringing is rejected with 480 and a call it left up is hung up.
+Without a handler every INVITE gets 480.  (A callback rather than an
+``async for`` queue, so that nobody has to drain a queue for calls to be
+answered and every call task has one owner.)
+
+Outbound legs are :meth:`place_call`; it dials only targets the caller's
+``allowed`` check accepts, and nothing in a received message can call it.
+
+Requests the endpoint answers itself: OPTIONS (200 with Allow/Accept/Supported),
+CANCEL (via the transaction layer; the call then ends "cancelled"), BYE, INFO
+DTMF, re-INVITE, NOTIFY for our REFER, REFER (403 unless ``accept_refer``),
+requests in an unknown dialog (481), unknown methods (501), known but
+unsupported ones (405 with Allow), Require with unknown option tags (420),
+SDP without a common codec (488), malformed requests (their
+``RemoteProtocolError.status`` when enough can be read to answer, else dropped
+and counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import math
+import socket
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
+
+from hotline.config import SipConfig
+from hotline.sip import trace
+from hotline.sip.auth import DigestClient
+from hotline.sip.dialog import DialogId
+from hotline.sip.errors import LocalProtocolError, RemoteProtocolError
+from hotline.sip.events import (
+    AckReceived,
+    AckTimeout,
+    Action,
+    CancelReceived,
+    DeliverRequest,
+    DeliverResponse,
+    TransactionKey,
+    TransactionTerminated,
+    TransactionTimedOut,
+    Transmit,
+    TransportFailed,
+)
+from hotline.sip.events import TransportError as TxnTransportError
+from hotline.sip.headers import Via
+from hotline.sip.message import (
+    KNOWN_METHODS,
+    Request,
+    Response,
+    build_response,
+    new_branch,
+    new_tag,
+)
+from hotline.sip.protection import Action as GateAction
+from hotline.sip.protection import Gatekeeper, Mode, PeerAllowList, RateLimit, RateLimiter
+from hotline.sip.sdp import SdpError, SessionDescription, negotiate_answer
+from hotline.sip.session import unsupported_requirements
+from hotline.sip.transaction import TimerConfig, TransactionLayer
+from hotline.sip.transport import (
+    MalformedReceived,
+    MessageReceived,
+    TcpTransport,
+    TransportEvent,
+    UdpTransport,
+)
+from hotline.sip.transport import TransportError as WireTransportError
+from hotline.sip.uri import SipUri, Uri, parse_uri
+
+if TYPE_CHECKING:
+    from hotline.sip.call import IncomingCall, OutgoingCall, _CallBase
+
+__all__ = ["ALLOW", "DialRefused", "SipEndpoint"]
+
+log = logging.getLogger(__name__)
+
+Transport = UdpTransport | TcpTransport
+Address = tuple[str, int]
+CallHandler = Callable[["IncomingCall"], Awaitable[None]]
+
+#: Methods we handle (the Allow header of OPTIONS, 405 and our dialog requests).
+ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REFER", "NOTIFY")
+_ALLOW_TEXT = ", ".join(ALLOW)
+#: Option tags we implement (none needs a Require); anything required beyond them gets 420.
+SUPPORTED: frozenset[str] = frozenset()
+_ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, message/sipfrag"
+#: Timer granularity: deadlines are rounded up to this, so that thousands of
+#: transactions with nearby deadlines cost one wake-up, not one each.
+_TIMER_RESOLUTION = 0.05
+
+
+class DialRefused(Exception):
+    """``place_call`` was asked to dial a target its ``allowed`` check refuses (our bug or config)."""
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _wildcard(host: str) -> bool:
+    return host in ("0.0.0.0", "::", "")
+
+
+def _source_route_host(host: str) -> str:
+    host = host.strip("[]")
+    return f"[{host}]" if ":" in host else host
+
+
+class SipEndpoint:
+    """One SIP user agent (UAS for the hotline number, UAC for outbound legs).
+
+    ``config`` is ``Config.sip``.  ``codecs`` are the audio codecs offered and
+    accepted (``MediaConfig.codecs``).  ``advertise`` is the address written into
+    Via and Contact when the endpoint listens on a wildcard address.
+    ``clock`` defaults to the running loop's ``time``.
+    """
+
+    def __init__(
+        self,
+        config: SipConfig,
+        *,
+        on_call: CallHandler | None = None,
+        codecs: Iterable[str] = ("PCMU", "PCMA"),
+        advertise: str | None = None,
+        timers: TimerConfig | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.config = config
+        self.on_call = on_call
+        self.codecs = tuple(codecs)
+        self.advertise = advertise
+        self.timers = timers or TimerConfig()
+        self._clock = clock
+        self.layer = TransactionLayer(timers=self.timers)
+        self.gatekeeper = self._make_gatekeeper(config)
+        self.counters: Counter[str] = Counter()
+        """Messages by direction and method/status (``"in INVITE"``, ``"out 200"``), plus
+        ``"malformed"``, ``"malformed-dropped"``, ``"gate-drop"``, ``"gate-reject"``."""
+        self.transports: list[Transport] = []
+        self._digest = (
+            DigestClient(config.outbound.username, config.outbound.password or "")
+            if config.outbound.username
+            else None
+        )
+        self._txn_transport: dict[TransactionKey, Transport] = {}
+        self._pending: dict[TransactionKey, asyncio.Future[Response]] = {}
+        self._invites: dict[TransactionKey, OutgoingCall] = {}
+        self._dialogs: dict[DialogId, _CallBase] = {}
+        self._calls: dict[str, _CallBase] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._wake_at: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    @staticmethod
+    def _make_gatekeeper(config: SipConfig) -> Gatekeeper:
+        peers = PeerAllowList()
+        if config.mode == "register":
+            mode = Mode.REGISTER
+            hosts = [config.register.registrar] if config.register else []
+        else:
+            mode = Mode.TRUNK
+            for net in config.allowed_peers:
+                peers.add(net)
+            hosts = []
+        if config.outbound.proxy:
+            hosts.append(config.outbound.proxy)
+        for text in hosts:
+            try:
+                uri = parse_uri(text)
+            except RemoteProtocolError:
+                continue
+            if isinstance(uri, SipUri) and _is_ip(uri.host):
+                peers.add(uri.host.strip("[]"))
+        rl = config.rate_limits
+        limits = {
+            "INVITE": RateLimit(rl.invite_per_second, rl.burst),
+            "REGISTER": RateLimit(rl.register_per_second, rl.burst),
+            "OPTIONS": RateLimit(rl.options_per_second, rl.burst),
+        }
+        return Gatekeeper(mode, peers, RateLimiter(limits))
+
+    async def start(self) -> None:
+        """Open a transport per ``listen`` entry and start serving."""
+        self._loop = asyncio.get_running_loop()
+        trace.set_enabled(self.config.trace)
+        try:
+            for listen in self.config.listen:
+                holder: list[Transport] = []
+
+                def handler(event: TransportEvent, _h: list[Transport] = holder) -> None:
+                    self._on_transport_event(_h[0], event)
+
+                transport: Transport
+                if listen.transport == "tcp":
+                    transport = await TcpTransport.create(handler, listen.host, listen.port)
+                else:
+                    transport = await UdpTransport.create(handler, listen.host, listen.port)
+                holder.append(transport)
+                self.transports.append(transport)
+                log.info(
+                    "SIP listening on %s %s",
+                    transport.name,
+                    trace.format_address(transport.local_address),
+                )
+        except BaseException:
+            await self._close_transports()
+            raise
+
+    async def stop(self) -> None:
+        """Hang up every live call with BYE (or CANCEL/487), stop every task, close transports."""
+        self._stopping = True
+        calls = list({id(c): c for c in self._calls.values()}.values())
+        if calls:
+            await asyncio.wait(
+                [asyncio.ensure_future(c._shutdown()) for c in calls], timeout=3.0
+            )
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.cancel()
+        self._pending.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self._close_transports()
+
+    async def _close_transports(self) -> None:
+        for transport in self.transports:
+            with contextlib.suppress(Exception):
+                await transport.close()
+        self.transports.clear()
+
+    def now(self) -> float:
+        """The endpoint's clock (the loop's by default)."""
+        if self._clock is not None:
+            return self._clock()
+        assert self._loop is not None, "SipEndpoint.start() was not awaited"
+        return self._loop.time()
+
+    @property
+    def local_addresses(self) -> list[tuple[str, str, int]]:
+        """``(transport, host, port)`` of every listening transport (ports resolved)."""
+        return [(t.name, *t.local_address) for t in self.transports]
+
+    def spawn(self, coro: Awaitable[None], name: str | None = None) -> asyncio.Task[None]:
+        """Start a task the endpoint owns (cancelled and awaited on :meth:`stop`)."""
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        if name:
+            task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    def transport_for(self, name: str = "UDP", family_of: str | None = None) -> Transport:
+        """A listening transport of kind ``name`` (same IP family as ``family_of`` if possible)."""
+        candidates = [t for t in self.transports if t.name == name.upper()] or self.transports
+        if not candidates:
+            raise LocalProtocolError("the SIP endpoint has no transport (not started?)")
+        if family_of is not None:
+            v6 = ":" in family_of
+            for t in candidates:
+                if (":" in t.local_address[0]) == v6:
+                    return t
+        return candidates[0]
+
+    def local_host(self, transport: Transport, toward: str | None = None) -> str:
+        """The host to write in Via/Contact for ``transport`` (bracketed if IPv6)."""
+        host = transport.local_address[0]
+        if _wildcard(host):
+            host = self.advertise or self._guess_source(toward, ":" in host)
+        return _source_route_host(host)
+
+    @staticmethod
+    def _guess_source(toward: str | None, v6: bool) -> str:
+        # A connected UDP socket sends nothing but makes the kernel pick the source address.
+        target = toward or ("2001:db8::1" if v6 else "192.0.2.1")
+        family = socket.AF_INET6 if ":" in target else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.connect((target.strip("[]"), 9))
+                return str(s.getsockname()[0])
+        except OSError:
+            return "::1" if v6 else "127.0.0.1"
+
+    def via(self, transport: Transport, toward: str | None = None) -> Via:
+        """A fresh Via for a request we send on ``transport``."""
+        return Via(
+            transport=transport.name,
+            host=self.local_host(transport, toward),
+            port=transport.local_address[1],
+            params={"branch": new_branch(), "rport": None},
+        )
+
+    def contact_uri(self, transport: Transport, toward: str | None = None, user: str | None = None) -> str:
+        """Our Contact URI on ``transport``."""
+        name = user if user is not None else self.config.hotline_number
+        params: dict[str, str | None] = {"transport": "tcp"} if transport.name == "TCP" else {}
+        uri = SipUri(
+            host=self.local_host(transport, toward),
+            user=name or None,
+            port=transport.local_address[1],
+            params=params,
+        )
+        return str(uri)
+
+    async def resolve(self, uri: Uri) -> tuple[str, Address]:
+        """Transport name and address to send a request for ``uri`` to (RFC 3263 lite).
+
+        IP literals are used as they are; names are looked up with the loop's
+        resolver (A/AAAA only, no SRV), never blocking the loop.
+        """
+        if not isinstance(uri, SipUri):
+            raise LocalProtocolError(f"cannot route to a non-SIP URI {uri}")
+        name = "TCP" if uri.transport == "tcp" else "UDP"
+        host = (uri.param("maddr") or uri.host).strip("[]")
+        port = uri.port or 5060
+        if not _is_ip(host):
+            loop = asyncio.get_running_loop()
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+            if not infos:
+                raise LocalProtocolError(f"cannot resolve {host}")
+            host = str(infos[0][4][0])
+        return name, (host, port)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def _transmit(self, transport: Transport, message: Request | Response, destination: Address) -> None:
+        data = message.serialize()
+        if isinstance(message, Response):
+            self.counters[f"out {message.status}"] += 1
+            transport.send_response(data, message, destination)
+        else:
+            self.counters[f"out {message.method}"] += 1
+            transport.send(data, destination)
+
+    def send_stateless(self, transport: Transport, message: Request, destination: Address) -> None:
+        """Send a request outside any transaction (the ACK of a 2xx)."""
+        self._transmit(transport, message, destination)
+
+    def send_request(
+        self, request: Request, transport: Transport, destination: Address
+    ) -> asyncio.Future[Response]:
+        """Start a non-INVITE client transaction; the future gets its final response.
+
+        A timeout becomes a synthetic 408, a transport failure a 503 (RFC 3261 §8.1.3.1).
+        """
+        assert self._loop is not None
+        key, actions = self.layer.send_request(
+            request, destination, self.now(), reliable=transport.name == "TCP"
+        )
+        fut: asyncio.Future[Response] = self._loop.create_future()
+        self._pending[key] = fut
+        self._txn_transport[key] = transport
+        self._run(actions, transport)
+        return fut
+
+    def send_invite(
+        self, request: Request, transport: Transport, destination: Address, call: OutgoingCall
+    ) -> TransactionKey:
+        """Start an INVITE client transaction whose responses go to ``call``."""
+        key, actions = self.layer.send_request(
+            request, destination, self.now(), reliable=transport.name == "TCP"
+        )
+        self._invites[key] = call
+        self._txn_transport[key] = transport
+        self._calls[request.call_id] = call
+        self._run(actions, transport)
+        return key
+
+    def cancel_invite(self, key: TransactionKey) -> None:
+        """CANCEL our INVITE ``key`` (now if it is proceeding, else on its first 1xx)."""
+        transport = self._txn_transport.get(key)
+        actions = self.layer.cancel(key, self.now())
+        if transport is not None:
+            self._run(actions, transport)
+
+    def respond(
+        self,
+        key: TransactionKey,
+        request: Request,
+        status: int,
+        reason: str | None = None,
+        *,
+        to_tag: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> Response:
+        """Answer ``request`` on its server transaction ``key``."""
+        response = build_response(
+            request, status, reason, to_tag=to_tag, headers=headers, body=body,
+            content_type=content_type,
+        )
+        transport = self._txn_transport.get(key) or self.transport_for()
+        self._run(self.layer.send_response(response, self.now(), key=key), transport)
+        return response
+
+    # -- registry of calls -----------------------------------------------------------------
+
+    def register_dialog(self, dialog_id: DialogId, call: _CallBase) -> None:
+        """Route in-dialog requests for ``dialog_id`` to ``call``."""
+        self._dialogs[dialog_id] = call
+        self._calls[dialog_id.call_id] = call
+
+    def forget_call(self, call: _CallBase) -> None:
+        """Drop a finished call from the routing tables."""
+        for dialog_id in [d for d, c in self._dialogs.items() if c is call]:
+            del self._dialogs[dialog_id]
+        if self._calls.get(call.call_id) is call:
+            del self._calls[call.call_id]
+        for key in [k for k, c in self._invites.items() if c is call]:
+            del self._invites[key]
+
+    @property
+    def live_calls(self) -> list[_CallBase]:
+        """Calls not yet ended."""
+        return list({id(c): c for c in self._calls.values()}.values())
+
+    # -- the core loop ---------------------------------------------------------------------
+
+    def _on_transport_event(self, transport: Transport, event: TransportEvent) -> None:
+        if isinstance(event, MessageReceived):
+            msg = event.message
+            if isinstance(msg, Request):
+                self.counters[f"in {msg.method}"] += 1
+                if not self._admit(transport, msg, event.source):
+                    return
+            else:
+                self.counters[f"in {msg.status}"] += 1
+            try:
+                actions = self.layer.receive(
+                    msg, event.source, self.now(), reliable=transport.name == "TCP"
+                )
+            except RemoteProtocolError as exc:
+                log.info("SIP message from %s refused: %s", event.source, exc)
+                return
+            self._run(actions, transport)
+        elif isinstance(event, MalformedReceived):
+            self._on_malformed(transport, event)
+        elif isinstance(event, WireTransportError):
+            self._on_wire_error(transport, event)
+
+    def _admit(self, transport: Transport, request: Request, source: Address) -> bool:
+        """Gatekeeper check; requests inside a dialog we know skip it (their tags are unguessable)."""
+        to_tag = request.to_tag
+        if to_tag is not None and request.call_id in self._calls:
+            return True
+        if request.method == "CANCEL" and request.call_id in self._calls:
+            return True
+        try:
+            from_display = request.from_.display_name
+            to_uri = request.to.uri
+        except RemoteProtocolError:
+            from_display, to_uri = None, None
+        to_user = to_uri.user if isinstance(to_uri, SipUri) else None
+        decision = self.gatekeeper.inspect(
+            source[0], request.method, request.headers.get("User-Agent"), self.now(),
+            from_display=from_display, to_user=to_user,
+        )
+        if decision.action is GateAction.ACCEPT:
+            return True
+        if decision.action is GateAction.DROP or request.method == "ACK":
+            self.counters["gate-drop"] += 1
+            return False
+        self.counters["gate-reject"] += 1
+        headers = [("Retry-After", str(decision.retry_after))] if decision.retry_after else []
+        response = build_response(
+            request, decision.code or 403, decision.reason or None, to_tag=new_tag(), headers=headers
+        )
+        self._transmit(transport, response, source)
+        return False
+
+    def _run(self, actions: list[Action], transport: Transport) -> None:
+        """Carry out the core's actions; ``transport`` is where the triggering message came from."""
+        now = self.now()
+        terminated: list[TransactionKey] = []
+        wake: float | None = None
+        for action in actions:
+            key = getattr(action, "key", None)
+            if isinstance(key, TransactionKey) and key not in self._txn_transport:
+                self._txn_transport[key] = transport
+            if isinstance(action, Transmit):
+                self._do_transmit(action, transport)
+                if (
+                    isinstance(action.message, Response)
+                    and action.key is not None
+                    and action.message.is_success
+                    and action.message.cseq.method == "INVITE"
+                ):
+                    wake = _earliest(wake, now + self.timers.t1)
+            elif isinstance(action, DeliverRequest):
+                self._on_request(action.request, action.source, action.key)
+            elif isinstance(action, DeliverResponse):
+                self._on_response(action.response, action.key)
+            elif isinstance(action, AckReceived):
+                call = self._calls.get(action.request.call_id)
+                if call is not None:
+                    call._on_ack(action.request)
+            elif isinstance(action, CancelReceived):
+                self._on_cancel(action)
+            elif isinstance(action, TransactionTimedOut):
+                self._on_txn_failure(action.key, 408, f"timer {action.timer}")
+            elif isinstance(action, TransportFailed):
+                self._on_txn_failure(action.key, 503, action.reason)
+            elif isinstance(action, AckTimeout):
+                call = self._calls.get(action.call_id)
+                if call is not None:
+                    call._on_ack_timeout()
+            elif isinstance(action, TransactionTerminated):
+                terminated.append(action.key)
+                if action.key.side == "server" and action.key.method == "INVITE":
+                    wake = _earliest(wake, now + 64 * self.timers.t1)
+            if isinstance(key, TransactionKey):
+                txn = self.layer.client(key) or self.layer.server(key)
+                if txn is not None:
+                    wake = _earliest(wake, txn.next_deadline())
+        for key in terminated:
+            self._txn_transport.pop(key, None)
+            self._invites.pop(key, None)
+            fut = self._pending.pop(key, None)
+            if fut is not None and not fut.done():
+                fut.set_result(_synthetic(408, "Request Timeout"))
+        if wake is not None:
+            self._want_wake(wake)
+
+    def _do_transmit(self, action: Transmit, fallback: Transport) -> None:
+        message = action.message
+        transport = self._txn_transport.get(action.key) if action.key is not None else None
+        if transport is None and action.key is None:
+            call = self._calls.get(message.call_id)
+            transport = call.transport if call is not None else None
+        transport = transport or fallback
+        destination = action.destination
+        if destination is None:
+            log.warning("no destination for %r", message)
+            return
+        try:
+            self._transmit(transport, message, destination)
+        except LocalProtocolError as exc:
+            log.warning("cannot send %r: %s", message, exc)
+
+    # -- the one timer ---------------------------------------------------------------------
+
+    def _want_wake(self, when: float | None) -> None:
+        if when is None or self._loop is None or (self._stopping and not self.transports):
+            return
+        when = math.ceil(when / _TIMER_RESOLUTION) * _TIMER_RESOLUTION
+        if self._wake_at is not None and self._wake_at <= when:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._wake_at = when
+        if self._clock is None:
+            self._timer = self._loop.call_at(when, self._on_timer)
+        else:
+            self._timer = self._loop.call_later(max(0.0, when - self.now()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._wake_at = None
+        try:
+            actions = self.layer.handle_timer(self.now())
+            if actions:
+                self._run(actions, self.transport_for())
+        except Exception:
+            log.exception("SIP timer handling failed")
+        self._want_wake(self.layer.next_deadline())
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _on_request(self, request: Request, source: Address | None, key: TransactionKey) -> None:
+        try:
+            self._dispatch_request(request, source, key)
+        except RemoteProtocolError as exc:
+            self._respond_error(key, request, exc.status, exc.reason)
+        except SdpError as exc:
+            self._respond_error(key, request, exc.status, None)
+
+    def _respond_error(self, key: TransactionKey, request: Request, status: int, reason: str | None) -> None:
+        server = self.layer.server(key)
+        if server is None or server.terminated or server.state.value in ("Completed", "Confirmed"):
+            return
+        self.respond(key, request, status, None, to_tag=new_tag())
+
+    def _dispatch_request(self, request: Request, source: Address | None, key: TransactionKey) -> None:
+        method = request.method
+        if method != "CANCEL":
+            unknown = unsupported_requirements(request.headers.get_all("Require"), SUPPORTED)
+            if unknown:
+                self.respond(
+                    key, request, 420, to_tag=new_tag(), headers=[("Unsupported", ", ".join(unknown))]
+                )
+                return
+        if request.to_tag is not None:
+            self._in_dialog(request, key)
+        elif method == "INVITE":
+            self._new_invite(request, source, key)
+        elif method == "OPTIONS":
+            self.respond(key, request, 200, to_tag=new_tag(), headers=self.capabilities())
+        elif method == "REFER":
+            self.respond(key, request, 403, "Transfer Not Allowed", to_tag=new_tag())
+        elif method in ("BYE", "INFO", "NOTIFY", "PRACK", "UPDATE"):
+            self.respond(key, request, 481, to_tag=new_tag())
+        elif method in KNOWN_METHODS:
+            self.respond(key, request, 405, to_tag=new_tag(), headers=[("Allow", _ALLOW_TEXT)])
+        else:
+            self.respond(key, request, 501, to_tag=new_tag(), headers=[("Allow", _ALLOW_TEXT)])
+
+    def capabilities(self) -> list[tuple[str, str]]:
+        """Allow, Accept and Supported headers (OPTIONS answers, 405s)."""
+        return [("Allow", _ALLOW_TEXT), ("Accept", _ACCEPT), ("Supported", ", ".join(sorted(SUPPORTED)))]
+
+    def _in_dialog(self, request: Request, key: TransactionKey) -> None:
+        call = self._dialogs.get(DialogId.for_incoming_request(request))
+        if call is None:
+            if request.method == "OPTIONS":
+                self.respond(key, request, 200, headers=self.capabilities())
+            else:
+                self.respond(key, request, 481)
+            return
+        call._on_in_dialog_request(request, key)
+
+    def _new_invite(self, request: Request, source: Address | None, key: TransactionKey) -> None:
+        from hotline.sip.call import IncomingCall
+
+        if self._stopping or self.on_call is None:
+            self.respond(key, request, 480, to_tag=new_tag())
+            return
+        if request.contact is None:
+            raise RemoteProtocolError(400, "INVITE without Contact")
+        sdp = None
+        if request.body:
+            if request.media_type != "application/sdp":
+                self.respond(key, request, 415, to_tag=new_tag(), headers=[("Accept", "application/sdp")])
+                return
+            # Reject an offer we cannot answer now, before anybody lets it ring.
+            sdp = SessionDescription.parse(request.body)
+            negotiate_answer(sdp, local_address="127.0.0.1", local_port=9, supported_codecs=self.codecs)
+        transport = self._txn_transport.get(key) or self.transport_for()
+        call = IncomingCall(self, request, key, source or ("", 0), transport, sdp)
+        self.register_dialog(call.dialog_id, call)
+        self.spawn(self._run_handler(call), name=f"sip-call-{request.call_id[:16]}")
+
+    async def _run_handler(self, call: IncomingCall) -> None:
+        assert self.on_call is not None
+        try:
+            await self.on_call(call)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("call handler failed for %s", call.call_id)
+        finally:
+            if not call.is_over:
+                with contextlib.suppress(Exception):
+                    await call._handler_done()
+
+    def _on_cancel(self, event: CancelReceived) -> None:
+        call = self._calls.get(event.request.call_id)
+        from hotline.sip.call import IncomingCall
+
+        if isinstance(call, IncomingCall) and call.server_key == event.invite_key:
+            call._on_cancel()
+        else:
+            server = self.layer.server(event.invite_key)
+            if server is not None and not server.terminated:
+                self.respond(event.invite_key, server.request, 487, to_tag=new_tag())
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def _on_response(self, response: Response, key: TransactionKey | None) -> None:
+        if key is None:
+            # A 2xx retransmission after the INVITE transaction ended: ACK it again.
+            call = self._calls.get(response.call_id)
+            if call is not None and response.cseq.method == "INVITE" and response.is_success:
+                call._on_stray_2xx(response)
+            return
+        invite_call = self._invites.get(key)
+        if invite_call is not None:
+            invite_call._on_response(response)
+            return
+        fut = self._pending.get(key)
+        if fut is not None and response.status >= 200:
+            del self._pending[key]
+            if not fut.done():
+                fut.set_result(response)
+
+    def _on_txn_failure(self, key: TransactionKey, status: int, why: str) -> None:
+        invite_call = self._invites.pop(key, None)
+        if invite_call is not None:
+            invite_call._on_response(_synthetic(status, why))
+            return
+        fut = self._pending.pop(key, None)
+        if fut is not None and not fut.done():
+            fut.set_result(_synthetic(status, why))
+
+    def _on_wire_error(self, transport: Transport, event: WireTransportError) -> None:
+        self.counters["transport-error"] += 1
+        if event.destination is None:
+            return
+        now = self.now()
+        for key, txn_transport in list(self._txn_transport.items()):
+            if txn_transport is not transport:
+                continue
+            txn = self.layer.client(key) or self.layer.server(key)
+            if txn is not None and txn.peer is not None and txn.peer[0] == event.destination[0] and (
+                txn.peer[1] == event.destination[1]
+            ):
+                self._run(self.layer.transport_error(key, TxnTransportError(event.reason), now), transport)
+
+    # -- malformed input ---------------------------------------------------------------------
+
+    def _on_malformed(self, transport: Transport, event: MalformedReceived) -> None:
+        self.counters["malformed"] += 1
+        response = _answer_for_malformed(event.raw, event.error)
+        if response is None:
+            self.counters["malformed-dropped"] += 1
+            return
+        self.counters[f"out {event.error.status}"] += 1
+        try:
+            transport.send(response, event.source)
+        except LocalProtocolError:
+            self.counters["malformed-dropped"] += 1
+
+    # -- outbound legs ------------------------------------------------------------------------
+
+    async def place_call(
+        self,
+        target: str,
+        *,
+        allowed: Callable[[str], bool],
+        caller_id: str,
+        display_name: str | None = None,
+        sdp_offer: bytes,
+        timeout: float = 30.0,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> OutgoingCall:
+        """Dial ``target`` (a number or a SIP URI) through ``sip.outbound.proxy``.
+
+        ``allowed(target)`` must be true or :class:`DialRefused` is raised: the
+        caller proves the number came from configuration (rota, forward_targets).
+        Returns as soon as the INVITE is out; follow the call with
+        ``await call.answered()`` or ``call.events()``.  The leg is CANCELled
+        after ``timeout`` seconds without an answer.
+        """
+        from hotline.sip.call import OutgoingCall
+
+        if not allowed(target):
+            raise DialRefused(f"target {target!r} is not an allowed destination")
+        if self._stopping:
+            raise DialRefused("the SIP endpoint is stopping")
+        return await OutgoingCall.dial(
+            self,
+            target,
+            caller_id=caller_id,
+            display_name=display_name,
+            sdp_offer=sdp_offer,
+            timeout=timeout,
+            headers=tuple(headers),
+        )
+
+    @property
+    def digest(self) -> DigestClient | None:
+        """The digest client for the outbound proxy's challenges, if configured."""
+        return self._digest
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _synthetic(status: int, reason: str) -> Response:
+    """A response made up locally for a timeout or transport failure (never sent)."""
+    return Response(status=status, reason=reason)
+
+
+_COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id"}
+
+
+def _answer_for_malformed(raw: bytes, error: RemoteProtocolError) -> bytes | None:
+    """A response to a request too broken to parse, when enough of it can be read, else None.
+
+    Needs a request line (not a response, not an ACK) and the Via, From, To,
+    Call-ID and CSeq lines, copied as they are.  Framing errors on streams and
+    anything else get silence.
+    """
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    text = head.decode("utf-8", "replace")
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    if not lines or not lines[0] or lines[0][:4].upper() == "SIP/":
+        return None
+    method = lines[0].split(" ", 1)[0]
+    if method == "ACK" or not method.isascii() or not method.isalpha():
+        return None
+    wanted = {"via": [], "from": [], "to": [], "call-id": [], "cseq": []}  # type: dict[str, list[str]]
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        lname = name.strip().lower()
+        lname = _COMPACT.get(lname, lname)
+        if lname in wanted:
+            wanted[lname].append(f"{name.strip()}:{value}")
+    if any(not v for v in wanted.values()):
+        return None
+    status = error.status if 400 <= error.status <= 699 else 400
+    reason = (error.reason or "Bad Request").replace("\r", " ").replace("\n", " ")[:80]
+    out = [f"SIP/2.0 {status} {reason}"]
+    for name in ("via", "from", "to", "call-id", "cseq"):
+        out.extend(wanted[name])
+    out.append("Content-Length: 0")
+    return ("\r\n".join(out) + "\r\n\r\n").encode("utf-8", "replace")

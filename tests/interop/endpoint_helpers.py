@@ -1,0 +1,139 @@
+"""Helpers for the endpoint tests: a SipConfig for loopback, free ports, a tiny SDP."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import replace
+
+from hotline.config import ListenAddress, OutboundConfig, RateLimitConfig, SipConfig
+from hotline.sip.message import Request, Response, parse_message
+from hotline.sip.sdp import make_offer
+
+Message = Request | Response
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free for UDP and TCP on 127.0.0.1 right now."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+
+
+def sip_config(
+    port: int = 0,
+    *,
+    transports: tuple[str, ...] = ("udp",),
+    allowed: tuple[str, ...] = ("127.0.0.1/32",),
+    proxy: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    caller_id: str = "pai",
+    diversion: bool = True,
+    number: str = "12345",
+    **changes: object,
+) -> SipConfig:
+    """A trunk-mode SipConfig listening on 127.0.0.1:``port``."""
+    config = SipConfig(
+        mode="trunk",
+        listen=tuple(ListenAddress(t, "127.0.0.1", port) for t in transports),
+        hotline_number=number,
+        allowed_peers=tuple(ipaddress.ip_network(a) for a in allowed),
+        register=None,
+        outbound=OutboundConfig(
+            proxy=proxy, username=username, password=password, caller_id=caller_id, diversion=diversion
+        ),
+        rate_limits=RateLimitConfig(
+            invite_per_second=5.0, register_per_second=1.0, options_per_second=5.0, burst=10
+        ),
+        ring_seconds=0.1,
+        max_call_seconds=30,
+        trace=False,
+        accept_refer=False,
+        forward_targets=(),
+    )
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
+def offer(port: int = 40000) -> bytes:
+    """An SDP offer for PCMU/PCMA + telephone-event on 127.0.0.1."""
+    return make_offer("127.0.0.1", port).serialize()
+
+
+class RawPeer:
+    """A bare UDP socket on 127.0.0.1 that sends hand-written SIP and reads the answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.port = int(self.sock.getsockname()[1])
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes | str, to: tuple[str, int]) -> None:
+        self.sock.sendto(data.encode() if isinstance(data, str) else data, to)
+
+    async def recv_raw(self, timeout: float = 2.0) -> bytes:
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.sock_recv(self.sock, 65535), timeout)
+
+    async def recv(self, timeout: float = 2.0) -> Message:
+        return parse_message(await self.recv_raw(timeout))
+
+    async def recv_until(self, predicate: Callable[[Message], bool], timeout: float = 3.0) -> Message:
+        """The first message ``predicate`` accepts (others are skipped)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            msg = await self.recv(max(left, 0.01))
+            if predicate(msg):
+                return msg
+
+    async def nothing_within(self, seconds: float) -> bool:
+        try:
+            await self.recv(seconds)
+        except TimeoutError:
+            return True
+        return False
+
+    def request(
+        self,
+        method: str,
+        to: tuple[str, int],
+        *,
+        call_id: str = "raw-1@127.0.0.1",
+        cseq: int = 1,
+        to_tag: str | None = None,
+        extra: str = "",
+        body: bytes = b"",
+        user: str = "12345",
+        branch: str | None = None,
+        cseq_method: str | None = None,
+    ) -> bytes:
+        """A request from this peer to ``to`` (hand-written, so tests can break it on purpose)."""
+        tag = f";tag={to_tag}" if to_tag else ""
+        branch = branch or f"z9hG4bK{method.lower()}{cseq}{call_id.split('@')[0]}"
+        head = (
+            f"{method} sip:{user}@{to[0]}:{to[1]} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f'From: "Raw Peer" <sip:13800138000@127.0.0.1:{self.port}>;tag=rawtag\r\n'
+            f"To: <sip:{user}@{to[0]}:{to[1]}>{tag}\r\n"
+            f"Call-ID: {call_id}\r\n"
+            f"CSeq: {cseq} {cseq_method or method}\r\n"
+            f"Contact: <sip:raw@127.0.0.1:{self.port}>\r\n"
+            f"{extra}"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
