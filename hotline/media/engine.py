@@ -213,12 +213,15 @@ class MediaEngine:
 
     def _stream_closed(self, stream: RtpStream) -> None:
         self._streams.pop(stream.port, None)
+        self._unschedule(stream)
+        self.pool.release(stream.port, self.now())
+
+    def _unschedule(self, stream: RtpStream) -> None:
         bucket = self._buckets.get((stream.every, stream.phase))
         if bucket is not None:
             bucket.pop(stream.port, None)
             if not bucket:
                 del self._buckets[(stream.every, stream.phase)]
-        self.pool.release(stream.port, self.now())
 
     # -- bridging and recording ----------------------------------------------------------
 
@@ -280,6 +283,18 @@ class MediaEngine:
 
     def _on_tick(self) -> None:
         assert self._loop is not None and self._schedule is not None
+        try:
+            self._run_due_ticks()
+            self._poll(self._loop.time())
+        finally:
+            # Whatever went wrong with one tick, the clock of every other call keeps going.
+            if self._streams or self._recordings:
+                self._arm()
+            else:
+                self._timer = None
+
+    def _run_due_ticks(self) -> None:
+        assert self._loop is not None and self._schedule is not None
         loop, sched, stats = self._loop, self._schedule, self.clock
         woke = loop.time()
         due = sched.due(woke + self.wake_early)
@@ -292,17 +307,18 @@ class MediaEngine:
         stats.skipped += due.skipped
         for n in due.ticks:
             for stream in self._due_streams(n):
-                data = stream.session.tick()
+                try:
+                    data = stream.session.tick()
+                except Exception:  # a bug of ours: lose this stream, not the clock
+                    log.exception("media tick failed for %r; it stops sending", stream)
+                    self._unschedule(stream)
+                    stream.failed = True
+                    continue
                 if data is not None:
                     stream._send_rtp(data)
                     stats.packets += 1
             stats.ticks += 1
             stats.lateness.append(loop.time() - sched.deadline(n))
-        self._poll(loop.time())
-        if self._streams or self._recordings:
-            self._arm()
-        else:
-            self._timer = None
 
     def _due_streams(self, n: int) -> list[RtpStream]:
         out: list[RtpStream] = []

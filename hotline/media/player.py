@@ -125,6 +125,7 @@ class Player:
 
     def stop(self) -> None:
         """Stop everything (each item still queued is reported as interrupted)."""
+        self._gap = 0
         while self._current is not None or self._queue:
             if self._current is None:
                 self._start_next()

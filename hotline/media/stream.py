@@ -31,13 +31,20 @@ class _Datagrams(asyncio.DatagramProtocol):
         self.on_datagram = on_datagram
         self.transport: asyncio.DatagramTransport | None = None
         self.errors = 0
+        self.failures = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, Any]) -> None:
         # IPv6 addresses come as 4-tuples; (host, port) is all a session needs.
-        self.on_datagram(data, (addr[0], addr[1]))
+        try:
+            self.on_datagram(data, (addr[0], addr[1]))
+        except Exception:
+            # A bug of ours on one packet must not make asyncio close the socket
+            # (which it does when datagram_received raises) and end the call's audio.
+            self.failures += 1
+            log.exception("RTP datagram from %s failed", addr)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable and the like: the far end is gone or not yet
@@ -80,6 +87,8 @@ class RtpStream:
         self._played.set()
         self._interrupted = False
         self.closed = False
+        self.failed = False
+        """Set when sending failed with a bug of ours; the stream no longer sends."""
 
     # -- for the call layer --------------------------------------------------------------
 

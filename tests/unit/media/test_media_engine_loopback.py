@@ -188,3 +188,25 @@ async def test_ports_rest_after_close(engine: MediaEngine) -> None:
     assert engine.pool.in_use == 1
     await s2.close()
     rx.close()
+
+
+async def test_one_broken_stream_does_not_stop_the_clock(engine: MediaEngine) -> None:
+    rx_ok, rx_bad = await peer(), await peer()
+    ok = await engine.open_stream(StreamConfig(PCMU, rx_ok.address))
+    bad = await engine.open_stream(StreamConfig(PCMU, rx_bad.address))
+
+    def broken() -> bytes:
+        raise RuntimeError("simulated bug in one session")
+
+    bad.session.tick = broken  # type: ignore[method-assign]
+    await wait_for(lambda: len(rx_ok.received) >= 10)
+    assert rx_bad.received == [] and bad.failed and not ok.failed
+    # Garbage to a stream is counted, and the socket stays open.
+    rx_bad.transport.sendto(b"\x00garbage", (HOST, ok.port))
+    await wait_for(lambda: ok.session.malformed == 1)
+    count = len(rx_ok.received)
+    await wait_for(lambda: len(rx_ok.received) >= count + 5)
+    for s in (ok, bad):
+        await s.close()
+    rx_ok.close()
+    rx_bad.close()
