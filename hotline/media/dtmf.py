@@ -5,7 +5,9 @@ the same RTP timestamp (the event's start) and a growing duration, and the
 last one has the E bit, sent three times for safety. The receiver therefore
 keys on the timestamp: a new timestamp starts an event (whether or not the
 packet with the marker arrived), the E bit ends it, and anything later with
-a timestamp already finished is a repeat and is dropped. An event whose end
+a timestamp already finished is a repeat and is dropped — unless it carries
+the marker bit of a new event's first packet (senders replaying recorded
+events reuse their timestamps). An event whose end
 packets are all lost ends when the next event starts or after `end_timeout`
 seconds without packets; the caller asks `next_deadline()` and calls
 `poll(now)`.
@@ -103,8 +105,12 @@ class DtmfReceiver:
             self.ignored_events += 1
             return []
         if packet.timestamp in self._finished:
-            self.repeats += 1
-            return []
+            if not packet.marker or te.end:
+                self.repeats += 1
+                return []
+            # A marker on a finished timestamp: a new press from a sender that
+            # replays recorded events (sipp's pcaps) with their old timestamps.
+            self._finished.remove(packet.timestamp)
         out: list[DigitReceived] = []
         cur = self._current
         if cur is not None and cur.timestamp != packet.timestamp:
