@@ -244,6 +244,10 @@ class SipEndpoint:
                 [asyncio.ensure_future(c._shutdown()) for c in calls], timeout=3.0
             )
         tasks = list(self._tasks)
+        if tasks:
+            # Handlers see their calls end and finish their bookkeeping (store writes):
+            # give them a moment before cancelling, a cancelled write helps nobody.
+            await asyncio.wait(tasks, timeout=2.0)
         for task in tasks:
             task.cancel()
         for task in tasks:

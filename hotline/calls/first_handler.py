@@ -1,0 +1,228 @@
+"""The first call handler: every accepted call leaves a call record and an issue.
+
+Until IVR flows take over, this is what ``hotline serve`` does with a call:
+
+1. normalise the caller (P-Asserted-Identity, Remote-Party-ID, From, Privacy)
+   with the site's numbering plan;
+2. commit the call and issue rows (:meth:`IssueService.create_issue_for_call`)
+   BEFORE ringing, so even a caller who hangs up at once is on record;
+3. ring for ``sip.ring_seconds``;
+4. answer: with the media engine, an RTP stream that plays ``greeting.wav`` and
+   collects DTMF (RFC 4733, in-band and INFO merged); without one, an SDP
+   answer on a port of the configured RTP range and no media;
+5. hold the call until the caller hangs up or ``sip.max_call_seconds`` pass;
+6. record how it ended (``answered``, ``abandoned`` when the caller gave up
+   while it rang, ``cancelled`` when the INVITE was CANCELled, ``failed`` when
+   the answer was never ACKed), the answer time and the digits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hotline.callerid import caller_from_headers
+from hotline.config import Config
+from hotline.issues import IssueService
+from hotline.services import numbering_plan
+from hotline.sip.call import CallEnded, IncomingCall
+from hotline.sip.call_events import Dtmf, Ended, Reinvite
+from hotline.sip.sdp import SdpError, negotiate_answer
+from hotline.store import Store
+from hotline.store.records import NewCall
+
+if TYPE_CHECKING:
+    from hotline.media.engine import MediaEngine
+    from hotline.media.stream import RtpStream
+
+__all__ = ["FirstCallHandler", "disposition_for"]
+
+log = logging.getLogger(__name__)
+
+
+def disposition_for(ended: Ended | None, answered: bool) -> str:
+    """The call record's disposition from how the call ended and whether we answered."""
+    if answered:
+        return "answered"
+    if ended is None:
+        return "failed"
+    if ended.reason == "cancelled":
+        return "cancelled"
+    if ended.reason in ("remote-bye", "rejected", "local-bye", "timeout"):
+        return "abandoned"
+    if ended.reason == "no-ack":
+        return "failed"
+    return ended.reason
+
+
+class FirstCallHandler:
+    """``on_call`` handler for :class:`~hotline.sip.endpoint.SipEndpoint` (see the module doc)."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        issues: IssueService,
+        *,
+        media: MediaEngine | None = None,
+        local_address: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.issues = issues
+        self.media = media
+        self.local_address = local_address
+        self.plan = numbering_plan(config)
+        self._clock = clock
+        lo, hi = config.media.rtp_port_min, config.media.rtp_port_max
+        self._port_range = (lo + lo % 2, hi)
+        self._next_port = self._port_range[0]
+        self._prompts: object | None = None
+
+    async def __call__(self, call: IncomingCall) -> None:
+        started = self._clock()
+        caller = caller_from_headers(
+            p_asserted_identity=call.p_asserted_identity,
+            from_=call.request.headers.get("From"),
+            remote_party_id=call.remote_party_id,
+            privacy=call.privacy,
+            plan=self.plan,
+        )
+        record, issue = await self.issues.create_issue_for_call(
+            NewCall(
+                sip_call_id=call.call_id,
+                started_at=started,
+                from_uri=call.from_uri,
+                from_display=caller.display_name or call.from_display,
+                caller_raw=caller.raw,
+                caller_key=caller.key or None,
+                to_uri=call.to_uri,
+                direction="in",
+            )
+        )
+        log.info("call %s from %r: call #%d, issue #%d", call.call_id, caller.key, record.id, issue.id)
+        answered = False
+        stream: RtpStream | None = None
+        try:
+            await call.ringing()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(call.wait_ended(), self.config.sip.ring_seconds)
+            if call.is_over:
+                return
+            stream = await self._answer(call)
+            answered = True
+            await self.store.calls.update(record.id, answered_at=self._clock())
+            await self._hold(call, record.id, stream)
+        except CallEnded:
+            pass
+        except SdpError as exc:
+            log.info("call %s: cannot answer the offer (%s)", call.call_id, exc)
+            await call.reject(exc.status)
+        finally:
+            if stream is not None:
+                stats = await stream.close("hangup")
+                with contextlib.suppress(Exception):
+                    await self.store.calls.set_media_stats(record.id, stats)
+            if not call.is_over:
+                await call.hangup()
+            disposition = disposition_for(call.ended, answered)
+            await asyncio.shield(self.store.calls.end(record.id, self._clock(), disposition))
+
+    # -- answering -----------------------------------------------------------------------
+
+    def _media_address(self, call: IncomingCall) -> str:
+        if self.local_address:
+            return self.local_address
+        host = call.endpoint.local_host(call.transport, call.source[0])
+        return host.strip("[]")
+
+    def _take_port(self) -> int:
+        port = self._next_port
+        self._next_port += 2
+        if self._next_port + 1 > self._port_range[1]:
+            self._next_port = self._port_range[0]
+        return port
+
+    async def _answer(self, call: IncomingCall) -> RtpStream | None:
+        address = self._media_address(call)
+        if call.remote_sdp is None:
+            # A late-offer INVITE: offer what we take; the ACK carries the answer.
+            from hotline.sip.sdp import make_offer
+
+            sdp = make_offer(address, self._take_port(), self.config.media.codecs,
+                             session=call.sdp_session)
+            await call.answer(sdp.serialize())
+            return None
+        if self.media is None:
+            await call.answer(call.make_answer(address, self._take_port()))
+            return None
+        from hotline.media.player import PromptItem
+        from hotline.media.prompt import PromptCache
+        from hotline.media.session import StreamConfig
+
+        probe = negotiate_answer(
+            call.remote_sdp, local_address=address, local_port=9,
+            supported_codecs=self.config.media.codecs,
+        )
+        stream = await self.media.open_stream(
+            StreamConfig.from_negotiated(
+                probe.media,
+                symmetric_rtp=self.config.media.symmetric_rtp,
+                rtp_timeout=self.config.media.rtp_timeout,
+            )
+        )
+        try:
+            await call.answer(call.make_answer(address, stream.port))
+        except BaseException:
+            await stream.close("not answered")
+            raise
+        if self._prompts is None:
+            self._prompts = PromptCache()
+        assert isinstance(self._prompts, PromptCache)
+        greeting = Path(self.config.media.prompts_dir) / "greeting.wav"
+        try:
+            prompt = self._prompts.get(greeting, stream.session.config.codec, probe.media.ptime_ms)
+        except Exception as exc:  # a missing prompt must not drop the call
+            log.warning("cannot play %s: %s", greeting, exc)
+        else:
+            stream.play([PromptItem(prompt)])
+        return stream
+
+    # -- holding ---------------------------------------------------------------------------
+
+    async def _hold(self, call: IncomingCall, record_id: int, stream: RtpStream | None) -> None:
+        deadline = asyncio.get_running_loop().time() + self.config.sip.max_call_seconds
+        digit_task: asyncio.Task[None] | None = None
+        if stream is not None:
+            digit_task = asyncio.ensure_future(self._media_digits(stream, record_id))
+        try:
+            async with asyncio.timeout_at(deadline):
+                async for event in call.events():
+                    if isinstance(event, Dtmf):
+                        if stream is not None:
+                            stream.digit_from_info(event.digit, event.duration_ms)
+                        else:
+                            await self.store.calls.add_digits(record_id, event.digit)
+                    elif isinstance(event, Reinvite) and stream is not None:
+                        media = event.media
+                        stream.set_remote((media.remote_address, media.remote_port),
+                                          (media.remote_address, media.rtcp_port))
+        except TimeoutError:
+            log.info("call %s reached max_call_seconds; hanging up", call.call_id)
+            await call.hangup()
+        finally:
+            if digit_task is not None:
+                digit_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await digit_task
+
+    async def _media_digits(self, stream: RtpStream, record_id: int) -> None:
+        while True:
+            digit = await stream.digits.get()
+            await self.store.calls.add_digits(record_id, digit.digit)
