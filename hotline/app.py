@@ -18,15 +18,18 @@ import jinja2
 from aiohttp import web
 
 from hotline import __version__
+from hotline.calls.first_handler import FirstCallHandler
 from hotline.config import Config
 from hotline.issues import IssueService
+from hotline.media.engine import MediaEngine
 from hotline.rota import Rota
 from hotline.services import CalendarSetup, build_calendar, build_rota
+from hotline.sip.endpoint import SipEndpoint
 from hotline.store import Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CALENDAR", "CONFIG", "ISSUES", "ROTA", "STORE", "WEB_ROOT", "init_app"]
+__all__ = ["CALENDAR", "CONFIG", "ISSUES", "MEDIA", "ROTA", "SIP", "STORE", "WEB_ROOT", "init_app"]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 CONFIG = web.AppKey("config", Config)
@@ -34,6 +37,8 @@ STORE = web.AppKey("store", Store)
 ISSUES = web.AppKey("issues", IssueService)
 CALENDAR = web.AppKey("calendar", CalendarSetup)
 ROTA = web.AppKey("rota", Rota)
+SIP = web.AppKey("sip", SipEndpoint)
+MEDIA = web.AppKey("media", MediaEngine)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -55,6 +60,26 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.close()
+
+
+async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The RTP engine and the SIP endpoint, with the first call handler; calls hung up on stop."""
+    config = app[CONFIG]
+    bind = config.sip.listen[0].host if config.sip.listen else "0.0.0.0"
+    media = MediaEngine(
+        bind_host=bind, port_min=config.media.rtp_port_min, port_max=config.media.rtp_port_max
+    )
+    await media.start()
+    handler = FirstCallHandler(config, app[STORE], app[ISSUES], media=media)
+    endpoint = SipEndpoint(config.sip, on_call=handler, codecs=config.media.codecs)
+    try:
+        await endpoint.start()
+        app[MEDIA] = media
+        app[SIP] = endpoint
+        yield
+    finally:
+        await endpoint.stop()
+        await media.close()
 
 
 @aiohttp_jinja2.template("status.html")
@@ -86,6 +111,7 @@ def init_app(config: Config) -> web.Application:
         autoescape=jinja2.select_autoescape(["html"]),
     )
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_sip_ctx)
     app.router.add_get("/", status_page)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", WEB_ROOT / "static")
