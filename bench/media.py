@@ -95,11 +95,11 @@ PEER = textwrap.dedent(
                 stop = True
         if mode == "bridge" and time.perf_counter() >= nxt:
             slot = k % slots
+            stamp = struct.pack("!q", time.perf_counter_ns()) + filler  # one per batch
             for i in range(slot, len(targets), slots):
                 seqs[i] = (seqs[i] + 1) & 0xFFFF
                 hdr = struct.pack("!BBHII", 0x80, 0, seqs[i], seqs[i] * 160, 0x1000 + i)
-                s.sendto(hdr + struct.pack("!q", time.perf_counter_ns()) + filler,
-                         ("127.0.0.1", targets[i]))
+                s.sendto(hdr + stamp, ("127.0.0.1", targets[i]))
                 sent += 1
             k += 1
             nxt += period / slots

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import struct
+from array import array
 from dataclasses import dataclass, field
 
 from hotline.media.rtp import MalformedPacket, RtpPacket, SequenceTracker
@@ -33,6 +34,7 @@ SDES_CNAME = 1
 NTP_UNIX_OFFSET = 2_208_988_800
 
 _BLOCK = struct.Struct("!IB3sIIII")
+_SEEN = 256
 
 
 def ntp_timestamp(unix_time: float) -> int:
@@ -350,8 +352,10 @@ class ReceiverStats:
     _seq: SequenceTracker = field(default_factory=SequenceTracker)
     _transit: float | None = None
     _last_ts: int | None = None
-    # Extended sequence numbers of the last 1024 slots, for spotting duplicates in O(1).
-    _seen: list[int] = field(default_factory=lambda: [-1] * 1024)
+    # Extended sequence numbers by slot (ext mod 256), for spotting duplicates in O(1);
+    # 256 is well past the 100 packets of reordering A.1 tolerates. An array, not a
+    # list, because a thousand streams each hold one.
+    _seen: array[int] = field(default_factory=lambda: array("q", [-1]) * _SEEN)
     _expected_prior: int = 0
     _received_prior: int = 0
     _last_sr: int = 0
@@ -378,7 +382,7 @@ class ReceiverStats:
         self.last_arrival = arrival
         self.received += 1
         self.octets += octets
-        slot = ext & 1023
+        slot = ext % _SEEN
         if self._seen[slot] == ext:
             self.duplicates += 1
             return False
@@ -408,7 +412,7 @@ class ReceiverStats:
         self.late = 0
         self._expected_prior = 0
         self._received_prior = 0
-        self._seen = [-1] * 1024
+        self._seen = array("q", [-1]) * _SEEN
         self._transit = None
 
     @property

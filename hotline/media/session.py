@@ -116,7 +116,7 @@ class MediaSession:
         self.config = config
         self.codec = config.codec
         self.samples_per_packet = samples_per_packet(config.ptime_ms, config.codec.clock_rate)
-        self._rng = rng or random.Random()
+        self._rng = rng  # None: the module's shared generator (RTCP jitter needs no secrecy)
         self.sender = RtpSender(config.codec.payload_type, rng=rng)
         self.player = Player(config.codec, samples_per_packet=self.samples_per_packet)
         self.dtmf_out = DtmfSender(
