@@ -204,22 +204,19 @@ class IssueStore:
         self, *, caller_key: str | None, employee_id: str | None, limit: int = 20,
     ) -> list[IssueRecord]:
         """Issues not yet closed for this employee (or, for unknown callers, this number)."""
-        if employee_id:
-            where, key = "employee_id = ?", employee_id
-        elif caller_key:
-            where, key = "caller_key = ?", caller_key
-        else:
-            return []
         # Spelled "status <> 'closed'" so that SQLite can use the partial open-issue indexes.
-        rows = await self._db.fetch_all(
-            f"SELECT * FROM issues WHERE {where} AND status <> 'closed' ORDER BY id DESC LIMIT ?",
-            (key, limit),
-        )
-        return [issue_record(r) for r in rows]
+        return await self._for_caller(caller_key, employee_id, "AND status <> 'closed'", limit)
 
     async def history_for_caller(
         self, *, caller_key: str | None, employee_id: str | None, limit: int = 20
     ) -> list[IssueRecord]:
+        """This employee's (or number's) issues, newest first."""
+        return await self._for_caller(caller_key, employee_id, "", limit)
+
+    async def _for_caller(
+        self, caller_key: str | None, employee_id: str | None, extra: str, limit: int
+    ) -> list[IssueRecord]:
+        # A known employee is matched by id (all their numbers); an unknown caller by number.
         if employee_id:
             where, key = "employee_id = ?", employee_id
         elif caller_key:
@@ -227,7 +224,7 @@ class IssueStore:
         else:
             return []
         rows = await self._db.fetch_all(
-            f"SELECT * FROM issues WHERE {where} ORDER BY id DESC LIMIT ?", (key, limit)
+            f"SELECT * FROM issues WHERE {where} {extra} ORDER BY id DESC LIMIT ?", (key, limit)
         )
         return [issue_record(r) for r in rows]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.store import Store, StoreError
+from hotline.store import EventDraft, Store, StoreError
 from hotline.store.db import available_migrations
 from hotline.store.records import Employee, NewCall, Person, RotaChange
 
@@ -119,3 +119,18 @@ async def test_rota_changes_roundtrip(store: Store) -> None:
     found = await store.rota.between("it-oncall", T0.replace(hour=3), T0.replace(hour=4))
     assert found == [change]
     assert await store.rota.between("it-oncall", T0.replace(hour=9), T0.replace(hour=10)) == []
+
+
+async def test_caller_history_and_open_issues(store: Store) -> None:
+    for n, status in enumerate(["closed", "new", "closed", "recorded"]):
+        _, issue = await store.issues.create_for_call(
+            NewCall(f"c{n}", T0, caller_key="+8613812345678"), employee_id=None, caller_name=None,
+            local_year=2026, status="new")
+        if status != "new":
+            await store.issues.apply(issue.id, expect_status="new", changes={"status": status},
+                                     at=T0, event=EventDraft("op", "status"))
+    history = await store.issues.history_for_caller(caller_key="+8613812345678", employee_id=None)
+    assert [i.status for i in history] == ["recorded", "closed", "new", "closed"]
+    open_ = await store.issues.open_for_caller(caller_key="+8613812345678", employee_id=None)
+    assert [i.status for i in open_] == ["recorded", "new"]
+    assert await store.issues.open_for_caller(caller_key=None, employee_id=None) == []
