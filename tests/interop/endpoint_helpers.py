@@ -8,9 +8,12 @@ import socket
 from collections.abc import Callable
 from dataclasses import replace
 
-from hotline.config import ListenAddress, OutboundConfig, RateLimitConfig, SipConfig
+from hotline.config import Config, ListenAddress, OutboundConfig, RateLimitConfig, SipConfig, load_config
 from hotline.sip.message import Request, Response, parse_message
 from hotline.sip.sdp import make_offer
+from hotline.store import Store
+from hotline.store.records import CallRecord
+from tests.conftest import EXAMPLE_CONFIG, ROOT
 
 Message = Request | Response
 
@@ -137,3 +140,28 @@ class RawPeer:
             f"Content-Length: {len(body)}\r\n\r\n"
         )
         return head.encode() + body
+
+
+def desk_config(**sip: object) -> Config:
+    """The example configuration with a loopback SipConfig (``sip_config(0, **sip)``)."""
+    config = load_config(EXAMPLE_CONFIG)
+    media = replace(
+        config.media,
+        prompts_dir=ROOT / "hotline" / "media" / "prompts",
+        rtp_port_min=30000,
+        rtp_port_max=30999,
+    )
+    return replace(config, sip=sip_config(0, **sip), media=media)  # type: ignore[arg-type]
+
+
+async def wait_for_end(store: Store, sip_call_id: str | None = None, timeout: float = 5.0) -> CallRecord:
+    """The call record (by SIP Call-ID, else the latest) once its end is written."""
+    for _ in range(int(timeout / 0.05)):
+        if sip_call_id is not None:
+            records = await store.calls.by_sip_call_id(sip_call_id)
+        else:
+            records = (await store.calls.recent(1))
+        if records and records[0].ended_at is not None:
+            return records[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"call {sip_call_id} never ended in the store")

@@ -15,24 +15,15 @@ from pathlib import Path
 import pytest
 
 from hotline.calls.first_handler import FirstCallHandler, disposition_for
-from hotline.config import Config, load_config
+from hotline.config import Config
 from hotline.issues import IssueService
 from hotline.media.engine import MediaEngine
 from hotline.sip.call_events import Ended
 from hotline.sip.endpoint import SipEndpoint
 from hotline.store import Store
-from tests.conftest import EXAMPLE_CONFIG, ROOT
-from tests.interop.endpoint_helpers import offer, sip_config
+from tests.interop.endpoint_helpers import desk_config, offer, sip_config, wait_for_end
 
 ALLOW_ALL = lambda target: True  # noqa: E731
-
-
-def make_config(**sip: object) -> Config:
-    config = load_config(EXAMPLE_CONFIG)
-    media = dataclasses.replace(
-        config.media, prompts_dir=ROOT / "hotline" / "media" / "prompts", rtp_port_min=30000, rtp_port_max=30999
-    )
-    return dataclasses.replace(config, sip=sip_config(0, **sip), media=media)  # type: ignore[arg-type]
 
 
 class Desk:
@@ -68,17 +59,8 @@ async def dial(caller: SipEndpoint, desk: Desk, number: str = "12345"):  # type:
     )
 
 
-async def wait_for_end(store: Store, sip_call_id: str) -> None:
-    for _ in range(100):
-        records = await store.calls.by_sip_call_id(sip_call_id)
-        if records and records[0].ended_at is not None:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("call never ended in the store")
-
-
 async def test_answered_call_leaves_call_issue_and_digits(store: Store, caller: SipEndpoint) -> None:
-    desk = Desk(store, make_config(ring_seconds=0.2))
+    desk = Desk(store, desk_config(ring_seconds=0.2))
     await desk.endpoint.start()
     try:
         call = await dial(caller, desk)
@@ -104,7 +86,7 @@ async def test_answered_call_leaves_call_issue_and_digits(store: Store, caller: 
 
 
 async def test_cancel_while_ringing_is_recorded_as_cancelled(store: Store, caller: SipEndpoint) -> None:
-    desk = Desk(store, make_config(ring_seconds=5.0))
+    desk = Desk(store, desk_config(ring_seconds=5.0))
     await desk.endpoint.start()
     try:
         call = await dial(caller, desk)
@@ -122,7 +104,7 @@ async def test_cancel_while_ringing_is_recorded_as_cancelled(store: Store, calle
 
 
 async def test_max_call_seconds_hangs_up(store: Store, caller: SipEndpoint) -> None:
-    desk = Desk(store, make_config(ring_seconds=0.0, max_call_seconds=1))
+    desk = Desk(store, desk_config(ring_seconds=0.0, max_call_seconds=1))
     await desk.endpoint.start()
     try:
         call = await dial(caller, desk)
@@ -141,7 +123,7 @@ async def test_with_media_the_greeting_is_played(store: Store, caller: SipEndpoi
     rtp.setblocking(False)
     engine = MediaEngine(bind_host="127.0.0.1", port_min=31000, port_max=31999)
     await engine.start()
-    desk = Desk(store, make_config(ring_seconds=0.0), media=engine)
+    desk = Desk(store, desk_config(ring_seconds=0.0), media=engine)
     await desk.endpoint.start()
     try:
         caller.config = dataclasses.replace(
