@@ -39,7 +39,7 @@ class _Datagrams(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str | Any, Any]) -> None:
         # IPv6 addresses come as 4-tuples; (host, port) is all a session needs.
         try:
-            self.on_datagram(data, (addr[0], addr[1]))
+            self.on_datagram(data, addr if len(addr) == 2 else (addr[0], addr[1]))
         except Exception:
             # A bug of ours on one packet must not make asyncio close the socket
             # (which it does when datagram_received raises) and end the call's audio.
@@ -68,6 +68,7 @@ class RtpStream:
         phase: int,
     ) -> None:
         self.engine = engine
+        self._time = engine.now  # bound once: called for every packet
         self.session = session
         self.port = port
         """Local RTP port (RTCP is port + 1): put it in the SDP."""
@@ -166,7 +167,7 @@ class RtpStream:
             self._rtcp.transport.sendto(data, remote)
 
     def _on_rtp(self, data: bytes, addr: Address) -> None:
-        out = self.session.receive_rtp(data, addr, self.engine.now())
+        out = self.session.receive_rtp(data, addr, self._time())
         if out is not None and self.peer is not None:
             self.peer._send_rtp(out)
         if self.session.has_events:
