@@ -35,13 +35,14 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from hotline.media.bridge import Bridge, LegMedia
 from hotline.media.clock import DeadlineSchedule
 from hotline.media.codecs import SAMPLE_WIDTH
 from hotline.media.ports import PortPool, PortsExhausted
 from hotline.media.recorder import Recorder, SilenceDetector
-from hotline.media.session import MediaSession, StreamConfig
+from hotline.media.session import MediaSession, NegotiatedLike, StreamConfig
 from hotline.media.stream import RtpStream, _Datagrams
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,43 @@ class Recording:
         return self.recorder.stopped
 
 
+class MediaConfigLike(Protocol):
+    """The `[media]` settings the engine uses (hotline.config.MediaConfig fits)."""
+
+    @property
+    def rtp_port_min(self) -> int: ...
+    @property
+    def rtp_port_max(self) -> int: ...
+    @property
+    def rtp_timeout(self) -> float: ...
+    @property
+    def symmetric_rtp(self) -> bool: ...
+
+
 class MediaEngine:
     """Owns the RTP ports, the streams and the media clock of the process."""
+
+    rtp_timeout: float = 30.0
+    """Default RTP timeout for streams made with `stream_config`."""
+    symmetric_rtp: bool = True
+    """Default latching for streams made with `stream_config`."""
+
+    @classmethod
+    def from_config(cls, config: MediaConfigLike, *, bind_host: str = "0.0.0.0") -> MediaEngine:
+        """An engine for the configured port range, with its stream defaults."""
+        engine = cls(bind_host=bind_host, port_min=config.rtp_port_min,
+                     port_max=config.rtp_port_max)
+        engine.rtp_timeout = config.rtp_timeout
+        engine.symmetric_rtp = config.symmetric_rtp
+        return engine
+
+    def stream_config(self, media: NegotiatedLike, **options: Any) -> StreamConfig:
+        """A `StreamConfig` from the SIP layer's negotiated media and the engine's defaults."""
+        defaults: dict[str, Any] = {
+            "rtp_timeout": self.rtp_timeout,
+            "symmetric_rtp": self.symmetric_rtp,
+        }
+        return StreamConfig.from_negotiated(media, **{**defaults, **options})
 
     def __init__(
         self,

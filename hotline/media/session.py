@@ -70,6 +70,8 @@ class NegotiatedLike(Protocol):
     def rtcp_port(self) -> int: ...
     @property
     def sends(self) -> bool: ...
+    @property
+    def receives(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,8 @@ class StreamConfig:
     """Run the Goertzel detector on received audio (for trunks that send tones)."""
     sends: bool = True
     """False when the far end holds the call (or the direction is recvonly)."""
+    receives: bool = True
+    """False when no RTP is expected (sendonly, inactive): no RTP timeout then."""
     rtcp: bool = True
     cname: str = "hotline"
 
@@ -103,6 +107,7 @@ class StreamConfig:
             ptime_ms=media.ptime_ms,
             telephone_event_pt=media.telephone_event_pt,
             sends=media.sends,
+            receives=media.receives,
             **options,  # type: ignore[arg-type]
         )
 
@@ -251,7 +256,11 @@ class MediaSession:
         for digit in self.dtmf_in.poll(now):
             self._digit(digit)
         since = self.last_rx if self.last_rx is not None else self.started
-        if not self._timed_out and now - since >= self.config.rtp_timeout:
+        if (
+            self.config.receives
+            and not self._timed_out
+            and now - since >= self.config.rtp_timeout
+        ):
             self._timed_out = True
             self._events.append(RtpTimedOut(now - since, now))
         return self.pop_events()

@@ -210,3 +210,21 @@ async def test_one_broken_stream_does_not_stop_the_clock(engine: MediaEngine) ->
         await s.close()
     rx_ok.close()
     rx_bad.close()
+
+
+def test_engine_from_config_and_stream_defaults() -> None:
+    from hotline.config import MediaConfig
+    from hotline.sip.sdp import NegotiatedMedia
+
+    cfg = MediaConfig(rtp_port_min=40000, rtp_port_max=40099, codecs=("PCMU", "PCMA"),
+                      ptime=20, rtp_timeout=45.0, symmetric_rtp=False,
+                      prompts_dir=Path("."), recordings_dir=Path("."))
+    eng = MediaEngine.from_config(cfg)
+    assert (eng.pool.low, eng.pool.high, eng.pool.capacity) == (40000, 40099, 50)
+    media = NegotiatedMedia(codec="PCMA", payload_type=8, clock_rate=8000,
+                            telephone_event_pt=None, ptime_ms=30, remote_address="192.0.2.1",
+                            remote_port=5004, direction="sendrecv", on_hold=False)
+    sc = eng.stream_config(media, inband_dtmf=True, rtp_timeout=10.0)
+    assert (sc.codec, sc.ptime_ms, sc.symmetric_rtp, sc.rtp_timeout, sc.inband_dtmf) == (
+        PCMA, 30, False, 10.0, True)
+    assert eng.stream_config(media).rtp_timeout == 45.0

@@ -175,6 +175,7 @@ class FakeNegotiated:
     remote_port: int = 7000
     rtcp_port: int = 7005
     sends: bool = True
+    receives: bool = False
 
 
 def test_config_from_negotiated_media() -> None:
@@ -182,6 +183,9 @@ def test_config_from_negotiated_media() -> None:
     assert cfg.codec is PCMA and cfg.remote == ("192.0.2.9", 7000)
     assert cfg.remote_rtcp == ("192.0.2.9", 7005) and cfg.ptime_ms == 30
     assert MediaSession(cfg, 0.0).samples_per_packet == 240
+    # We only send (the peer is recvonly, or we play music on hold): silence is no timeout.
+    assert cfg.receives is False
+    assert MediaSession(cfg, 0.0).poll(3600.0) == []
 
 
 def test_config_from_the_sip_layers_negotiated_media() -> None:
