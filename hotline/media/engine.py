@@ -1,12 +1,16 @@
 """The media engine: the RTP port pool, every stream, and ONE media clock.
 
 Theory of operation. One timer, armed with `loop.call_at` on absolute
-deadlines (`DeadlineSchedule`), ticks every `tick_ms` (10 ms by default). A
+deadlines (`DeadlineSchedule`), ticks every `tick_ms` (2 ms by default). A
 stream with a packet time of P ms sends on every (P / tick_ms)-th tick;
 streams are kept in buckets by (interval, phase), so a tick touches only the
 streams due on it, and new streams spread over the phases as they join.
 Late wake-ups catch up by at most `max_burst` ticks; older ticks are skipped
-(the audio time passes, the next packet gets the marker bit).
+(the audio time passes, the next packet gets the marker bit). The tick is
+that fine not for pacing but for spreading: 20 ms streams fall into ten
+phases, so each wake-up hands a tenth of the packets to the kernel — on
+loopback a sendto costs ~10 µs, and a thousand in one burst would make the
+last ones 10 ms late.
 
 The timer is armed `wake_early` (0.5 ms) before each deadline and a tick is
 sent when its deadline is that close: asyncio's epoll waits are rounded up
