@@ -50,6 +50,8 @@ from hotline.media.rtcp import (
 from hotline.media.rtp import MalformedPacket, RtpPacket, RtpSender, peek
 
 Address = tuple[str, int]
+RELAY_KEEPALIVE_TICKS = 25
+"""Bridged but nothing relayed for this many packet times: send silence."""
 MediaEvent = DigitReceived | PlaybackEnded | RtpTimedOut
 
 
@@ -150,6 +152,8 @@ class MediaSession:
         self.last_rx: float | None = None
         self._timed_out = False
         self._events: list[MediaEvent] = []
+        self._relay_seen = -1
+        self._relay_idle = 0
         self.next_rtcp = now + rtcp_interval(initial=True, rng=self._rng)
 
     # -- sending -------------------------------------------------------------------------
@@ -172,7 +176,7 @@ class MediaSession:
     def tick(self) -> bytes | None:
         """The datagram to send in this packet time, if any."""
         if self.relaying:
-            return None  # the bridge numbers this stream now
+            return self._relay_keepalive()
         if not self.config.sends or self.remote is None:
             self.player.tick()  # playback time runs on while nobody listens
             self.sender.skip(self.samples_per_packet)
@@ -186,6 +190,25 @@ class MediaSession:
             self.sender.skip(self.samples_per_packet)
             return None
         return self.sender.audio_datagram(payload, self.samples_per_packet)
+
+    def _relay_keepalive(self) -> bytes | None:
+        # Bridged, the other leg's packets are what we send. If it goes quiet
+        # (on hold, silence suppression), send silence after a while, as we do
+        # between prompts, so the far end does not time the stream out; the
+        # rewriter re-anchors (with the marker) when relayed packets return.
+        sender = self.sender
+        if sender.packets_sent != self._relay_seen:
+            self._relay_seen, self._relay_idle = sender.packets_sent, 0
+            return None
+        self._relay_idle += 1
+        if self._relay_idle < RELAY_KEEPALIVE_TICKS or not self.config.sends:
+            return None
+        if self._relay_idle == RELAY_KEEPALIVE_TICKS:
+            sender.skip((self._relay_idle - 1) * self.samples_per_packet)
+        data = sender.audio_datagram(self.codec.silence(self.samples_per_packet),
+                                     self.samples_per_packet)
+        self._relay_seen = sender.packets_sent
+        return data
 
     def skip_tick(self) -> None:
         """A tick the clock gave up: its audio time passes unsent, as if lost."""

@@ -164,6 +164,19 @@ def test_bridge_between_sessions_transcodes_and_continues_numbering() -> None:
     assert caller.summary()["relay"] == {"relayed": 0, "transcoded": 0, "events": 0,
                                          "dropped": 0}
     assert oncall.summary()["relay"]["transcoded"] == 1
+    # The engineer puts the call on hold and sends nothing: after 25 quiet packet
+    # times the caller gets silence again, continuing the same numbering.
+    quiet = [caller.tick() for _ in range(30)]
+    assert quiet[:25] == [None] * 25
+    keep = [RtpPacket.parse(q) for q in quiet[25:] if q is not None]
+    assert len(keep) == 5 and keep[0].marker and keep[0].payload == PCMA.silence(160)
+    assert (keep[0].sequence - to_caller.sequence) & 0xFFFF == 1
+    assert (keep[0].timestamp - to_caller.timestamp) & 0xFFFFFFFF == 160 * 25
+    # Relayed audio resumes: re-anchored after our silence, marker set.
+    back = RtpPacket.parse(oncall.receive_rtp(engineer.with_(
+        sequence=10, timestamp=1234 + 160 * 31).serialize(), B, 1.7))
+    assert back.marker and (back.sequence - keep[-1].sequence) & 0xFFFF == 1
+    assert caller.tick() is None
 
 
 @dataclass
