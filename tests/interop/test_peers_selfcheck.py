@@ -195,3 +195,13 @@ def test_sipp_call_through_kamailio_is_answered_by_pyvoip(
     assert call.answered_at - started >= 0.9
     pyvoip_phone.wait_for_end(call, 10)
     assert any(line.startswith("INVITE routed to sip:pyvoip") for line in kamailio.script_log())
+
+
+@pytest.mark.skipif(not can_play_pcap(), reason=NO_RAW)
+def test_pyvoip_decodes_rfc2833_digits(sipp: Sipp, kamailio: Kamailio, pyvoip_phone: PyVoipPhone) -> None:
+    run = sipp.start("uac_call.xml", kamailio.open_address, service="pyvoip", media=True, hold_ms=300, timeout_s=20)
+    call = pyvoip_phone.wait_for_call(10)
+    result = run.wait(25)
+    assert result.ok, result.describe()
+    pyvoip_phone.wait_for_end(call, 10)
+    assert call.dtmf == ["1", "#"]
