@@ -22,7 +22,7 @@ from hotline.media.rtcp import Bye, parse_compound
 from hotline.media.rtp import RtpPacket
 from hotline.media.session import StreamConfig
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "unit" / "media" / "data"
 HOST = "127.0.0.1"
 
 
