@@ -238,3 +238,50 @@ async def test_ipv6() -> None:
             assert (await read_message(s)).startswith(b"SIP/2.0 200 OK")
     finally:
         await t.close()
+
+
+async def test_response_falls_back_to_a_new_connection_to_sent_by(tcp: tuple[TcpTransport, Events]) -> None:
+    t, events = tcp
+    loop = asyncio.get_running_loop()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(2)
+        server.setblocking(False)
+        sent_by_port = server.getsockname()[1]
+        with await connect(t.local_address) as s:
+            await loop.sock_sendall(s, options("127.0.0.1", sent_by_port, transport="TCP"))
+            ev = await events.next()
+        await asyncio.sleep(0.05)  # the transport notices the close
+        assert isinstance(ev, MessageReceived) and isinstance(ev.message, Request)
+        assert not t.has_connection(ev.source)
+        response = build_response(ev.message, 200)
+        t.send_response(response.serialize(), response, ev.source)
+        conn, _ = await asyncio.wait_for(loop.sock_accept(server), 2)
+        with conn:
+            conn.setblocking(False)
+            assert (await read_message(conn)).startswith(b"SIP/2.0 200 OK")
+
+
+async def test_a_failing_owner_callback_does_not_break_the_connection() -> None:
+    seen: list[MessageReceived] = []
+
+    def owner(event: object) -> None:
+        assert isinstance(event, MessageReceived)
+        seen.append(event)
+        if len(seen) == 1:
+            raise RuntimeError("bug in the owner")
+
+    t = await TcpTransport.create(owner, "127.0.0.1", 0)
+    loop = asyncio.get_running_loop()
+    try:
+        with await connect(t.local_address) as s:
+            await loop.sock_sendall(s, options("127.0.0.1", 5060, transport="TCP", call_id="x1@test"))
+            await loop.sock_sendall(s, options("127.0.0.1", 5060, transport="TCP", call_id="x2@test"))
+            for _ in range(100):
+                if len(seen) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert [e.message.call_id for e in seen] == ["x1@test", "x2@test"]
+            assert t.connection_count == 1
+    finally:
+        await t.close()
