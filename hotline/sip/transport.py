@@ -111,7 +111,7 @@ class MessageReceived:
     message: Request | Response
     """The parsed message (requests already carry ``received``/``rport``)."""
     raw: bytes
-    """The bytes as they arrived (for TCP: the frame the message was cut from)."""
+    """The bytes as they arrived (on TCP: re-serialised when one read held several messages)."""
     source: Address
     """Where it came from; for TCP also the key of the connection it came on."""
     transport: str
@@ -433,6 +433,10 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None and self.key is not None
         self.last_activity = asyncio.get_running_loop().time()
+        if data == b"\r\n\r\n" and not self.pending:
+            # RFC 5626 §3.5.1 keep-alive: a double-CRLF ping between messages gets a CRLF pong.
+            self.transport.write(b"\r\n")
+            return
         self.pending += data
         try:
             messages = self.framer.feed(data)

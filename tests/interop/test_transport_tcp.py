@@ -285,3 +285,14 @@ async def test_a_failing_owner_callback_does_not_break_the_connection() -> None:
             assert t.connection_count == 1
     finally:
         await t.close()
+
+
+async def test_double_crlf_ping_gets_a_crlf_pong(tcp: tuple[TcpTransport, Events]) -> None:
+    t, events = tcp
+    loop = asyncio.get_running_loop()
+    with await connect(t.local_address) as s:
+        await loop.sock_sendall(s, b"\r\n\r\n")
+        assert await asyncio.wait_for(loop.sock_recv(s, 10), 2) == b"\r\n"
+        await loop.sock_sendall(s, options("127.0.0.1", 5060, transport="TCP"))
+        ev = await events.next()
+        assert isinstance(ev, MessageReceived)
