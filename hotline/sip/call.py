@@ -275,6 +275,9 @@ class _CallBase:
         method = request.method
         if method == "BYE":
             ep.respond(key, request, 200)
+            if self.session.state is _S.ANSWERED:
+                # The BYE overtook (or replaced a lost) ACK: the far end had our 200.
+                self._bye_before_ack()
             if self.session.allows(_I.REMOTE_BYE):
                 transition = self.session.fire(_I.REMOTE_BYE)
                 if transition.ended:
@@ -345,6 +348,9 @@ class _CallBase:
         self._emit(Reinvite(request.body, answer.media.on_hold, answer.media))
 
     # -- hooks the endpoint calls (overridden per side) -----------------------------------
+
+    def _bye_before_ack(self) -> None:
+        return None
 
     def _on_ack(self, request: Request) -> None:
         return None
@@ -550,6 +556,12 @@ class IncomingCall(_CallBase):
             if not self._ack.done():
                 self._ack.set_result(None)
             self._emit(Answered(self.negotiated, remote))
+
+    def _bye_before_ack(self) -> None:
+        self.session.fire(_I.ACK)
+        if not self._ack.done():
+            self._ack.set_result(None)
+        self._emit(Answered(self.negotiated, self.request.body))
 
     def _on_ack_timeout(self) -> None:
         if self.session.state is _S.ANSWERED:

@@ -299,3 +299,40 @@ async def test_stop_hangs_up_live_calls(uac: SipEndpoint) -> None:
     assert uas.calls[0].ended is not None and uas.calls[0].ended.reason == "shutdown"
     assert not uas.endpoint._tasks
     await ep.stop()
+
+
+async def test_forked_copy_of_an_invite_gets_482(uas: Uas, raw: RawPeer) -> None:
+    async def ring(call: IncomingCall) -> None:
+        await call.ringing()
+        await call.wait_ended()
+
+    uas.behaviour = ring
+    extra = "Content-Type: application/sdp\r\n"
+    raw.send(raw.request("INVITE", uas.address, body=offer(), extra=extra, branch="z9hG4bKpath1"), uas.address)
+    await raw.recv_until(lambda m: isinstance(m, Response) and m.status == 180)
+    # The same request again by another path (new branch): merged, RFC 3261 §8.2.2.2.
+    raw.send(raw.request("INVITE", uas.address, body=offer(), extra=extra, branch="z9hG4bKpath2"), uas.address)
+    merged = await raw.recv_until(lambda m: isinstance(m, Response) and m.status >= 300)
+    assert isinstance(merged, Response) and merged.status == 482 and merged.branch == "z9hG4bKpath2"
+    assert len(uas.calls) == 1
+
+
+async def test_bye_overtaking_the_ack_still_counts_as_answered(uas: Uas, raw: RawPeer) -> None:
+    answers: list[str] = []
+
+    async def answer(call: IncomingCall) -> None:
+        await call.answer(call.make_answer("127.0.0.1", 41000))
+        answers.append("returned")
+        await call.wait_ended()
+
+    uas.behaviour = answer
+    raw.send(raw.request("INVITE", uas.address, body=offer(), extra="Content-Type: application/sdp\r\n"),
+             uas.address)
+    ok = await raw.recv_until(lambda m: isinstance(m, Response) and m.status == 200)
+    assert isinstance(ok, Response)
+    raw.send(raw.request("BYE", uas.address, to_tag=ok.to_tag, cseq=2), uas.address)
+    bye_ok = await raw.recv_until(lambda m: isinstance(m, Response) and m.cseq.method == "BYE")
+    assert isinstance(bye_ok, Response) and bye_ok.status == 200
+    events = [e async for e in uas.calls[0].events()]
+    assert isinstance(events[0], Answered) and events[-1] == Ended("remote-bye")
+    assert answers == ["returned"]
