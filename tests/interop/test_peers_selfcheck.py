@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.interop.peers import (
+    NO_RAW_SOCKET,
     Baresip,
     Kamailio,
     PortAllocator,
@@ -25,7 +26,7 @@ from tests.interop.peers import (
 )
 from tests.interop.pyvoip_phone import PyVoipPhone
 
-NO_RAW = "sipp's play_pcap_audio needs a raw socket (root or CAP_NET_RAW); run as root as CI does"
+NO_RAW = NO_RAW_SOCKET
 
 
 def test_port_allocator_hands_out_distinct_free_ports(free_ports: PortAllocator) -> None:
