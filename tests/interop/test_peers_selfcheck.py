@@ -206,3 +206,16 @@ def test_pyvoip_decodes_rfc2833_digits(sipp: Sipp, kamailio: Kamailio, pyvoip_ph
     assert result.ok, result.describe()
     pyvoip_phone.wait_for_end(call, 10)
     assert call.dtmf == ["1", "#"]
+
+
+def test_missing_peer_skips_locally_but_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.interop import conftest
+
+    monkeypatch.setattr(conftest.shutil, "which", lambda name: None)
+    monkeypatch.setattr(conftest.os, "access", lambda path, mode: False)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="sipp is not installed"):
+        conftest.need("sipp")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        conftest.need("sipp")
