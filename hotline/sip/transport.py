@@ -83,14 +83,15 @@ Address = tuple[str, int]
 #: RFC 3261 §18.1.1: with an unknown path MTU, a request larger than this must
 #: go over a congestion-controlled transport (TCP) rather than UDP.
 UDP_SIZE_THRESHOLD = 1300
-#: Close a TCP connection after this many seconds without traffic either way.
+#: Close a TCP connection after this many seconds without traffic either way
+#: (well above 64*T1 = 32 s, so no transaction outlives its connection).
 DEFAULT_IDLE_TIMEOUT = 180.0
 #: At most this many TCP connections (incoming and outgoing) at once.
 DEFAULT_MAX_CONNECTIONS = 512
 #: Abort a TCP connection whose peer lets this many bytes pile up unread.
 DEFAULT_MAX_WRITE_BUFFER = 1 << 20
-#: Give up opening a TCP connection after this many seconds (64*T1/2 would be 16 s;
-#: the transaction's own timers fire long before on a dead peer anyway).
+#: Give up opening a TCP connection after this many seconds; the queued messages
+#: are then reported as failed (the transaction's Timer B/F would give up at 32 s).
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 # Linux reports ICMP errors for unconnected UDP sockets only with IP_RECVERR,
