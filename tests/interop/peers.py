@@ -38,6 +38,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import wave
@@ -138,6 +139,19 @@ def can_play_pcap() -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the test process dies (Linux PR_SET_PDEATHSIG).
+
+    Teardown stops every peer by PID; this covers the test run itself being
+    killed, so no kamailio or baresip outlives it.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 class Process:
     """A peer process started by these helpers and stopped only by its PID."""
 
@@ -147,7 +161,12 @@ class Process:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            preexec_fn=_die_with_parent,
         )
 
     @property
