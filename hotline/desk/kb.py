@@ -11,11 +11,14 @@ has a longer term too, and otherwise fall back to a ``LIKE`` scan of the newest
 :attr:`DeskSettings.search_short_scan` issues (recent issues are what the desk
 looks for; the bound keeps a two-character query from scanning a million rows).
 
-Issues are ranked among the newest :attr:`DeskSettings.search_window` first,
-widening to all only when that gives fewer hits than asked for (BM25 over every
-match of a common term in millions of rows is slow, and old matches are noise).
-Articles come before issues (curated fixes first; BM25 scores of two tables
-are not comparable), each ranked by BM25 (article titles weigh most). Hits carry a snippet in
+Articles (a small table) are ranked by FTS5's BM25, titles weighing most.
+Issues are ranked by :func:`relevance` among the newest
+:attr:`DeskSettings.search_candidates` matches: FTS5 walks a term's matches
+newest-first cheaply, whereas its BM25 counts every match of each phrase in the
+whole index to weigh it — tens of milliseconds for a common phrase in a million
+issues — and the desk looks for recent issues first anyway. Articles come
+before issues (curated fixes first; the two scores are not comparable). Hits
+carry a snippet in
 which matches sit between :data:`MARK_START` and :data:`MARK_END`, two
 private-use characters: the console escapes the text, then turns the markers
 into ``<mark>`` (see :func:`segments`), so a snippet can never inject markup.
@@ -31,7 +34,10 @@ from hotline.desk.context import DeskContext
 from hotline.issues import IssueError
 from hotline.store.desk_kb import MARK_END, MARK_START, Article, like_pattern
 
-__all__ = ["MARK_END", "MARK_START", "KnowledgeBase", "ParsedQuery", "SearchHit", "parse_query", "segments"]
+__all__ = [
+    "MARK_END", "MARK_START", "KnowledgeBase", "ParsedQuery", "SearchHit", "parse_query", "relevance",
+    "segments",
+]
 
 TRIGRAM = 3
 
@@ -53,6 +59,13 @@ def parse_query(text: str) -> ParsedQuery:
     short = tuple(t for t in terms if len(t) < TRIGRAM)
     match = " AND ".join('"' + t.replace('"', '""') + '"' for t in long) if long else None
     return ParsedQuery(terms, match, short)
+
+
+def relevance(terms: tuple[str, ...], description: str, resolution: str) -> float:
+    """Occurrences of the terms, description counting double, normalised by length (BM25-like)."""
+    d, r = description.lower(), resolution.lower()
+    hits = sum(2 * d.count(t.lower()) + r.count(t.lower()) for t in terms)
+    return hits / (1 + (len(d) + len(r)) / 100)
 
 
 def segments(snippet: str) -> list[tuple[str, bool]]:
@@ -100,7 +113,8 @@ class SearchHit:
     snippet: str
     """Text around the matches, matches between MARK_START and MARK_END."""
     score: float
-    """BM25 (lower is better); 0 for LIKE-only hits, which come newest first."""
+    """Lower is better: BM25 for articles, minus :func:`relevance` for issues, 0 for LIKE-only
+    hits (which come newest first)."""
     category: str | None
     created_at: datetime
     status: str | None = None
@@ -146,11 +160,12 @@ class KnowledgeBase:
                 hits += [self._article_hit(r, r["snip"], r["score"])
                          for r in await kb.search_articles(q.match, likes, limit)]
             if "issue" in kinds:
-                newest = await kb.max_issue_id() - self.ctx.settings.search_window
-                rows = await kb.search_issues(q.match, likes, limit, max(0, newest))
-                if len(rows) < limit and newest > 0:
-                    rows = await kb.search_issues(q.match, likes, limit)
-                hits += [self._issue_hit(r, r["snip"], r["score"]) for r in rows]
+                rows = await kb.search_issues(q.match, likes, self.ctx.settings.search_candidates)
+                scored = sorted(rows, key=lambda r: (-relevance(q.terms, r["description"], r["resolution"]),
+                                                     -r["id"]))
+                hits += [self._issue_hit(r, highlight(_issue_text(r), q.terms),
+                                         -relevance(q.terms, r["description"], r["resolution"]))
+                         for r in scored[:limit]]
             hits.sort(key=lambda h: (h.kind != "article", h.score))
             # A short term's matches are not marked by FTS; mark them in the snippet.
             if q.short:
@@ -161,7 +176,7 @@ class KnowledgeBase:
             hits += [self._article_hit(r, highlight(f"{r['title']} {r['symptoms']} {r['fix']}", q.terms), 0.0)
                      for r in await kb.scan_articles(likes, limit)]
         if "issue" in kinds:
-            hits += [self._issue_hit(r, highlight(f"{r['description']} {r['resolution']}", q.terms), 0.0)
+            hits += [self._issue_hit(r, highlight(_issue_text(r), q.terms), 0.0)
                      for r in await kb.scan_issues(likes, limit, self.ctx.settings.search_short_scan)]
         return hits[:limit]
 
@@ -174,6 +189,10 @@ class KnowledgeBase:
     def _article_hit(r: dict[str, Any], snippet: str, score: float) -> SearchHit:
         return SearchHit("article", r["id"], r["title"], snippet, score, r["category"],
                          datetime.fromisoformat(r["created_at"]))
+
+
+def _issue_text(r: dict[str, Any]) -> str:
+    return f"{r['description']} — {r['resolution']}" if r["resolution"] else r["description"]
 
 
 def _mark_more(snippet: str, terms: tuple[str, ...]) -> str:

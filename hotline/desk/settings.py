@@ -128,10 +128,8 @@ class DeskSettings:
     """How long a worker owns a claimed row; after it, another worker may retry it."""
     search_short_scan: int = 50_000
     """1–2 character queries cannot use the trigram index: scan at most this many recent rows."""
-    search_window: int = 200_000
-    """Issue search ranks the newest this-many issues first and widens to all only if that
-    finds fewer hits than asked for: BM25 over every match of a common term in millions of
-    issues is slow and ranks old noise."""
+    search_candidates: int = 500
+    """Issue search ranks the newest this-many matches (see ``hotline.desk.kb``)."""
 
     def policy(self, priority: str | None) -> SlaPolicy:
         """The SLA policy of ``priority`` (the default priority's if unset or unknown)."""

@@ -45,14 +45,15 @@ def test_segments_split_marked_snippets() -> None:
 async def test_chinese_and_english_queries(desk: Desk, issues: list[int]) -> None:
     hits = await desk.search("打印机")
     assert [h.id for h in hits] == [issues[0]]
-    assert hits[0].snippet == f"{M0}打印机{M1}无法连接网络，显示脱机" and hits[0].status == "resolved"
+    assert hits[0].snippet == f"{M0}打印机{M1}无法连接网络，显示脱机 — 重新配置{M0}打印机{M1} IP 地址"
+    assert hits[0].status == "resolved"
     # Case-insensitive, in the resolution too; all terms must occur.
     assert [h.id for h in await desk.search("vpn TOKEN")] == [issues[1]]
     assert await desk.search("vpn 打印机") == []
     # Query syntax typed by a user is just text.
     hits = await desk.search('"paper jam" 100%')
     assert [h.id for h in hits] == [issues[4]]
-    assert hits[0].snippet == f'…says {M0}"paper{M1} {M0}jam"{M1} {M0}100%{M1} of t…'
+    assert hits[0].snippet == f'Printer says {M0}"paper{M1} {M0}jam"{M1} {M0}100%{M1} of the time — Removed a torn sh…'
     assert await desk.search("NEAR(打印机") == []
 
 
@@ -65,7 +66,7 @@ async def test_one_and_two_character_queries_fall_back_to_like(desk: Desk, issue
     # A short term next to a long one filters the FTS hits and is marked too.
     hits = await desk.search("打印机 脱机")
     assert [h.id for h in hits] == [issues[0]]
-    assert hits[0].snippet == f"{M0}打印机{M1}无法连接网络，显示{M0}脱机{M1}"
+    assert hits[0].snippet == f"{M0}打印机{M1}无法连接网络，显示{M0}脱机{M1} — 重新配置{M0}打印机{M1} IP 地址"
     assert [h.id for h in await desk.search("打印机 IP")] == [issues[0]]  # in the resolution
     assert await desk.search("打印机 邮") == []
     # LIKE wildcards typed by the user are literal.
