@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import math
@@ -75,6 +76,14 @@ from hotline.sip.message import (
 )
 from hotline.sip.protection import Action as GateAction
 from hotline.sip.protection import Gatekeeper, Mode, PeerAllowList, RateLimit, RateLimiter
+from hotline.sip.registration import (
+    Registered,
+    RegisterRequest,
+    Registration,
+    RegistrationFailed,
+    RegistrationOutput,
+    Unregistered,
+)
 from hotline.sip.sdp import SdpError, SessionDescription, negotiate_answer
 from hotline.sip.session import unsupported_requirements
 from hotline.sip.transaction import TimerConfig, TransactionLayer
@@ -212,6 +221,12 @@ class SipEndpoint:
         self._wake_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self.registration: Registration | None = None
+        """Register mode: our binding at the PBX (``None`` in trunk mode)."""
+        self.registration_status: Registered | RegistrationFailed | Unregistered | None = None
+        """The last thing the registration reported."""
+        self._registrar: tuple[Transport, Address] | None = None
+        self._unregistered: asyncio.Event | None = None
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -269,6 +284,8 @@ class SipEndpoint:
         except BaseException:
             await self._close_transports()
             raise
+        if self.config.mode == "register" and self.config.register is not None:
+            await self._start_registration()
 
     async def stop(self) -> None:
         """Hang up every live call with BYE (or CANCEL/487), stop every task, close transports."""
@@ -278,6 +295,10 @@ class SipEndpoint:
             await asyncio.wait(
                 [asyncio.ensure_future(c._shutdown()) for c in calls], timeout=3.0
             )
+        if self.registration is not None and self._unregistered is not None:
+            self._apply_registration(self.registration.unregister(self.now()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._unregistered.wait(), 3.0)
         tasks = list(self._tasks)
         if tasks:
             # Handlers see their calls end and finish their bookkeeping (store writes):
@@ -637,9 +658,13 @@ class SipEndpoint:
             actions = self.layer.handle_timer(self.now())
             if actions:
                 self._run(actions, self.transport_for())
+            if self.registration is not None:
+                self._apply_registration(self.registration.handle_timer(self.now()))
         except Exception:
             log.exception("SIP timer handling failed")
         self._want_wake(self.layer.next_deadline())
+        if self.registration is not None:
+            self._want_wake(self.registration.next_deadline())
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -795,6 +820,53 @@ class SipEndpoint:
             transport.send(response, event.source)
         except LocalProtocolError:
             self.counters["malformed-dropped"] += 1
+
+    # -- register mode -------------------------------------------------------------------------
+
+    async def _start_registration(self) -> None:
+        """Register at ``sip.register.registrar`` (its address also passes the gatekeeper)."""
+        settings = self.config.register
+        assert settings is not None
+        transport_name, address = await self.resolve(parse_uri(settings.registrar))
+        transport = self.transport_for(transport_name, address[0])
+        self.gatekeeper.peers.add(address[0])
+        contact = self.contact_uri(transport, address[0], user=settings.username)
+        self.registration = Registration.from_config(settings, contact, user_agent="hotline")
+        self._registrar = (transport, address)
+        self._unregistered = asyncio.Event()
+        self._apply_registration(self.registration.start(self.now()))
+
+    def _apply_registration(self, outputs: list[RegistrationOutput]) -> None:
+        registration = self.registration
+        assert registration is not None and self._registrar is not None
+        transport, address = self._registrar
+        for out in outputs:
+            if isinstance(out, RegisterRequest):
+                fut = self.send_request(out.request, transport, address)
+                fut.add_done_callback(functools.partial(self._on_register_done, cseq=out.cseq))
+            elif isinstance(out, Registered):
+                log.info("registered at %s for %d s", trace.format_address(address), out.expires)
+                self.registration_status = out
+                self.counters["registered"] += 1
+            elif isinstance(out, RegistrationFailed):
+                log.warning("registration failed: %d %s (retry at %s)", out.status, out.reason, out.retry_at)
+                self.registration_status = out
+                self.counters["registration-failed"] += 1
+            elif isinstance(out, Unregistered):
+                self.registration_status = out
+                if self._unregistered is not None:
+                    self._unregistered.set()
+        self._want_wake(registration.next_deadline())
+
+    def _on_register_done(self, fut: asyncio.Future[Response], *, cseq: int) -> None:
+        if fut.cancelled() or self.registration is None:
+            return
+        response = fut.result()
+        now = self.now()
+        if response.headers.get("Via") is None:  # made up locally: timeout or transport failure
+            self._apply_registration(self.registration.handle_timeout(now, cseq=cseq, reason=response.reason))
+        else:
+            self._apply_registration(self.registration.handle_response(response, now))
 
     # -- outbound legs ------------------------------------------------------------------------
 
