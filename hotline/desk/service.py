@@ -51,6 +51,12 @@ class Desk:
         self.scoring = Scoring(self.ctx)
         self.kb = KnowledgeBase(self.ctx)
         self.reports = ReportService(self.ctx)
+        self._worker: DeliveryWorker | None = None
+
+    def _wake(self) -> None:
+        """New outbox rows may be waiting: let the delivery worker look now."""
+        if self._worker is not None:
+            self._worker.wake()
 
     # -- 1. dispatch -------------------------------------------------------------------------
     async def add_leave(self, leave: Leave, *, made_by: str) -> int:
@@ -67,7 +73,9 @@ class Desk:
     async def dispatch(self, issue_id: int, *, actor: str = "system", to: str | None = None,
                        note: str = "") -> DispatchResult:
         """Dispatch automatically (A, else least-loaded B) or manually to ``to`` with a reason."""
-        return await self.dispatcher.dispatch(issue_id, actor=actor, to=to, note=note)
+        result = await self.dispatcher.dispatch(issue_id, actor=actor, to=to, note=note)
+        self._wake()
+        return result
 
     async def dispatch_log(self, issue_id: int | None = None, limit: int = 100) -> list[DispatchEntry]:
         """Newest first; one issue's or everyone's."""
@@ -89,7 +97,9 @@ class Desk:
 
     async def sweep_sla(self) -> SweepResult:
         """Warn on at-risk, escalate on breach (run every minute or so)."""
-        return await self.workflow.sweep()
+        result = await self.workflow.sweep()
+        self._wake()
+        return result
 
     # -- 3. progress ---------------------------------------------------------------------------
     async def add_note(self, issue_id: int, *, by: str, text: str) -> IssueRecord:
@@ -109,7 +119,9 @@ class Desk:
 
     async def send_digests(self) -> list[str]:
         """Enqueue today's digest notifications (once per owner per day); returns the owners."""
-        return await self.progress.send_digests()
+        owners = await self.progress.send_digests()
+        self._wake()
+        return owners
 
     # -- 4. resolution and callback --------------------------------------------------------------
     async def resolve(self, issue_id: int, *, by: str, resolution: str) -> IssueRecord:
@@ -125,6 +137,7 @@ class Desk:
         """The callback result (from an operator or the IVR's DTMF flow); poor or unfixed reopens."""
         outcome = await self.callbacks.record(issue_id, scores, by=by, fixed=fixed, comment=comment)
         await self.scoring.sync(issue_id)
+        self._wake()
         return outcome
 
     async def callbacks_of(self, issue_id: int) -> list[Callback]:
@@ -162,10 +175,13 @@ class Desk:
     def delivery_worker(self, session: aiohttp.ClientSession, **options: Any) -> DeliveryWorker:
         """A worker over the configured channels; the caller starts it and stops (awaits) it.
 
+        The desk wakes it whenever an action enqueued notifications.
+
         ``options`` go to :class:`DeliveryWorker` (``worker_id``, ``batch``, ``idle_seconds``).
         """
         channels = build_channels(tuple(self.ctx.settings.channels), session)
-        return DeliveryWorker(self.ctx.desk.outbox, channels, self.ctx.settings, **options)
+        self._worker = DeliveryWorker(self.ctx.desk.outbox, channels, self.ctx.settings, **options)
+        return self._worker
 
     async def notifications(self, issue_id: int) -> list[OutboxRow]:
         """An issue's notifications with their delivery state (pending, sent, dead; attempts; error)."""

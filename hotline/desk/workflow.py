@@ -22,7 +22,7 @@ from typing import Any
 
 from hotline.desk.context import DeskContext
 from hotline.desk.notify import drafts, issue_payload
-from hotline.desk.sla import SlaReading, SlaState, read_sla
+from hotline.desk.sla import SlaReading, SlaState, add_minutes, read_sla
 from hotline.desk.timeline import timeline_of
 from hotline.issues import REQUIRED_NOTE, IssueError, Status, check_transition
 from hotline.store import EventDraft
@@ -124,26 +124,52 @@ class Workflow:
         await self.ctx.desk.changes.set_projections([(issue_id, values)])
         return values
 
+    def _needs_reading(self, row: dict[str, Any], now: datetime) -> bool:
+        """Whether an issue's clocks may have changed state since its projection was stored.
+
+        The projection holds each running clock's due instant; a clock turns at risk at
+        ``due - (1 - at_risk_fraction) × target`` of its own clock, so an issue whose
+        instants all lie ahead needs no reading of its events.
+        """
+        if not row["projected"] or row["sla_state"] == SlaState.AT_RISK.value:
+            return True
+        if row["sla_state"] == SlaState.BREACHED.value:
+            return not row["escalated"] and row["owner"] is not None  # else nothing left to do
+        policy = self.ctx.settings.policy(row["priority"])
+        spare = 1 - self.ctx.settings.at_risk_fraction
+        clocks = [(row["resolution_due"], policy.resolution)]
+        if row["first_response_at"] is None:
+            clocks.append((row["response_due"], policy.response))
+        for due_text, target in clocks:
+            if due_text is None:
+                continue
+            due = datetime.fromisoformat(due_text)
+            if add_minutes(self.ctx.calendar, due, -spare * target.minutes, target.business) <= now:
+                return True
+        return False
+
     async def sweep(self) -> SweepResult:
         """Warn owners of issues newly at risk; escalate issues newly breached."""
         ctx, now = self.ctx, self.ctx.now()
         at_risk: list[int] = []
         breached: list[int] = []
         refresh: list[tuple[int, dict[str, Any]]] = []
-        for issue_id, status, stored_state, escalated in await ctx.desk.changes.sla_rows(SWEPT_STATES):
-            issue = await self.issue(issue_id)
-            if issue.status != status:
+        for row in await ctx.desk.changes.sla_rows(SWEPT_STATES):
+            if not self._needs_reading(row, now):
+                continue
+            issue = await self.issue(row["id"])
+            if issue.status != row["status"]:
                 continue
             reading = await self.reading(issue, now=now)
             state = reading.state
-            if state is SlaState.BREACHED and not escalated and issue.owner:
+            if state is SlaState.BREACHED and not row["escalated"] and issue.owner:
                 await self._escalate(issue, reading, now)
-                breached.append(issue_id)
-            elif state is SlaState.AT_RISK and stored_state != SlaState.AT_RISK.value and issue.owner:
+                breached.append(issue.id)
+            elif state is SlaState.AT_RISK and row["sla_state"] != SlaState.AT_RISK.value and issue.owner:
                 await self._warn(issue, reading, now)
-                at_risk.append(issue_id)
-            elif stored_state != state.value:
-                refresh.append((issue_id, projection_of(reading)))
+                at_risk.append(issue.id)
+            elif row["sla_state"] != state.value or not row["projected"]:
+                refresh.append((issue.id, projection_of(reading)))
         if refresh:
             await ctx.desk.changes.set_projections(refresh)
         return SweepResult(tuple(at_risk), tuple(breached))

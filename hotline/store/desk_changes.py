@@ -126,14 +126,15 @@ class DeskChangeStore:
         row = await self._db.fetch_one("SELECT * FROM desk_issue WHERE issue_id = ?", (issue_id,))
         return None if row is None else dict(row)
 
-    async def sla_rows(self, states: Sequence[str]) -> list[tuple[int, str, str | None, bool]]:
-        """(issue id, status, stored SLA state, escalated?) of issues in ``states``."""
+    async def sla_rows(self, states: Sequence[str]) -> list[dict[str, Any]]:
+        """Issues in ``states`` with their stored SLA projection (columns NULL if none yet)."""
         marks = ",".join("?" * len(states))
         rows = await self._db.fetch_all(
-            "SELECT i.id, i.status, d.sla_state, d.escalated_at IS NOT NULL FROM issues i"
-            f" LEFT JOIN desk_issue d ON d.issue_id = i.id WHERE i.status IN ({marks}) ORDER BY i.id",
-            tuple(states))
-        return [(int(r[0]), str(r[1]), r[2], bool(r[3])) for r in rows]
+            "SELECT i.id, i.status, i.priority, i.owner, d.issue_id IS NOT NULL AS projected, d.sla_state,"
+            " d.escalated_at IS NOT NULL AS escalated, d.response_due, d.resolution_due,"
+            " d.first_response_at FROM issues i LEFT JOIN desk_issue d ON d.issue_id = i.id"
+            f" WHERE i.status IN ({marks}) ORDER BY i.id", tuple(states))
+        return [dict(r) for r in rows]
 
     async def set_projections(self, rows: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
         """Update several issues' projections in one transaction (periodic SLA sweeps)."""

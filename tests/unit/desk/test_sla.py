@@ -97,3 +97,15 @@ async def test_sweep_warns_once_then_escalates_to_next_b_and_manager(clock: Cloc
     assert entry.reason == "SLA resolution breached (owner li): escalated to wang, boss"
     kinds = [e.kind for e in await desk.ctx.store.issues.events(issue_id)]
     assert kinds[-2:] == ["sla", "escalated"]
+
+
+async def test_issue_dispatched_after_its_breach_is_still_escalated(clock: Clock, desk: Desk) -> None:
+    desk.ctx.settings = DeskSettings(channels=(ChannelSettings("robot", "webhook", url="http://x/"),))
+    clock.t = sh(2026, 11, 23, 9, 0)
+    issue_id = await new_issue(desk, priority="P1")
+    clock.t = sh(2026, 11, 23, 14, 0)  # P1: 4 h resolution already used up, nobody owns it
+    assert (await desk.sweep_sla()).breached == ()
+    await desk.dispatch(issue_id)
+    result = await desk.sweep_sla()
+    assert result.breached == (issue_id,)
+    assert (await desk.sweep_sla()).breached == ()
