@@ -91,6 +91,13 @@ class Desk:
         """Move an issue (life-cycle rules of ``hotline.issues``) and refresh its SLA projection."""
         return await self.workflow.change(issue_id, target, actor=actor, note=note, changes=changes)
 
+    async def refresh_sla(self, issue_id: int) -> dict[str, Any]:
+        """Recompute an issue's stored SLA projection from its events.
+
+        Call it after changing an issue outside the desk (e.g. ``IssueService.transition``).
+        """
+        return await self.workflow.refresh(issue_id)
+
     async def sla(self, issue_id: int) -> SlaReading:
         """Both SLA clocks of an issue now (due instants, minutes used, state)."""
         return await self.workflow.reading(await self.workflow.issue(issue_id))

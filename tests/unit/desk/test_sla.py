@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from deskkit import Clock, new_issue, sh
+from deskkit import SH, Clock, new_issue, sh
 
 from hotline.desk.service import Desk
 from hotline.desk.settings import ChannelSettings, DeskSettings
 from hotline.desk.sla import SlaState
+from hotline.issues import IssueService
 
 
 async def test_p3_at_1729_before_national_day_across_make_up_saturday(desk: Desk, clock: Clock) -> None:
@@ -109,3 +110,19 @@ async def test_issue_dispatched_after_its_breach_is_still_escalated(clock: Clock
     result = await desk.sweep_sla()
     assert result.breached == (issue_id,)
     assert (await desk.sweep_sla()).breached == ()
+
+
+async def test_refresh_after_a_change_made_outside_the_desk(clock: Clock, desk: Desk) -> None:
+    clock.t = sh(2026, 11, 23, 9, 0)
+    issue_id = await new_issue(desk)
+    await desk.dispatch(issue_id)
+    issues = IssueService(desk.ctx.store, SH, desk.ctx.clock)
+    await issues.transition(issue_id, "in_progress", actor="zhang")
+    await issues.transition(issue_id, "pending_caller", actor="zhang")
+    stored = await desk.ctx.desk.changes.projection(issue_id)
+    assert stored is not None and stored["sla_state"] == "on_track"  # the desk did not see it
+    values = await desk.refresh_sla(issue_id)
+    assert values["sla_state"] == "paused" and values["resolution_due"] is None
+    assert values["first_response_at"] == sh(2026, 11, 23, 9, 0)
+    stored = await desk.ctx.desk.changes.projection(issue_id)
+    assert stored is not None and stored["sla_state"] == "paused"
