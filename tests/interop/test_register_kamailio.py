@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from pathlib import Path
 
 from hotline.sip.headers import Via
 from hotline.sip.message import Request, Response, build_request, new_branch, parse_message
@@ -25,7 +26,7 @@ from hotline.sip.registration import (
     RegistrationState,
     Unregistered,
 )
-from tests.interop.peers import LOOPBACK, Kamailio
+from tests.interop.peers import LOOPBACK, Kamailio, start_kamailio
 
 USER = "hotline"
 WAIT = 3.0  # seconds for any one answer on loopback
@@ -45,9 +46,9 @@ async def _open() -> tuple[asyncio.DatagramTransport, _Socket, int]:
     return transport, protocol, transport.get_extra_info("sockname")[1]
 
 
-async def _final_response(sock: _Socket, cseq: int) -> Response | None:
+async def _final_response(sock: _Socket, cseq: int, wait: float) -> Response | None:
     try:
-        async with asyncio.timeout(WAIT):
+        async with asyncio.timeout(wait):
             while True:
                 msg = await sock.messages.get()
                 if isinstance(msg, Response) and msg.cseq.seq == cseq and msg.status >= 200:
@@ -62,6 +63,8 @@ async def _drive(
     sock: _Socket,
     outputs: Sequence[RegistrationOutput],
     now: float,
+    *,
+    wait: float = WAIT,
 ) -> tuple[list[RegistrationOutput], int]:
     """Carry REGISTERs until the machine stops sending; (events, requests sent)."""
     events: list[RegistrationOutput] = []
@@ -72,7 +75,7 @@ async def _drive(
             return events, sent
         (send,) = sends
         transport.sendto(send.request.serialize(), send.destination)
-        response = await _final_response(sock, send.cseq)
+        response = await _final_response(sock, send.cseq, wait)
         if response is None:
             outputs = reg.handle_timeout(now, cseq=send.cseq)
         else:
@@ -203,3 +206,55 @@ async def test_wrong_password_fails_without_hammering_kamailio(kamailio: Kamaili
         assert reg.unregister(now + 1) == [Unregistered(clean=True)]
     finally:
         transport.close()
+
+
+class _SamePorts:
+    """Hands start_kamailio the ports of the instance that went down (open, then auth)."""
+
+    def __init__(self, kam: Kamailio) -> None:
+        self._ports = [kam.open_port, kam.auth_port]
+
+    def one(self) -> int:
+        return self._ports.pop(0)
+
+
+async def test_registrar_restart_is_survived_with_backoff_and_reauthentication(
+    kamailio: Kamailio, tmp_path: Path
+) -> None:
+    transport, sock, port = await _open()
+    reborn: Kamailio | None = None
+    try:
+        reg = Registration(
+            f"sip:{LOOPBACK}:{kamailio.auth_port}",
+            f"sip:{USER}@{LOOPBACK}:{port}",
+            USER,
+            kamailio.users[USER],
+            expires=120,
+        )
+        now = asyncio.get_running_loop().time()
+        events, _ = await _drive(reg, transport, sock, reg.start(now), now)
+        assert [type(e) for e in events] == [Registered]
+
+        kamailio.stop()  # the PBX goes down; our refresh gets no answer
+        refresh_at = reg.next_deadline()
+        assert refresh_at is not None
+        events, sent = await _drive(
+            reg, transport, sock, reg.handle_timer(refresh_at), refresh_at, wait=0.3
+        )
+        assert sent == 1 and len(events) == 1 and isinstance(events[0], RegistrationFailed)
+        assert events[0].status == 408 and reg.state is RegistrationState.BACKOFF
+        retry_at = events[0].retry_at
+        assert retry_at is not None and refresh_at + 1.6 <= retry_at <= refresh_at + 2.0
+
+        # It comes back on the same ports with a new nonce secret and no bindings: the
+        # retry's credentials are refused with a fresh challenge, answered at once.
+        reborn = start_kamailio(tmp_path / "kamailio-reborn", _SamePorts(kamailio))  # type: ignore[arg-type]
+        events, sent = await _drive(reg, transport, sock, reg.handle_timer(retry_at), retry_at)
+        assert sent == 2 and [type(e) for e in events] == [Registered]
+        assert await _probe(reborn, sock) == "relayed"
+        events, _ = await _drive(reg, transport, sock, reg.unregister(retry_at + 1), retry_at + 1)
+        assert events == [Unregistered(clean=True)]
+    finally:
+        transport.close()
+        if reborn is not None:
+            reborn.stop()
