@@ -234,6 +234,29 @@ class DispatchService:
         ), now)
         return DispatchResult(updated, decision.person_id, decision.reason, False)
 
+    async def reassign(self, issue_id: int, to: str, *, actor: str, note: str) -> IssueRecord:
+        """Hand an issue being worked to ``to`` (reason required); logged like a dispatch."""
+        ctx, now = self.ctx, self.ctx.now()
+        issue = await ctx.store.issues.get(issue_id)
+        if issue is None:
+            raise IssueError(f"no issue with id {issue_id}")
+        if issue.status not in OPEN_STATES:
+            raise IssueError(f"{issue.number} is {issue.status}: only issues being worked can be reassigned")
+        if not note.strip():
+            raise IssueError("reassign: say why (a note is required)")
+        if await ctx.store.people.get(to) is None:
+            raise IssueError(f"reassign: no person {to!r}")
+        post_id = await ctx.desk.dispatch.post_of_category(issue.category) if issue.category else None
+        reason = f"reassigned by {actor} from {issue.owner or 'nobody'}: {note.strip()}"
+        contacts = await ctx.desk.dispatch.contacts([to])
+        payload = {**issue_payload(issue), "owner": to, "reason": reason}
+        return await ctx.desk.changes.commit(DeskChange(
+            issue.id, issue.status, {"owner": to},
+            events=[EventDraft(actor, "fields", {"owner": issue.owner}, {"owner": to}, reason)],
+            dispatch=DispatchEntry(issue.id, now, post_id, to, "manual", reason, actor),
+            outbox=drafts(ctx.settings, "dispatched", [to], contacts, payload, issue.id),
+        ), now)
+
     async def coverage(self, first: date, last: date) -> list[CoverageGap]:
         """Working days in ``first``..``last`` on which a post has nobody available."""
         ctx = self.ctx

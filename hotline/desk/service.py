@@ -63,6 +63,10 @@ class Desk:
         """Record leave; returns its id."""
         return await self.ctx.desk.dispatch.add_leave(leave, made_by=made_by, at=self.ctx.now())
 
+    async def leaves(self, person_ids: list[str], first: date, last: date) -> list[Leave]:
+        """Leave of these people overlapping ``first``..``last``."""
+        return await self.ctx.desk.dispatch.leaves(person_ids, first, last)
+
     async def remove_leave(self, leave_id: int) -> None:
         await self.ctx.desk.dispatch.remove_leave(leave_id)
 
@@ -76,6 +80,12 @@ class Desk:
         result = await self.dispatcher.dispatch(issue_id, actor=actor, to=to, note=note)
         self._wake()
         return result
+
+    async def reassign(self, issue_id: int, to: str, *, actor: str, note: str) -> IssueRecord:
+        """Hand an issue being worked to someone else, with the reason (dispatch-logged)."""
+        issue = await self.dispatcher.reassign(issue_id, to, actor=actor, note=note)
+        self._wake()
+        return issue
 
     async def dispatch_log(self, issue_id: int | None = None, limit: int = 100) -> list[DispatchEntry]:
         """Newest first; one issue's or everyone's."""

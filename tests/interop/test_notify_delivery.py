@@ -142,6 +142,7 @@ async def test_retries_until_peers_accept(tmp_path: Path, calendar: BusinessCale
     store, desk = await seeded_desk(tmp_path / "h.sqlite3", calendar, settings)
     sink = MailSink()
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
+    started = False
     try:
         await dispatch_some(desk, 3)
         async with aiohttp.ClientSession() as session:
@@ -153,6 +154,7 @@ async def test_retries_until_peers_accept(tmp_path: Path, calendar: BusinessCale
                     return all(r.attempts >= 2 for r in rows if r.channel == "mail")
                 await until(mail_retried)
                 controller.start()
+                started = True
 
                 async def all_sent() -> bool:
                     return (await desk.ctx.desk.outbox.counts()) == {"sent": 6}
@@ -161,7 +163,7 @@ async def test_retries_until_peers_accept(tmp_path: Path, calendar: BusinessCale
                 await worker.stop()
         rows = await desk.ctx.desk.outbox.all()
     finally:
-        if controller._thread is not None:  # started
+        if started:
             controller.stop()
         await store.close()
     robot = [r for r in rows if r.channel == "robot"]

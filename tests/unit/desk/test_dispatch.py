@@ -119,3 +119,19 @@ async def test_coverage_lists_uncovered_working_days(desk: Desk) -> None:
     assert [(g.day, g.post_id) for g in gaps] == [
         (date(2026, 9, 30), "erp"), (date(2026, 10, 8), "erp"), (date(2026, 10, 9), "erp")]
     assert gaps[0].reasons == "A zhao on leave 2026-09-30..10-09"
+
+
+async def test_reassign_is_logged_and_needs_a_reason(desk: Desk) -> None:
+    issue_id = await new_issue(desk)
+    with pytest.raises(IssueError, match="only issues being worked"):
+        await desk.reassign(issue_id, "li", actor="boss", note="x")
+    await desk.dispatch(issue_id)
+    with pytest.raises(IssueError, match="say why"):
+        await desk.reassign(issue_id, "li", actor="boss", note="")
+    issue = await desk.reassign(issue_id, "li", actor="boss", note="zhang 出差")
+    assert issue.owner == "li" and issue.status == "dispatched"
+    entry = (await desk.dispatch_log(issue_id))[0]
+    assert (entry.person_id, entry.role, entry.reason) == (
+        "li", "manual", "reassigned by boss from zhang: zhang 出差")
+    last = (await desk.ctx.store.issues.events(issue_id))[-1]
+    assert (last.kind, last.before, last.after) == ("fields", {"owner": "zhang"}, {"owner": "li"})

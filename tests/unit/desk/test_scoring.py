@@ -47,7 +47,7 @@ async def test_incremental_ledger_equals_recompute_from_events(desk: Desk, clock
     await advance(sh(2026, 11, 24, 15, 0))
     await desk.record_callback(i1, good)
     await advance(sh(2026, 11, 26, 12, 0))
-    await desk.workflow.change(i3, None, actor="boss", changes={"owner": "zhao"}, note="wang 出差")
+    await desk.reassign(i3, "zhao", actor="boss", note="wang 出差")
     await desk.adjust_score("wang", "2026-11", 2, reason="现场支援", by="boss")
     await advance(sh(2026, 11, 30, 10, 0))
     await desk.resolve(i2, by="li", resolution="更换网卡")      # overdue Thu 26 and Fri 27 closes
