@@ -5,9 +5,9 @@ must leave, *in the same transaction*, the audit event, the dispatch log line,
 the SLA projection and the outbox rows of the notifications it causes — so a
 crash can never leave a dispatched issue whose owner was not told, or a
 notification about a change that was rolled back.  The issue update and the
-audit event are written exactly as :meth:`hotline.store.issues.IssueStore.apply`
-writes them (same helpers, same optimistic check on status), so the audit trail
-stays one format in one table.
+audit event are written by :func:`hotline.store.issues.apply_change`, the same code
+:meth:`~hotline.store.issues.IssueStore.apply` uses, so the audit trail stays one
+format in one table.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import aiosqlite
 from hotline.store.convert import to_json
 from hotline.store.db import Database, StoreError, utc_text
 from hotline.store.desk_records import Callback, DispatchEntry, OutboxDraft
-from hotline.store.issues import UPDATABLE, EventDraft, StaleIssue, _append_event, _db_value, issue_record
+from hotline.store.issues import EventDraft, apply_change, db_value
 from hotline.store.records import IssueRecord
 
 __all__ = ["PROJECTION_FIELDS", "DeskChange", "DeskChangeStore", "enqueue"]
@@ -71,7 +71,7 @@ async def set_projection(conn: aiosqlite.Connection, issue_id: int, values: Mapp
     if values:
         sets = ", ".join(f"{k} = ?" for k in values)
         await conn.execute(f"UPDATE desk_issue SET {sets} WHERE issue_id = ?",
-                           (*(_db_value(v) for v in values.values()), issue_id))
+                           (*(db_value(v) for v in values.values()), issue_id))
 
 
 class DeskChangeStore:
@@ -80,27 +80,9 @@ class DeskChangeStore:
 
     async def commit(self, change: DeskChange, at: datetime) -> IssueRecord:
         """Write ``change`` in one transaction; return the issue as it is afterwards."""
-        unknown = set(change.changes) - UPDATABLE
-        if unknown:
-            raise StoreError(f"issues: cannot update {sorted(unknown)}")
-        sets = ", ".join([*(f"{k} = ?" for k in change.changes), "updated_at = ?"])
-        values = [*(_db_value(v) for v in change.changes.values()), utc_text(at)]
         async with self._db.transaction() as conn:
-            async with conn.execute(
-                f"UPDATE issues SET {sets} WHERE id = ? AND status = ? RETURNING *",
-                (*values, change.issue_id, change.expect_status),
-            ) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                async with conn.execute("SELECT status FROM issues WHERE id = ?",
-                                        (change.issue_id,)) as cur:
-                    current = await cur.fetchone()
-                if current is None:
-                    raise StoreError(f"no issue with id {change.issue_id}")
-                raise StaleIssue(f"issue {change.issue_id} is {current[0]} now, not "
-                                 f"{change.expect_status}: reload and retry")
-            for event in change.events:
-                await _append_event(conn, change.issue_id, at, event)
+            issue = await apply_change(conn, change.issue_id, expect_status=change.expect_status,
+                                       changes=change.changes, at=at, events=change.events)
             if change.dispatch is not None:
                 d = change.dispatch
                 await conn.execute(
@@ -119,7 +101,7 @@ class DeskChangeStore:
                      int(c.fixed), c.comment, int(c.reopened)),
                 )
             await enqueue(conn, change.outbox, at)
-        return issue_record(row)
+        return issue
 
     async def projection(self, issue_id: int) -> dict[str, Any] | None:
         """The ``desk_issue`` row of an issue, as stored (times as UTC text)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from hotline.store.convert import parse_time
 from hotline.store.db import Database, utc_text
-from hotline.store.issues import EventDraft, _append_event
+from hotline.store.issues import EventDraft, append_event
 
 __all__ = ["MARK_END", "MARK_START", "Article", "KbStore"]
 
@@ -57,7 +57,7 @@ class KbStore:
                 row = await cur.fetchone()
             assert row is not None
             if issue_id is not None:
-                await _append_event(conn, issue_id, at, EventDraft(
+                await append_event(conn, issue_id, at, EventDraft(
                     by, "kb_article", None, {"article": row["id"]}, f"knowledge-base article: {title}"))
         return _article(row)
 

@@ -8,7 +8,7 @@ status the caller saw); the rules of which change is allowed live in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +20,9 @@ from hotline.store.convert import from_json, parse_time, to_json
 from hotline.store.db import Database, StoreError, utc_text
 from hotline.store.records import CallRecord, IssueEvent, IssueRecord, NewCall
 
-__all__ = ["EventDraft", "IssueStore", "StaleIssue"]
+__all__ = [
+    "EventDraft", "IssueStore", "StaleIssue", "append_event", "apply_change", "db_value", "issue_record",
+]
 
 UPDATABLE = {
     "status", "category", "priority", "description", "resolution", "owner", "planned_at",
@@ -58,7 +60,8 @@ def issue_record(row: object) -> IssueRecord:
     )
 
 
-def _db_value(value: Any) -> Any:
+def db_value(value: Any) -> Any:
+    """A Python value as stored in a column (timestamps as UTC text, booleans as 0/1)."""
     if isinstance(value, datetime):
         return utc_text(value)
     if isinstance(value, bool):
@@ -66,7 +69,7 @@ def _db_value(value: Any) -> Any:
     return value
 
 
-async def _append_event(conn: aiosqlite.Connection, issue_id: int, at: datetime, e: EventDraft) -> None:
+async def append_event(conn: aiosqlite.Connection, issue_id: int, at: datetime, e: EventDraft) -> None:
     await conn.execute(
         "INSERT INTO issue_events (issue_id, at, actor, kind, before, after, note)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -85,6 +88,40 @@ async def _next_number(conn: aiosqlite.Connection, year: int) -> str:
         row = await cur.fetchone()
     assert row is not None
     return f"HL-{year}-{int(row[0]):06d}"
+
+
+async def apply_change(
+    conn: aiosqlite.Connection, issue_id: int, *, expect_status: str, changes: Mapping[str, Any],
+    at: datetime, events: Sequence[EventDraft],
+) -> IssueRecord:
+    """Update an issue and append its audit events on an open transaction.
+
+    The one way an issue changes: :meth:`IssueStore.apply` wraps it in its own transaction,
+    the desk (``store/desk_changes.py``) calls it inside a transaction that also writes the
+    dispatch log and the outbox. Refused with :class:`StaleIssue` if the issue is no longer in
+    ``expect_status`` (another operator was faster).
+    """
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise StoreError(f"issues: cannot update {sorted(unknown)}")
+    sets = ", ".join([*(f"{k} = ?" for k in changes), "updated_at = ?"])
+    values = [*(db_value(v) for v in changes.values()), utc_text(at)]
+    async with conn.execute(
+        f"UPDATE issues SET {sets} WHERE id = ? AND status = ? RETURNING *",
+        (*values, issue_id, expect_status),
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        async with conn.execute("SELECT status FROM issues WHERE id = ?", (issue_id,)) as cur:
+            current = await cur.fetchone()
+        if current is None:
+            raise StoreError(f"no issue with id {issue_id}")
+        raise StaleIssue(
+            f"issue {issue_id} is {current[0]} now, not {expect_status}: reload and retry"
+        )
+    for event in events:
+        await append_event(conn, issue_id, at, event)
+    return issue_record(row)
 
 
 class IssueStore:
@@ -116,7 +153,7 @@ class IssueStore:
             ) as cur:
                 issue_row = await cur.fetchone()
             assert issue_row is not None
-            await _append_event(conn, issue_row["id"], call.started_at, EventDraft(
+            await append_event(conn, issue_row["id"], call.started_at, EventDraft(
                 actor="system", kind="created", after={"status": status, "source": "phone",
                                                        "call": call.sip_call_id},
             ))
@@ -134,14 +171,14 @@ class IssueStore:
             number = await _next_number(conn, local_year)
             names = ["number", "source", "status", "created_at", "updated_at", *fields]
             values = [number, source, status, utc_text(at), utc_text(at),
-                      *(_db_value(v) for v in fields.values())]
+                      *(db_value(v) for v in fields.values())]
             async with conn.execute(
                 f"INSERT INTO issues ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
                 " RETURNING *", values,
             ) as cur:
                 row = await cur.fetchone()
             assert row is not None
-            await _append_event(conn, row["id"], at, EventDraft(
+            await append_event(conn, row["id"], at, EventDraft(
                 actor=actor, kind="created", after={"status": status, "source": source, **fields},
             ))
         return issue_record(row)
@@ -154,27 +191,9 @@ class IssueStore:
 
         Refused with :class:`StaleIssue` if the issue is no longer in ``expect_status``.
         """
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            raise StoreError(f"issues: cannot update {sorted(unknown)}")
-        sets = ", ".join([*(f"{k} = ?" for k in changes), "updated_at = ?"])
-        values = [*(_db_value(v) for v in changes.values()), utc_text(at)]
         async with self._db.transaction() as conn:
-            async with conn.execute(
-                f"UPDATE issues SET {sets} WHERE id = ? AND status = ? RETURNING *",
-                (*values, issue_id, expect_status),
-            ) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                async with conn.execute("SELECT status FROM issues WHERE id = ?", (issue_id,)) as cur:
-                    current = await cur.fetchone()
-                if current is None:
-                    raise StoreError(f"no issue with id {issue_id}")
-                raise StaleIssue(
-                    f"issue {issue_id} is {current[0]} now, not {expect_status}: reload and retry"
-                )
-            await _append_event(conn, issue_id, at, event)
-        return issue_record(row)
+            return await apply_change(conn, issue_id, expect_status=expect_status,
+                                      changes=changes, at=at, events=(event,))
 
     async def get(self, issue_id: int) -> IssueRecord | None:
         row = await self._db.fetch_one("SELECT * FROM issues WHERE id = ?", (issue_id,))
@@ -239,7 +258,7 @@ class IssueStore:
             ) as cur:
                 ids = [int(r[0]) for r in await cur.fetchall()]
             for issue_id in ids:
-                await _append_event(conn, issue_id, at, EventDraft(
+                await append_event(conn, issue_id, at, EventDraft(
                     actor="system", kind="recording_overdue",
                     before={"recording_overdue": False}, after={"recording_overdue": True},
                     note="category and description not completed within 30 minutes of the call",
