@@ -116,7 +116,7 @@ SUPPORTED: frozenset[str] = frozenset()
 _ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, message/sipfrag"
 #: Timer granularity: deadlines are rounded up to this, so that thousands of
 #: transactions with nearby deadlines cost one wake-up, not one each.
-_TIMER_RESOLUTION = 0.05
+_TIMER_RESOLUTION = 0.1
 
 
 class _IndexedTransactionLayer(TransactionLayer):
@@ -543,12 +543,16 @@ class SipEndpoint:
             return True
         if request.method == "CANCEL" and request.call_id in self._calls:
             return True
-        try:
-            from_display = request.from_.display_name
-            to_uri = request.to.uri
-        except RemoteProtocolError:
-            from_display, to_uri = None, None
-        to_user = to_uri.user if isinstance(to_uri, SipUri) else None
+        from_display: str | None = None
+        to_user: str | None = None
+        if not self.gatekeeper.peers.allows(source[0]):
+            # Only a stranger's names are looked at (scanner fingerprints): skip the parsing for peers.
+            try:
+                from_display = request.from_.display_name
+                to_uri = request.to.uri
+                to_user = to_uri.user if isinstance(to_uri, SipUri) else None
+            except RemoteProtocolError:
+                pass
         decision = self.gatekeeper.inspect(
             source[0], request.method, request.headers.get("User-Agent"), self.now(),
             from_display=from_display, to_user=to_user,

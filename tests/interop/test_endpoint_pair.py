@@ -7,10 +7,14 @@ loopback, plus a bare socket for the requests a well-behaved UA never sends.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from hotline.config import ListenAddress
+from hotline.sip import trace
 from hotline.sip.call import CallEnded, CallFailed, IncomingCall
 from hotline.sip.call_events import Answered, Dtmf, Ended, Reinvite
 from hotline.sip.endpoint import DialRefused, SipEndpoint
@@ -18,6 +22,7 @@ from hotline.sip.message import Request, Response
 from hotline.sip.sdp import make_offer
 from hotline.sip.transaction import TimerConfig
 from tests.interop.endpoint_helpers import RawPeer, offer, sip_config
+from tests.interop.transport_helpers import has_ipv6
 
 Handler = Callable[[IncomingCall], Awaitable[None]]
 ALLOW_ALL = lambda target: True  # noqa: E731
@@ -336,3 +341,65 @@ async def test_bye_overtaking_the_ack_still_counts_as_answered(uas: Uas, raw: Ra
     events = [e async for e in uas.calls[0].events()]
     assert isinstance(events[0], Answered) and events[-1] == Ended("remote-bye")
     assert answers == ["returned"]
+
+
+async def test_call_over_tcp(uas: Uas) -> None:
+    tcp_uas = Uas(transports=("tcp",))
+    tcp_uas.behaviour = answer_and_hold
+    await tcp_uas.endpoint.start()
+    host, port = tcp_uas.address
+    ep = SipEndpoint(sip_config(0, transports=("udp", "tcp"), proxy=f"sip:{host}:{port};transport=tcp"))
+    await ep.start()
+    try:
+        call = await ep.place_call("5551234", allowed=ALLOW_ALL, caller_id="1", sdp_offer=offer())
+        await asyncio.wait_for(call.answered(), 3)
+        assert tcp_uas.calls[0].transport_kind == "TCP"
+        assert (await call.send_dtmf_info("9")).status == 200
+        await call.hangup()
+        assert (await asyncio.wait_for(tcp_uas.calls[0].wait_ended(), 3)).reason == "remote-bye"
+        assert ep.counters["out INVITE"] == 1  # no retransmissions on a reliable transport
+    finally:
+        await ep.stop()
+        await tcp_uas.endpoint.stop()
+
+
+@pytest.mark.skipif(not has_ipv6(), reason="no IPv6 on this host")
+async def test_call_over_ipv6() -> None:
+    v6 = dict(listen=(ListenAddress("udp", "::1", 0),), allowed_peers=(ipaddress.ip_network("::1/128"),))
+    uas = SipEndpoint(sip_config(0, **v6), on_call=answer_and_hold)  # type: ignore[arg-type]
+    await uas.start()
+    _, host, port = uas.local_addresses[0]
+    assert host == "::1"
+    ep = SipEndpoint(sip_config(0, proxy=f"sip:[::1]:{port}", **v6))  # type: ignore[arg-type]
+    await ep.start()
+    try:
+        call = await ep.place_call("5551234", allowed=ALLOW_ALL, caller_id="1", sdp_offer=offer())
+        await asyncio.wait_for(call.answered(), 3)
+        assert call.dialog is not None and "[::1]" in str(call.dialog.remote_target)
+        await call.hangup()
+        assert (await call.wait_ended()).reason == "local-bye"
+    finally:
+        await ep.stop()
+        await uas.stop()
+
+
+async def test_sip_trace_logs_every_message(caplog: pytest.LogCaptureFixture, raw: RawPeer) -> None:
+    ep = SipEndpoint(sip_config(0, trace=True))
+    await ep.start()
+    try:
+        caplog.set_level(logging.INFO, logger=trace.LOGGER_NAME)
+        _, host, port = ep.local_addresses[0]
+        raw.send(raw.request("OPTIONS", (host, port), call_id="traced@x"), (host, port))
+        await raw.recv()
+        texts = [r.getMessage() for r in caplog.records if r.name == trace.LOGGER_NAME]
+        assert any(" IN UDP " in t and "OPTIONS sip:" in t and "traced@x" in t for t in texts)
+        assert any(" OUT UDP " in t and "SIP/2.0 200 OK" in t and "traced@x" in t for t in texts)
+    finally:
+        await ep.stop()
+        trace.set_enabled(False)
+
+
+async def test_unsupported_version_gets_505(uas: Uas, raw: RawPeer) -> None:
+    raw.send(raw.request("OPTIONS", uas.address).replace(b" SIP/2.0\r\n", b" SIP/3.0\r\n", 1), uas.address)
+    answer = await raw.recv_raw()
+    assert answer.startswith(b"SIP/2.0 505 ")
