@@ -1,0 +1,271 @@
+"""SIP call-setup benchmark: sipp callers at rising rates against hotline and against a sipp UAS.
+
+Each call is INVITE -> 200 -> ACK -> BYE -> 200, no media.  For each target
+the rate goes up step by step (``--seconds`` of calls per step) until a step
+has a failed call; the report gives the highest rate with zero failed calls
+and the p50/p99 call-setup time (INVITE to 200, sipp's response-time counter,
+1 ms resolution) at that rate, and each rate as a fraction of the sipp UAS's.
+
+Targets, each in its own process pinned to CPU 0 (the sipp caller gets CPU 1):
+  * ``sipp-uas``       -- sipp answering at once (the yardstick);
+  * ``hotline``        -- hotline's SipEndpoint with a trivial auto-answer handler;
+  * ``hotline+store``  -- the first call handler: call + issue rows committed in
+                          SQLite before the 180, answered at once (ring 0 s).
+
+    .venv/bin/python bench/sip.py [--rates 100,200,400,600,800] [--seconds 3] [--gc-tuned]
+
+Everything runs on 127.0.0.1; every process is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import gc
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "tests" / "interop" / "scenarios"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pin(cpu: int) -> None:
+    """Run the calling process on one CPU only (when the machine has it)."""
+    with contextlib.suppress(AttributeError, OSError):
+        if cpu < (os.cpu_count() or 1):
+            os.sched_setaffinity(0, {cpu})
+
+
+# -- the hotline side (run in a child process) -----------------------------------------------
+
+
+def serve(port: int, handler_kind: str, db_dir: str, gc_tuned: bool = False) -> None:
+    """Run a hotline endpoint on 127.0.0.1:port until SIGTERM."""
+    pin(0)
+    sys.path.insert(0, str(ROOT))
+    from hotline.calls.first_handler import FirstCallHandler
+    from hotline.config import ListenAddress, load_config
+    from hotline.issues import IssueService
+    from hotline.sip.call import IncomingCall
+    from hotline.sip.endpoint import SipEndpoint
+    from hotline.store import Store
+
+    config = load_config(ROOT / "config" / "hotline.toml")
+    sip = replace(
+        config.sip,
+        listen=(ListenAddress("udp", "127.0.0.1", port),),
+        allowed_peers=(ipaddress.ip_network("127.0.0.0/8"),),
+        ring_seconds=0.0,
+        trace=False,
+    )
+    config = replace(config, sip=sip)
+
+    async def trivial(call: IncomingCall) -> None:
+        await call.answer(call.make_answer("127.0.0.1", 30000))
+        await call.wait_ended()
+
+    async def main() -> None:
+        store = None
+        if handler_kind == "store":
+            store = Store(Path(db_dir) / "bench.sqlite3", synchronous=config.database.synchronous)
+            await store.open()
+            handler = FirstCallHandler(config, store, IssueService(store, config.site.timezone))
+            endpoint = SipEndpoint(sip, on_call=handler)
+        else:
+            endpoint = SipEndpoint(sip, on_call=trivial)
+        await endpoint.start()
+        if gc_tuned:
+            # Objects alive after start-up are never scanned again, and the young generation
+            # is collected less often: the p99 is mostly collector pauses otherwise.
+            gc.freeze()
+            gc.set_threshold(50_000, 50, 100)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        print("READY", flush=True)
+        await stop.wait()
+        await endpoint.stop()
+        if store is not None:
+            print(f"CALLS {await store.issues.count()}", flush=True)
+            await store.close()
+
+    asyncio.run(main())
+
+
+# -- the driver ------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    rate: int
+    calls: int
+    ok: int
+    failed: int
+    p50: float
+    p99: float
+
+    @property
+    def clean(self) -> bool:
+        return self.failed == 0 and self.ok == self.calls
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def run_step(target: tuple[str, int], rate: int, seconds: float, workdir: Path) -> Step:
+    """One sipp caller run: ``rate`` calls/s for ``seconds``; collect failures and setup times."""
+    calls = int(rate * seconds)
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        "sipp", f"{target[0]}:{target[1]}", "-sf", str(SCENARIOS / "endpoint_bench_uac.xml"),
+        "-i", "127.0.0.1", "-p", str(free_port()), "-mi", "127.0.0.1", "-mp", str(free_port()),
+        "-m", str(calls), "-r", str(rate), "-l", str(max(50, rate * 2)), "-nostdin",
+        "-timeout", f"{seconds + 15:g}s", "-timeout_error", "-recv_timeout", "5000",
+        "-trace_rtt", "-rtt_freq", "1", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: pin(1))
+    try:
+        proc.wait(timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    stats: dict[str, str] = {}
+    stat_file = workdir / "stat.csv"
+    if stat_file.exists():
+        rows = list(csv.reader(stat_file.read_text(errors="replace").splitlines(), delimiter=";"))
+        if len(rows) >= 2:
+            stats = dict(zip(rows[0], rows[-1], strict=False))
+    setup: list[float] = []
+    for rtt in workdir.glob("*_rtt.csv"):
+        for line in rtt.read_text().splitlines()[1:]:
+            parts = line.split(";")
+            if len(parts) >= 3 and parts[2].strip() == "1":
+                setup.append(float(parts[1]))
+    ok = int(stats.get("SuccessfulCall(C)", "0") or 0)
+    failed = int(stats.get("FailedCall(C)", "0") or 0)
+    if proc.returncode not in (0, 1) and failed == 0:
+        failed = calls - ok
+    return Step(rate, calls, ok, failed, percentile(setup, 50), percentile(setup, 99))
+
+
+def start_target(kind: str, port: int, workdir: Path, gc_tuned: bool) -> tuple[subprocess.Popen[str], str]:
+    if kind == "sipp-uas":
+        argv = [
+            "sipp", "-sf", str(SCENARIOS / "endpoint_bench_uas.xml"), "-i", "127.0.0.1", "-p", str(port),
+            "-mi", "127.0.0.1", "-mp", str(free_port()), "-nostdin", "-timeout", "600s",
+        ]  # fmt: skip
+        proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                text=True, preexec_fn=lambda: pin(0))
+        time.sleep(0.5)
+        return proc, ""
+    handler = "store" if kind == "hotline+store" else "trivial"
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--serve", str(port), "--handler", handler,
+         "--db", str(workdir), *(["--gc-tuned"] if gc_tuned else [])],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "READY" not in line:
+        proc.kill()
+        raise SystemExit(f"{kind} did not start: {line}{proc.stdout.read()}")
+    return proc, ""
+
+
+def stop_target(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out or ""
+
+
+def bench(kind: str, rates: list[int], seconds: float, workdir: Path, gc_tuned: bool) -> list[Step]:
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc, _ = start_target(kind, port, workdir, gc_tuned)
+    steps: list[Step] = []
+    try:
+        for rate in rates:
+            step = run_step(("127.0.0.1", port), rate, seconds, workdir / f"{kind}-{rate}")
+            steps.append(step)
+            print(f"  {kind:14} {rate:5d}/s  ok {step.ok:5d}/{step.calls:<5d} failed {step.failed:4d}  "
+                  f"setup p50 {step.p50:5.1f} ms  p99 {step.p99:5.1f} ms", flush=True)
+            if not step.clean or step.p99 > 1000:
+                break  # saturated: the next step would only queue more
+            time.sleep(1.0)  # let the previous step's dialogs drain
+    finally:
+        tail = stop_target(proc)
+        if "CALLS" in tail:
+            print(f"  {kind}: {tail.strip().splitlines()[-1]}")
+    return steps
+
+
+def best(steps: list[Step], p99_limit: float | None = None) -> Step | None:
+    """The highest-rate step with zero failed calls (and p99 setup within ``p99_limit`` ms)."""
+    clean = [s for s in steps if s.clean and (p99_limit is None or s.p99 <= p99_limit)]
+    return max(clean, key=lambda s: s.rate) if clean else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rates", default="100,200,300,400,500,600,800,1000,1500,2000,3000")
+    parser.add_argument("--p99", type=float, default=20.0, help="setup p99 goal in ms")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--targets", default="sipp-uas,hotline,hotline+store")
+    parser.add_argument("--gc-tuned", action="store_true",
+                        help="hotline: gc.freeze() after start-up, young-generation threshold 50,000")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--handler", default="trivial", help=argparse.SUPPRESS)
+    parser.add_argument("--db", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.handler, args.db, args.gc_tuned)
+        return
+    rates = [int(r) for r in args.rates.split(",")]
+    steps: dict[str, list[Step]] = {}
+    with tempfile.TemporaryDirectory(prefix="hotline-bench-sip-") as tmp:
+        for kind in args.targets.split(","):
+            print(f"{kind}:", flush=True)
+            steps[kind] = bench(kind, rates, args.seconds, Path(tmp) / kind.replace("+", "_"), args.gc_tuned)
+    criteria = (("zero failed calls", None), (f"zero failed calls and p99 <= {args.p99:g} ms", args.p99))
+    for title, limit in criteria:
+        print(f"\nhighest rate with {title} (setup = INVITE to 200 at the caller):")
+        yardstick = best(steps.get("sipp-uas", []), limit)
+        for kind, kind_steps in steps.items():
+            step = best(kind_steps, limit)
+            if step is None:
+                print(f"  {kind:14} no such step")
+                continue
+            ratio = f"{step.rate / yardstick.rate:.2f}x sipp-uas" if yardstick else ""
+            top = " (highest rate tried)" if step.rate == rates[-1] else ""
+            print(f"  {kind:14} {step.rate:5d} calls/s{top}  p50 {step.p50:.1f} ms  "
+                  f"p99 {step.p99:.1f} ms  {ratio}")
+
+
+if __name__ == "__main__":
+    main()
