@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
@@ -20,7 +21,9 @@ from aiohttp import web
 from hotline import __version__
 from hotline.calls.first_handler import FirstCallHandler
 from hotline.config import Config
+from hotline.desk.service import Desk
 from hotline.issues import IssueService
+from hotline.jobs import Jobs
 from hotline.media.engine import MediaEngine
 from hotline.rota import Rota
 from hotline.services import CalendarSetup, build_calendar, build_rota
@@ -29,7 +32,9 @@ from hotline.store import Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CALENDAR", "CONFIG", "ISSUES", "MEDIA", "ROTA", "SIP", "STORE", "WEB_ROOT", "init_app"]
+__all__ = [
+    "CALENDAR", "CONFIG", "DESK", "ISSUES", "MEDIA", "ROTA", "SIP", "STORE", "WEB_ROOT", "init_app",
+]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 CONFIG = web.AppKey("config", Config)
@@ -39,6 +44,7 @@ CALENDAR = web.AppKey("calendar", CalendarSetup)
 ROTA = web.AppKey("rota", Rota)
 SIP = web.AppKey("sip", SipEndpoint)
 MEDIA = web.AppKey("media", MediaEngine)
+DESK = web.AppKey("desk", Desk)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -82,6 +88,23 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
         await media.close()
 
 
+async def _desk_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The service desk, its notification delivery worker and the periodic jobs."""
+    config = app[CONFIG]
+    desk = Desk(app[STORE], app[CALENDAR], config.desk)
+    app[DESK] = desk
+    async with aiohttp.ClientSession() as session:
+        worker = desk.delivery_worker(session)
+        worker.start()
+        jobs = Jobs(app[ISSUES], desk, config.site.timezone)
+        jobs.start()
+        try:
+            yield
+        finally:
+            await jobs.stop()
+            await worker.stop()
+
+
 @aiohttp_jinja2.template("status.html")
 async def status_page(request: web.Request) -> dict[str, object]:
     """A landing page without personal data; the operator console needs a login."""
@@ -111,6 +134,7 @@ def init_app(config: Config) -> web.Application:
         autoescape=jinja2.select_autoescape(["html"]),
     )
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_desk_ctx)
     app.cleanup_ctx.append(_sip_ctx)
     app.router.add_get("/", status_page)
     app.router.add_get("/healthz", healthz)

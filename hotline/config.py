@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from hotline.configreader import ConfigError, ConfigProblem, Document, Section, parse_clock
+from hotline.desk.settings import DEFAULT_SLA, ChannelSettings, DeskSettings, SlaPolicy, SlaTarget
 
 __all__ = [
     "CalendarConfig",
@@ -228,6 +229,8 @@ class Config:
     rotas: tuple[RotaConfig, ...] = field(default_factory=tuple)
     directory: DirectoryConfig = field(default_factory=lambda: DirectoryConfig(None))
     ivr: IvrConfig = field(default_factory=lambda: IvrConfig(Path("ivr_flows")))
+    desk: DeskSettings = field(default_factory=DeskSettings)
+    """SLA targets, points and notification channels of the service desk."""
 
 
 def load_config(path: str | Path) -> Config:
@@ -276,6 +279,7 @@ def _read(doc: Document, base: Path, source: Path) -> Config:
     ivr_section = root.table("ivr")
     ivr = IvrConfig(ivr_section.path("flows_dir", base, "../ivr_flows"))
     ivr_section.finish()
+    desk = _desk(root.table("desk"))
     root.finish()
     return Config(
         source=source,
@@ -288,6 +292,7 @@ def _read(doc: Document, base: Path, source: Path) -> Config:
         rotas=rotas,
         directory=DirectoryConfig(base / csv if csv else None),
         ivr=ivr,
+        desk=desk,
     )
 
 
@@ -488,3 +493,94 @@ def _rota(s: Section) -> RotaConfig:
     )
     s.finish()
     return rota
+
+
+PRIORITIES = ("P1", "P2", "P3", "P4")
+NOTIFY_EVENTS = ("dispatched", "at_risk", "breached", "escalated", "reopened", "poor_callback",
+                 "stale_digest", "unassigned")
+TEMPLATES = Path(__file__).resolve().parent / "desk" / "notify" / "templates"
+
+
+def _desk(s: Section) -> DeskSettings:
+    defaults = DeskSettings()
+    sla = dict(DEFAULT_SLA)
+    sla_section = s.table("sla")
+    for priority in PRIORITIES:
+        p = sla_section.table(priority)
+        if not p.data:
+            p.finish()
+            continue
+        base = DEFAULT_SLA[priority]
+        sla[priority] = SlaPolicy(
+            response=SlaTarget(
+                p.number("response_minutes", 1, 525600, base.response.minutes),
+                p.string("response_clock", "business" if base.response.business else "24x7",
+                         choices=("business", "24x7")) == "business"),
+            resolution=SlaTarget(
+                p.number("resolution_minutes", 1, 5256000, base.resolution.minutes),
+                p.string("resolution_clock", "business" if base.resolution.business else "24x7",
+                         choices=("business", "24x7")) == "business"),
+        )
+        if sla[priority].resolution.minutes < sla[priority].response.minutes:
+            p.problem("resolution_minutes", "the resolution target is shorter than the response target")
+        p.finish()
+    sla_section.finish()
+    points_section = s.table("points")
+    points = {p: points_section.number(p, 0, 1000, defaults.points[p]) for p in PRIORITIES}
+    points_section.finish()
+    category_section = s.table("category_points")
+    category_points = {
+        key: category_section.number(key, 0, 1000) for key in list(category_section.data)
+    }
+    category_section.finish()
+    channels = tuple(_channel(c) for c in s.tables("channel"))
+    names = [c.name for c in channels]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            s.doc.problem(("desk", "channel", index, "name"), f'duplicate channel name "{name}"')
+    settings = DeskSettings(
+        sla=sla,
+        default_priority=s.string("default_priority", defaults.default_priority, choices=PRIORITIES),
+        at_risk_fraction=s.number("at_risk_fraction", 0.1, 0.99, defaults.at_risk_fraction),
+        business_day_minutes=s.number("business_day_minutes", 60, 1440, defaults.business_day_minutes),
+        points=points,
+        category_points=category_points,
+        on_time_bonus=s.number("on_time_bonus", 0, 1000, defaults.on_time_bonus),
+        overdue_penalty_per_day=s.number("overdue_penalty_per_day", 0, 1000,
+                                         defaults.overdue_penalty_per_day),
+        poor_score=s.integer("poor_score", 1, 4, defaults.poor_score),
+        channels=channels,
+        max_attempts=s.integer("max_attempts", 1, 100, defaults.max_attempts),
+        backoff_base=s.number("backoff_base", 0.1, 3600, defaults.backoff_base),
+        backoff_cap=s.number("backoff_cap", 1, 86400, defaults.backoff_cap),
+    )
+    s.finish()
+    return settings
+
+
+def _channel(s: Section) -> ChannelSettings:
+    kind = s.string("kind", choices=("webhook", "smtp"))
+    events = s.string_list("events", [])
+    for event in events:
+        if event not in NOTIFY_EVENTS:
+            s.bad("events", "events among " + ", ".join(NOTIFY_EVENTS), event)
+    if kind == "webhook":
+        url = s.string("url", pattern=r"https?://\S+")
+        template = s.string("template", "generic_sms.json.j2")
+        if not (TEMPLATES / template).is_file():
+            s.bad("template", "one of " + ", ".join(sorted(p.name for p in TEMPLATES.glob("*.json.j2"))),
+                  template)
+        channel = ChannelSettings(name=s.string("name", pattern=r"[a-z0-9][a-z0-9_-]*"), kind=kind,
+                                  url=url, template=template, events=frozenset(events),
+                                  timeout=s.number("timeout", 1, 300, 10.0))
+    else:
+        channel = ChannelSettings(
+            name=s.string("name", pattern=r"[a-z0-9][a-z0-9_-]*"), kind=kind,
+            host=s.string("host", "127.0.0.1"), port=s.integer("port", 1, 65535, 25),
+            sender=s.string("sender", pattern=r"[^@\s]+@[^@\s]+"),
+            starttls=s.boolean("starttls", False), username=s.string("username", "", nonempty=False),
+            password=s.string("password", "", nonempty=False), events=frozenset(events),
+            timeout=s.number("timeout", 1, 300, 10.0),
+        )
+    s.finish()
+    return channel

@@ -132,3 +132,48 @@ def test_check_config_command_exit_codes(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert f"{bad_path}:10: -: not valid TOML" in bad.stderr
+
+
+def test_desk_section(tmp_path: Path) -> None:
+    text = MINIMAL + """
+[desk.sla.P2]
+response_minutes = 30
+resolution_minutes = 960
+resolution_clock = "business"
+
+[[desk.channel]]
+name = "wecom"
+kind = "webhook"
+url = "http://127.0.0.1:9/hook"
+template = "wecom.json.j2"
+events = ["dispatched"]
+"""
+    desk = load_config(write(tmp_path, text)).desk
+    assert desk.sla["P2"].response.minutes == 30 and not desk.sla["P2"].response.business
+    assert desk.sla["P2"].resolution.business
+    assert desk.sla["P3"].resolution.minutes == 3 * 480  # untouched default
+    assert desk.channels[0].template == "wecom.json.j2"
+
+
+def test_desk_section_errors(tmp_path: Path) -> None:
+    text = MINIMAL + """
+[desk.sla.P1]
+response_minutes = 300
+resolution_minutes = 60
+response_clock = "always"
+
+[[desk.channel]]
+name = "sms"
+kind = "webhook"
+url = "ftp://gateway"
+template = "pager.json.j2"
+events = ["dispatched", "lunch"]
+"""
+    path = write(tmp_path, text)
+    assert errors_of(path) == [
+        f'{path}:13: desk.sla.P1.response_clock: expected one of "business", "24x7", got "always"',
+        f"{path}:12: desk.sla.P1.resolution_minutes: the resolution target is shorter than the response target",
+        f'{path}:20: desk.channel[0].events: expected events among dispatched, at_risk, breached, escalated, reopened, poor_callback, stale_digest, unassigned, got "lunch"',
+        f'{path}:18: desk.channel[0].url: expected a string matching https?://\\S+, got "ftp://gateway"',
+        f'{path}:19: desk.channel[0].template: expected one of dingtalk.json.j2, feishu.json.j2, generic_sms.json.j2, wecom.json.j2, got "pager.json.j2"',
+    ]
