@@ -139,7 +139,7 @@ class FirstCallHandler:
     def _media_address(self, call: IncomingCall) -> str:
         if self.local_address:
             return self.local_address
-        host = call.endpoint.local_host(call.transport, call.source[0])
+        host = call.endpoint.local_host(call.sip_transport, call.source[0])
         return host.strip("[]")
 
     def _take_port(self) -> int:

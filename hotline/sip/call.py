@@ -127,7 +127,8 @@ class _CallBase:
     def __init__(self, endpoint: SipEndpoint, call_id: str, transport: Transport, next_hop: tuple[str, int]):
         self.endpoint = endpoint
         self.call_id = call_id
-        self.transport = transport
+        self.sip_transport = transport
+        """The endpoint transport this call's messages go out on."""
         self.session = InviteSession(self.role)
         self.dialog: Dialog | None = None
         self.sdp_session = LocalSdpSession()
@@ -242,12 +243,12 @@ class _CallBase:
         destination = self._destination()
         request = self.dialog.create_request(
             method,
-            via=self.endpoint.via(self.transport, destination[0]),
+            via=self.endpoint.via(self.sip_transport, destination[0]),
             headers=headers or [],
             body=body,
             content_type=content_type,
         )
-        return await self.endpoint.send_request(request, self.transport, destination)
+        return await self.endpoint.send_request(request, self.sip_transport, destination)
 
     async def _bye(self, reason: str = "local-bye") -> None:
         """Send BYE (once) and end the call with ``reason``; waits at most :data:`BYE_WAIT`."""
@@ -408,16 +409,12 @@ class IncomingCall(_CallBase):
         self.to_uri: str = str(to.uri)
         self.remote_sdp = remote_sdp
         self.source = source
-        self.transport_name: str = transport.name
+        self.transport: str = transport.name
+        """``"UDP"`` or ``"TCP"``: the transport the INVITE came on."""
         self.to_tag = new_tag()
         self.dialog_id = DialogId(request.call_id, self.to_tag, from_.tag or "")
         self.local_contact = NameAddr.parse(f"<{endpoint.contact_uri(transport, source[0])}>")
         self._ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    @property
-    def transport_kind(self) -> str:
-        """``"UDP"`` or ``"TCP"``: the transport the INVITE came on."""
-        return self.transport_name
 
     # -- the API --------------------------------------------------------------------------
 
@@ -494,7 +491,7 @@ class IncomingCall(_CallBase):
         )
         parse_uri(contact)  # our own argument: a bad one is our bug and raises here
         if diversion is None:
-            ours = self.endpoint.contact_uri(self.transport, self.source[0])
+            ours = self.endpoint.contact_uri(self.sip_transport, self.source[0])
             diversion = f"<{ours}>;reason=unconditional;counter=1"
         self.session.fire(_I.LOCAL_REJECT, end_reason="redirected")
         self._respond(302, headers=[("Contact", f"<{contact}>"), ("Diversion", diversion)])
@@ -706,7 +703,7 @@ class OutgoingCall(_CallBase):
 
     def _send(self, request: Request) -> None:
         self.request = request
-        self._key = self.endpoint.send_invite(request, self.transport, self._next_hop, self)
+        self._key = self.endpoint.send_invite(request, self.sip_transport, self._next_hop, self)
 
     def _on_timeout(self) -> None:
         self._timer = None
@@ -784,7 +781,7 @@ class OutgoingCall(_CallBase):
             return False
         old = self.request
         h = old.headers.copy()
-        h.set("Via", str(self.endpoint.via(self.transport, self._next_hop[0])))
+        h.set("Via", str(self.endpoint.via(self.sip_transport, self._next_hop[0])))
         h.set("CSeq", f"{old.cseq.seq + 1} INVITE")
         h.set(answer_header, credentials)
         self._send(Request(method="INVITE", uri=old.uri, headers=h, body=old.body))
@@ -836,9 +833,9 @@ class OutgoingCall(_CallBase):
         if self._ack_request is None or self._ack_request.cseq.seq != response.cseq.seq:
             destination = self._destination()
             self._ack_request = self.dialog.create_ack(
-                response, via=self.endpoint.via(self.transport, destination[0])
+                response, via=self.endpoint.via(self.sip_transport, destination[0])
             )
-        self.endpoint.send_stateless(self.transport, self._ack_request, self._destination())
+        self.endpoint.send_stateless(self.sip_transport, self._ack_request, self._destination())
 
     def _on_stray_2xx(self, response: Response) -> None:
         if self.dialog is not None:

@@ -628,7 +628,7 @@ class SipEndpoint:
         transport = self._txn_transport.get(action.key) if action.key is not None else None
         if transport is None and action.key is None:
             call = self._calls.get(message.call_id)
-            transport = call.transport if call is not None else None
+            transport = call.sip_transport if call is not None else None
         transport = transport or fallback
         destination = action.destination
         if destination is None:

@@ -353,7 +353,7 @@ async def test_call_over_tcp(uas: Uas) -> None:
     try:
         call = await ep.place_call("5551234", allowed=ALLOW_ALL, caller_id="1", sdp_offer=offer())
         await asyncio.wait_for(call.answered(), 3)
-        assert tcp_uas.calls[0].transport_kind == "TCP"
+        assert tcp_uas.calls[0].transport == "TCP"
         assert (await call.send_dtmf_info("9")).status == 200
         await call.hangup()
         assert (await asyncio.wait_for(tcp_uas.calls[0].wait_ended(), 3)).reason == "remote-bye"
