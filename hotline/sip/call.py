@@ -686,9 +686,7 @@ class OutgoingCall(_CallBase):
 
     async def cancel(self) -> None:
         """Give up ringing (CANCEL); the call ends ``"cancelled"`` on the 487."""
-        if self.session.allows(_I.LOCAL_CANCEL) and self._key is not None:
-            self.session.fire(_I.LOCAL_CANCEL)
-            self.endpoint.cancel_invite(self._key)
+        self._send_cancel()
 
     async def hangup(self) -> None:
         """CANCEL before the answer, BYE after it.  Safe to call twice."""
@@ -707,10 +705,28 @@ class OutgoingCall(_CallBase):
 
     def _on_timeout(self) -> None:
         self._timer = None
-        if self.session.allows(_I.LOCAL_CANCEL) and self._key is not None:
+        if self.session.allows(_I.LOCAL_CANCEL):
             self._cancel_reason = "timeout"
-            self.session.fire(_I.LOCAL_CANCEL)
-            self.endpoint.cancel_invite(self._key)
+            self._send_cancel()
+
+    def _send_cancel(self) -> None:
+        if not self.session.allows(_I.LOCAL_CANCEL) or self._key is None:
+            return
+        self.session.fire(_I.LOCAL_CANCEL)
+        self.endpoint.cancel_invite(self._key)
+        # The transaction layer has no Timer C: a far end that sent a 1xx and then ignores
+        # our CANCEL would keep the leg forever.  Give it 64*T1 for the 487, then end it here.
+        if self._timer is not None:
+            self._timer.cancel()
+        guard = 64 * self.endpoint.timers.t1
+        self._timer = asyncio.get_running_loop().call_later(guard, self._cancel_unanswered)
+
+    def _cancel_unanswered(self) -> None:
+        self._timer = None
+        if self.session.state is _S.CANCELLING:
+            log.warning("outbound leg %s: no final response to our CANCEL; giving up", self.call_id)
+            self.session.fire(_I.TIMEOUT, end_reason=self._cancel_reason)
+            self._finish(self._cancel_reason, 408)
 
     def _finish(self, reason: str, status: int | None = None, contact: tuple[str, ...] = ()) -> None:
         if self._timer is not None:

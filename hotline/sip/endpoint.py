@@ -292,9 +292,11 @@ class SipEndpoint:
         self._stopping = True
         calls = list({id(c): c for c in self._calls.values()}.values())
         if calls:
-            await asyncio.wait(
-                [asyncio.ensure_future(c._shutdown()) for c in calls], timeout=3.0
-            )
+            hangups = [asyncio.ensure_future(c._shutdown()) for c in calls]
+            _, late = await asyncio.wait(hangups, timeout=3.0)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*hangups, return_exceptions=True)
         if self.registration is not None and self._unregistered is not None:
             self._apply_registration(self.registration.unregister(self.now()))
             with contextlib.suppress(TimeoutError):

@@ -403,3 +403,26 @@ async def test_unsupported_version_gets_505(uas: Uas, raw: RawPeer) -> None:
     raw.send(raw.request("OPTIONS", uas.address).replace(b" SIP/2.0\r\n", b" SIP/3.0\r\n", 1), uas.address)
     answer = await raw.recv_raw()
     assert answer.startswith(b"SIP/2.0 505 ")
+
+
+async def test_far_end_ignoring_our_cancel_does_not_keep_the_leg(raw: RawPeer) -> None:
+    # T1 = 50 ms: the CANCEL guard (64*T1) fires after 3.2 s.
+    ep = SipEndpoint(sip_config(0, proxy=f"sip:127.0.0.1:{raw.port}"), timers=TimerConfig(t1=0.05))
+    await ep.start()
+    try:
+        call = await ep.place_call("5551234", allowed=ALLOW_ALL, caller_id="1", sdp_offer=offer(), timeout=0.3)
+        invite = await raw.recv_until(lambda m: isinstance(m, Request) and m.method == "INVITE")
+        assert isinstance(invite, Request)
+        ringing = (
+            f"SIP/2.0 180 Ringing\r\nVia: {invite.headers.get('Via')}\r\nFrom: {invite.headers.get('From')}\r\n"
+            f"To: {invite.headers.get('To')};tag=deaf\r\nCall-ID: {invite.call_id}\r\n"
+            f"CSeq: {invite.headers.get('CSeq')}\r\nContent-Length: 0\r\n\r\n"
+        )
+        _, host, port = ep.local_addresses[0]
+        raw.send(ringing, (host, port))
+        cancel = await raw.recv_until(lambda m: isinstance(m, Request) and m.method == "CANCEL")
+        assert isinstance(cancel, Request) and cancel.branch == invite.branch
+        assert (await asyncio.wait_for(call.wait_ended(), 6)) == Ended("timeout", 408)
+        assert not ep.live_calls
+    finally:
+        await ep.stop()
