@@ -21,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from hotline.callerid import caller_from_headers
 from hotline.config import Config
@@ -43,6 +43,17 @@ if TYPE_CHECKING:
 __all__ = ["FirstCallHandler", "disposition_for"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def _shielded(write: Awaitable[T]) -> T:
+    """Run a store write to its end even if this handler is cancelled meanwhile.
+
+    A write cancelled half-way (e.g. between BEGIN and COMMIT) would leave the
+    shared writer connection inside a transaction; the digit task is cancelled
+    when the call ends and ``SipEndpoint.stop`` cancels slow handlers.
+    """
+    return await asyncio.shield(write)
 
 
 def disposition_for(ended: Ended | None, answered: bool) -> str:
@@ -94,7 +105,7 @@ class FirstCallHandler:
             privacy=call.privacy,
             plan=self.plan,
         )
-        record, issue = await self.issues.create_issue_for_call(
+        record, issue = await _shielded(self.issues.create_issue_for_call(
             NewCall(
                 sip_call_id=call.call_id,
                 started_at=started,
@@ -105,7 +116,7 @@ class FirstCallHandler:
                 to_uri=call.to_uri,
                 direction="in",
             )
-        )
+        ))
         log.info("call %s from %r: call #%d, issue #%d", call.call_id, caller.key, record.id, issue.id)
         answered = False
         stream: RtpStream | None = None
@@ -117,7 +128,7 @@ class FirstCallHandler:
                 return
             stream = await self._answer(call)
             answered = True
-            await self.store.calls.update(record.id, answered_at=self._clock())
+            await _shielded(self.store.calls.update(record.id, answered_at=self._clock()))
             await self._hold(call, record.id, stream)
         except CallEnded:
             pass
@@ -128,11 +139,11 @@ class FirstCallHandler:
             if stream is not None:
                 stats = await stream.close("hangup")
                 with contextlib.suppress(Exception):
-                    await self.store.calls.set_media_stats(record.id, stats)
+                    await _shielded(self.store.calls.set_media_stats(record.id, stats))
             if not call.is_over:
                 await call.hangup()
             disposition = disposition_for(call.ended, answered)
-            await asyncio.shield(self.store.calls.end(record.id, self._clock(), disposition))
+            await _shielded(self.store.calls.end(record.id, self._clock(), disposition))
 
     # -- answering -----------------------------------------------------------------------
 
@@ -208,7 +219,7 @@ class FirstCallHandler:
                         if stream is not None:
                             stream.digit_from_info(event.digit, event.duration_ms)
                         else:
-                            await self.store.calls.add_digits(record_id, event.digit)
+                            await _shielded(self.store.calls.add_digits(record_id, event.digit))
                     elif isinstance(event, Reinvite) and stream is not None:
                         media = event.media
                         stream.set_remote((media.remote_address, media.remote_port),
@@ -217,12 +228,17 @@ class FirstCallHandler:
             log.info("call %s reached max_call_seconds; hanging up", call.call_id)
             await call.hangup()
         finally:
-            if digit_task is not None:
+            if digit_task is not None and stream is not None:
                 digit_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await digit_task
+                late = ""
+                while not stream.digits.empty():  # pressed just before the hang-up
+                    late += stream.digits.get_nowait().digit
+                if late:
+                    await _shielded(self.store.calls.add_digits(record_id, late))
 
     async def _media_digits(self, stream: RtpStream, record_id: int) -> None:
         while True:
             digit = await stream.digits.get()
-            await self.store.calls.add_digits(record_id, digit.digit)
+            await _shielded(self.store.calls.add_digits(record_id, digit.digit))
