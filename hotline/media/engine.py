@@ -256,6 +256,16 @@ class MediaEngine:
         self._unschedule(stream)
         self.pool.release(stream.port, self.now())
 
+    def _reschedule(self, stream: RtpStream) -> None:
+        """Move a stream whose packet time changed to the bucket of its new interval."""
+        assert self._schedule is not None
+        every = max(1, round(stream.session.config.ptime_ms / self.tick_ms))
+        if every == stream.every or stream.closed:
+            return
+        self._unschedule(stream)
+        stream.every, stream.phase = every, self._schedule.next_tick % every
+        self._buckets.setdefault((stream.every, stream.phase), {})[stream.port] = stream
+
     def _unschedule(self, stream: RtpStream) -> None:
         bucket = self._buckets.get((stream.every, stream.phase))
         if bucket is not None:

@@ -156,6 +156,41 @@ class MediaSession:
         self._relay_idle = 0
         self.next_rtcp = now + rtcp_interval(initial=True, rng=self._rng)
 
+    def reconfigure(self, config: StreamConfig, now: float) -> None:
+        """Take new negotiated media on the same port (an outbound leg's answer, a re-INVITE).
+
+        The SSRC, sequence and timestamp run on, so the far end sees one
+        stream (the next packet carries the marker bit); the codec, packet
+        time, telephone-event type and far end change; playback stops (a
+        prompt is encoded for one codec). The RTP timeout counts from `now`.
+        Whoever bridges the leg rebuilds the bridge (its codecs changed).
+        """
+        self.config = config
+        self.codec = config.codec
+        self.samples_per_packet = samples_per_packet(config.ptime_ms, config.codec.clock_rate)
+        self.player.stop()
+        self._events.extend(self.player.pop_events())
+        self.player = Player(config.codec, samples_per_packet=self.samples_per_packet)
+        self.sender.payload_type = config.codec.payload_type
+        self.sender.mark_gap()
+        self.dtmf_out = DtmfSender(
+            self.sender,
+            payload_type=config.telephone_event_pt or 101,
+            samples_per_packet=self.samples_per_packet,
+        )
+        if config.inband_dtmf and self.inband is None:
+            self.inband = GoertzelDetector()
+        elif not config.inband_dtmf:
+            self.inband = None
+        self.remote = config.remote
+        self.remote_rtcp = config.remote_rtcp or (
+            (config.remote[0], config.remote[1] + 1) if config.remote else None
+        )
+        self.latched = False
+        self.started = now
+        self.last_rx = None
+        self._timed_out = False
+
     # -- sending -------------------------------------------------------------------------
 
     def play(self, items: list[Item], *, replace: bool = True) -> None:

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from hotline.media.events import DigitReceived, PlaybackEnded
+from hotline.media.events import DigitReceived, PlaybackEnded, RtpTimedOut
 from hotline.media.player import Item
-from hotline.media.session import Address, MediaEvent, MediaSession
+from hotline.media.session import Address, MediaEvent, MediaSession, StreamConfig
 
 if TYPE_CHECKING:
     from hotline.media.engine import MediaEngine
@@ -84,6 +84,7 @@ class RtpStream:
         """Every event of this stream: digits, playback ends, RTP timeouts."""
         self.digits: asyncio.Queue[DigitReceived] = asyncio.Queue()
         """Only the digits (for an IVR waiting for input)."""
+        self._timed_out: asyncio.Future[RtpTimedOut] = asyncio.get_running_loop().create_future()
         self._played = asyncio.Event()
         self._played.set()
         self._interrupted = False
@@ -124,6 +125,26 @@ class RtpStream:
         self.session.remote = rtp
         self.session.remote_rtcp = rtcp or (rtp[0], rtp[1] + 1)
         self.session.latched = False
+
+    def reconfigure(self, config: StreamConfig) -> None:
+        """New negotiated media on this port (see `MediaSession.reconfigure`).
+
+        For an outbound leg, opened before its codec is known (the port goes
+        into the offer), once the answer or a 183's early media says what was
+        agreed. A bridged leg is bridged again with the new codecs.
+        """
+        peer = self.peer
+        if peer is not None:
+            self.engine.unbridge(self, peer)
+        self.session.reconfigure(config, self.engine.now())
+        self._dispatch()  # playback stopped by the change is reported now
+        self.engine._reschedule(self)
+        if peer is not None:
+            self.engine.bridge(self, peer)
+
+    async def wait_timed_out(self) -> RtpTimedOut:
+        """Wait until the stream reports an RTP timeout (the event also goes to `events`)."""
+        return await asyncio.shield(self._timed_out)
 
     @property
     def send_errors(self) -> int:
@@ -191,6 +212,9 @@ class RtpStream:
         self.events.put_nowait(event)
         if isinstance(event, DigitReceived):
             self.digits.put_nowait(event)
+        elif isinstance(event, RtpTimedOut):
+            if not self._timed_out.done():
+                self._timed_out.set_result(event)
         elif isinstance(event, PlaybackEnded):
             self._interrupted = self._interrupted or event.interrupted
             if event.playlist_done:
