@@ -581,37 +581,11 @@ class SipEndpoint:
             key = getattr(action, "key", None)
             if isinstance(key, TransactionKey) and key not in self._txn_transport:
                 self._txn_transport[key] = transport
-            if isinstance(action, Transmit):
-                self._do_transmit(action, transport)
-                if (
-                    isinstance(action.message, Response)
-                    and action.key is not None
-                    and action.message.is_success
-                    and action.message.cseq.method == "INVITE"
-                ):
-                    wake = _earliest(wake, now + self.timers.t1)
-            elif isinstance(action, DeliverRequest):
-                self._on_request(action.request, action.source, action.key)
-            elif isinstance(action, DeliverResponse):
-                self._on_response(action.response, action.key)
-            elif isinstance(action, AckReceived):
-                call = self._calls.get(action.request.call_id)
-                if call is not None:
-                    call._on_ack(action.request)
-            elif isinstance(action, CancelReceived):
-                self._on_cancel(action)
-            elif isinstance(action, TransactionTimedOut):
-                self._on_txn_failure(action.key, 408, f"timer {action.timer}")
-            elif isinstance(action, TransportFailed):
-                self._on_txn_failure(action.key, 503, action.reason)
-            elif isinstance(action, AckTimeout):
-                call = self._calls.get(action.call_id)
-                if call is not None:
-                    call._on_ack_timeout()
-            elif isinstance(action, TransactionTerminated):
-                terminated.append(action.key)
-                if action.key.side == "server" and action.key.method == "INVITE":
-                    wake = _earliest(wake, now + 64 * self.timers.t1)
+            try:
+                wake = _earliest(wake, self._do_action(action, transport, now, terminated))
+            except Exception:
+                # A bug above the transaction layer must not lose the actions after it.
+                log.exception("SIP action %s failed", type(action).__name__)
             if isinstance(key, TransactionKey):
                 txn = self.layer.client(key) or self.layer.server(key)
                 if txn is not None:
@@ -624,6 +598,44 @@ class SipEndpoint:
                 fut.set_result(_synthetic(408, "Request Timeout"))
         if wake is not None:
             self._want_wake(wake)
+
+    def _do_action(
+        self, action: Action, transport: Transport, now: float, terminated: list[TransactionKey]
+    ) -> float | None:
+        """Carry out one action; returns a time the timer must wake up by, if any."""
+        if isinstance(action, Transmit):
+            self._do_transmit(action, transport)
+            message = action.message
+            if (
+                isinstance(message, Response)
+                and action.key is not None
+                and message.is_success
+                and message.cseq.method == "INVITE"
+            ):
+                return now + self.timers.t1  # its AckWait retransmits from then on
+        elif isinstance(action, DeliverRequest):
+            self._on_request(action.request, action.source, action.key)
+        elif isinstance(action, DeliverResponse):
+            self._on_response(action.response, action.key)
+        elif isinstance(action, AckReceived):
+            call = self._calls.get(action.request.call_id)
+            if call is not None:
+                call._on_ack(action.request)
+        elif isinstance(action, CancelReceived):
+            self._on_cancel(action)
+        elif isinstance(action, TransactionTimedOut):
+            self._on_txn_failure(action.key, 408, f"timer {action.timer}")
+        elif isinstance(action, TransportFailed):
+            self._on_txn_failure(action.key, 503, action.reason)
+        elif isinstance(action, AckTimeout):
+            call = self._calls.get(action.call_id)
+            if call is not None:
+                call._on_ack_timeout()
+        elif isinstance(action, TransactionTerminated):
+            terminated.append(action.key)
+            if action.key.side == "server" and action.key.method == "INVITE":
+                return now + 64 * self.timers.t1  # it lingers that long
+        return None
 
     def _do_transmit(self, action: Transmit, fallback: Transport) -> None:
         message = action.message
@@ -681,6 +693,10 @@ class SipEndpoint:
             self._respond_error(key, request, exc.status, exc.reason)
         except SdpError as exc:
             self._respond_error(key, request, exc.status, None)
+        except Exception:
+            log.exception("handling %s %s failed", request.method, request.call_id)
+            if request.method != "ACK":
+                self._respond_error(key, request, 500, None)
 
     def _respond_error(self, key: TransactionKey, request: Request, status: int, reason: str | None) -> None:
         server = self.layer.server(key)
