@@ -741,6 +741,8 @@ class OutgoingCall(_CallBase):
         if status < 200:
             if self.session.allows(_I.REMOTE_PROVISIONAL):
                 self.session.fire(_I.REMOTE_PROVISIONAL)
+                if status == 100:
+                    return  # hop by hop: says nothing about the far end
                 early = None
                 if response.body and response.media_type == "application/sdp" and self.offer is not None:
                     with contextlib.suppress(SdpError):

@@ -16,7 +16,7 @@ import pytest
 from hotline.config import ListenAddress
 from hotline.sip import trace
 from hotline.sip.call import CallEnded, CallFailed, IncomingCall
-from hotline.sip.call_events import Answered, Dtmf, Ended, Reinvite
+from hotline.sip.call_events import Answered, Dtmf, Ended, Progress, Reinvite
 from hotline.sip.endpoint import DialRefused, SipEndpoint
 from hotline.sip.message import Request, Response
 from hotline.sip.sdp import make_offer
@@ -426,3 +426,20 @@ async def test_far_end_ignoring_our_cancel_does_not_keep_the_leg(raw: RawPeer) -
         assert not ep.live_calls
     finally:
         await ep.stop()
+
+
+async def test_early_media_is_reported(uas: Uas, uac: SipEndpoint) -> None:
+    async def early(call: IncomingCall) -> None:
+        await call.ringing(early_sdp=call.make_answer("127.0.0.1", 41000).body)
+        await asyncio.sleep(0.1)
+        await call.answer(call.make_answer("127.0.0.1", 41000))
+        await call.wait_ended()
+
+    uas.behaviour = early
+    call = await uac.place_call("5551234", allowed=ALLOW_ALL, caller_id="1", sdp_offer=offer())
+    await asyncio.wait_for(call.answered(), 3)
+    await call.hangup()
+    events = [e async for e in call.events()]
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress and progress[0].status == 183 and progress[0].early_sdp
+    assert progress[0].early_media is not None and progress[0].early_media.remote_port == 41000
