@@ -9,7 +9,9 @@ module          idea
 settings        typed settings with documented defaults (SLA table, points)
 timeline        an issue's history (status, owner, responses) from its events
 sla             response/resolution clocks on the business calendar or 24×7
+availability    who is away when (leave, shifts, inactive), as log reasons
 dispatch        A role, else least-loaded B; dispatch log; coverage
+oncall          the on-call rota in the desk: urgent issues after hours, rota gaps
 workflow        status changes with SLA projection; at-risk and breach sweep
 progress        progress notes, stale issues, daily digest
 callback        resolution and callback (回访) scores; reopen on poor scores

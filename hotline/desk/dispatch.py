@@ -17,6 +17,12 @@ notified, and the dispatch log says why. Every decision — automatic, manual or
 none — appends a log line whose reason reads like ``A zhangwei on leave
 2026-11-20..22 → B lisi (fewest open issues: 1)``.
 
+Outside business hours an *urgent* issue (``DeskSettings.urgent_priorities``)
+goes to the person on call instead, from the same rota call routing forwards to
+(see :mod:`hotline.desk.oncall`); the log reads ``after hours (Sat 2026-11-28
+21:04): on call it-oncall → luoyu (rotation)`` and the role is ``on_call``.
+Without a rota the desk dispatches by post at any hour.
+
 :func:`choose` is the pure decision; :class:`DispatchService` gathers its facts
 from the store and commits the result through the desk's unit of work.
 """
@@ -27,14 +33,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from hotline.desk.availability import away_reason, format_span
 from hotline.desk.context import DeskContext
 from hotline.desk.notify import drafts, issue_payload
+from hotline.desk.oncall import OnCallService, describe, when_label
 from hotline.desk.sla import read_sla
 from hotline.desk.timeline import OPEN_STATES, timeline_of
 from hotline.issues import IssueError, check_transition
 from hotline.store import EventDraft
 from hotline.store.desk_changes import DeskChange
-from hotline.store.desk_records import DispatchEntry, Leave, Shift
+from hotline.store.desk_records import DispatchEntry
 from hotline.store.records import IssueRecord, PostAssignment
 
 __all__ = [
@@ -68,35 +76,6 @@ class Decision:
     person_id: str | None
     role: str | None
     reason: str
-
-
-def format_span(first: date, last: date) -> str:
-    """``2026-11-20..22``, ``2026-11-30..12-02``, ``2026-12-31..2027-01-02``."""
-    if first == last:
-        return first.isoformat()
-    if first.year != last.year:
-        return f"{first.isoformat()}..{last.isoformat()}"
-    if first.month != last.month:
-        return f"{first.isoformat()}..{last:%m-%d}"
-    return f"{first.isoformat()}..{last:%d}"
-
-
-def _clock(text: str) -> time:
-    return time.max if text == "24:00" else time.fromisoformat(text)
-
-
-def away_reason(day: date, moment: time, *, inactive: bool, leaves: Sequence[Leave],
-                shifts: Sequence[Shift]) -> str | None:
-    """Why a person is not available at local ``day`` ``moment``; None if available."""
-    if inactive:
-        return "inactive"
-    for leave in leaves:
-        if leave.starts_on <= day <= leave.ends_on:
-            return f"on leave {format_span(leave.starts_on, leave.ends_on)}"
-    if shifts and not any(s.weekday == day.weekday() and _clock(s.starts) <= moment < _clock(s.ends)
-                          for s in shifts):
-        return f"off shift at {day.isoformat()} {moment:%H:%M}"
-    return None
 
 
 def choose(candidates: Sequence[Candidate]) -> Decision:
@@ -148,6 +127,7 @@ class CoverageGap:
 class DispatchService:
     def __init__(self, ctx: DeskContext) -> None:
         self.ctx = ctx
+        self.on_call = OnCallService(ctx)
 
     async def candidates(self, post_id: str, at: datetime) -> list[Candidate]:
         """The post's role holders with their availability at ``at`` and their load."""
@@ -188,17 +168,35 @@ class DispatchService:
                 raise IssueError(f"manual dispatch: no person {to!r}")
             decision = Decision(to, "manual", f"manual by {actor}: {note.strip()}")
         else:
-            if post_id is None:
-                raise IssueError(f"category {issue.category!r} has no post")
-            start = now if not policy.resolution.business else ctx.calendar.next_business_start(now)
-            decision = choose(await self.candidates(post_id, start))
-            if decision.person_id is None and not policy.resolution.business:
-                later = ctx.calendar.next_business_start(now + timedelta(seconds=1))
-                retry = choose(await self.candidates(post_id, later))
-                if retry.person_id is not None:
-                    decision = Decision(retry.person_id, retry.role,
-                                        f"nobody on duty now; at {later:%Y-%m-%d %H:%M}: {retry.reason}")
+            on_call = await self.on_call.pick(issue.priority, now)
+            if on_call is None:  # business time, not urgent, or no rota
+                decision = await self._by_post(issue.category, post_id, policy.resolution.business, now)
+            else:
+                why = f"after hours ({when_label(ctx.calendar, now)}): {describe(on_call)}"
+                if on_call.person_id is not None:
+                    decision = Decision(on_call.person_id, "on_call", why)
+                else:  # the whole on-call chain is away: the post's roles decide
+                    by_post = await self._by_post(issue.category, post_id,
+                                                  policy.resolution.business, now)
+                    decision = Decision(by_post.person_id, by_post.role,
+                                        f"{why}; by post: {by_post.reason}")
         return await self._commit(issue, post_id, decision, actor, now)
+
+    async def _by_post(self, category: str, post_id: str | None, business: bool,
+                       now: datetime) -> Decision:
+        """A role, else least-loaded B, when work can start (see the module doc)."""
+        cal = self.ctx.calendar
+        if post_id is None:
+            raise IssueError(f"category {category!r} has no post")
+        start = now if not business else cal.next_business_start(now)
+        decision = choose(await self.candidates(post_id, start))
+        if decision.person_id is None and not business:
+            later = cal.next_business_start(now + timedelta(seconds=1))
+            retry = choose(await self.candidates(post_id, later))
+            if retry.person_id is not None:
+                decision = Decision(retry.person_id, retry.role,
+                                    f"nobody on duty now; at {later:%Y-%m-%d %H:%M}: {retry.reason}")
+        return decision
 
     async def _commit(self, issue: IssueRecord, post_id: str | None, decision: Decision, actor: str,
                       now: datetime) -> DispatchResult:

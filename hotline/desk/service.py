@@ -1,7 +1,8 @@
 """The :class:`Desk` facade: every desk service behind one object the app can wire.
 
-Construct it from the open store, the site calendar and :class:`DeskSettings`;
-the console and the IVR call its methods, nothing here knows HTTP or SIP.
+Construct it from the open store, the site calendar, :class:`DeskSettings` and
+the on-call rota (``rota=``, ``rota_name=``); the console and the IVR call its
+methods, nothing here knows HTTP or SIP.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import aiohttp
 
 from hotline.calendar import BusinessCalendar
 from hotline.desk.callback import CallbackOutcome, CallbackScores, CallbackService
-from hotline.desk.context import DeskContext
+from hotline.desk.context import DeskContext, RotaSource
 from hotline.desk.dispatch import CoverageGap, DispatchResult, DispatchService
 from hotline.desk.kb import KnowledgeBase, SearchHit
 from hotline.desk.notify.channels import build_channels
@@ -42,8 +43,14 @@ class Desk:
     """The service desk: dispatch, SLA, progress, callback, scoring, notifications, KB, reports."""
 
     def __init__(self, store: Store, calendar: BusinessCalendar, settings: DeskSettings | None = None,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
-        self.ctx = DeskContext(store, calendar, settings or DeskSettings(), clock)
+                 clock: Callable[[], datetime] = _utc_now, *, rota: RotaSource | None = None,
+                 rota_name: str | None = None) -> None:
+        """``rota`` is the site's on-call rota — the one call routing forwards to — or a function
+        returning the current one; ``rota_name`` picks its rotation (default: the first).
+        Without a rota, dispatch and escalation ignore the hour (see :mod:`hotline.desk.oncall`).
+        A ``rota_name`` the rota does not have raises ``ValueError``.
+        """
+        self.ctx = DeskContext(store, calendar, settings or DeskSettings(), clock, rota, rota_name)
         self.dispatcher = DispatchService(self.ctx)
         self.workflow = Workflow(self.ctx)
         self.progress = Progress(self.ctx, self.workflow)

@@ -126,6 +126,9 @@ class DeskSettings:
     """Longest wait between attempts, in seconds."""
     lease_seconds: float = 60.0
     """How long a worker owns a claimed row; after it, another worker may retry it."""
+    urgent_priorities: tuple[str, ...] = ("P1", "P2")
+    """Priorities that, dispatched outside business time, go to the person on call (see
+    ``hotline.desk.oncall``); others wait for the A/B roles of the post."""
     search_short_scan: int = 50_000
     """1–2 character queries cannot use the trigram index: scan at most this many recent rows."""
     search_candidates: int = 500
