@@ -333,6 +333,12 @@ class ReceiverStats:
     carrying the same timestamp as the previous one (telephone-events, which
     repeat one timestamp for the whole digit) are left out of the jitter
     estimate, which would otherwise grow by a packet time per repeat.
+
+    A packet with another SSRC starts a new source (a gateway that sends its
+    telephone-events or a second talkspurt under a new SSRC, a re-INVITE to
+    another media server): sequence counting restarts for it, reports are
+    about it, and `summary()` adds up every source the call had, so the
+    jump between two sources' sequence numbers is not counted as loss.
     """
 
     clock_rate: int = 8000
@@ -360,6 +366,10 @@ class ReceiverStats:
     _received_prior: int = 0
     _last_sr: int = 0
     _last_sr_arrival: float | None = None
+    sources: int = 0
+    """SSRCs seen so far (one for most calls)."""
+    _earlier: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+    """(received, duplicates, late, expected, lost) of the sources before this one."""
 
     def update(self, packet: RtpPacket, arrival: float) -> bool:
         """Account for a packet; False if it was a duplicate or discarded."""
@@ -371,8 +381,8 @@ class ReceiverStats:
         self, ssrc: int, sequence: int, timestamp: int, octets: int, arrival: float
     ) -> bool:
         """`update` from header fields (the per-packet fast path)."""
-        if self.ssrc is None:
-            self.ssrc = ssrc
+        if ssrc != self.ssrc:
+            self._new_source(ssrc)
         ext = self._seq.update(sequence)
         if ext is None:
             self.discarded += 1
@@ -405,6 +415,18 @@ class ReceiverStats:
                 self.max_jitter = max(self.max_jitter, self.jitter)
             self._transit = transit
         return True
+
+    def _new_source(self, ssrc: int) -> None:
+        if self.ssrc is not None:
+            r, d, la, e, lo = self._earlier
+            self._earlier = (r + self.received, d + self.duplicates, la + self.late,
+                             e + self.expected, lo + self.lost)
+            self._seq = SequenceTracker()
+            self._reset_counts()
+            self._last_ts = None
+            self._last_sr_arrival = None
+        self.ssrc = ssrc
+        self.sources += 1
 
     def _reset_counts(self) -> None:
         self.received = 0
@@ -473,12 +495,13 @@ class ReceiverStats:
 
     def summary(self) -> dict[str, float | int]:
         """Figures for the call record."""
+        received, duplicates, late, expected, lost = self._earlier
         return {
-            "packets": self.received,
-            "expected": self.expected,
-            "lost": self.lost,
-            "duplicates": self.duplicates,
-            "late": self.late,
+            "packets": received + self.received,
+            "expected": expected + self.expected,
+            "lost": lost + self.lost,
+            "duplicates": duplicates + self.duplicates,
+            "late": late + self.late,
             "jitter_ms": round(self.jitter_ms, 3),
             "max_jitter_ms": round(self.max_jitter * 1000.0 / self.clock_rate, 3),
         }
