@@ -82,7 +82,7 @@ class OnCallPick:
     person_id: str | None
     """The first available person (after ``after``); None if everyone is away."""
     after: str | None
-    """The person the search started after (the owner, on escalation); None from the top."""
+    """The chain member the search started after (the owner, on escalation); None from the top."""
     skipped: tuple[str, ...]
     """``"luoyu on leave 2026-11-27..29"`` for each person passed over, in chain order."""
     source: Source
@@ -99,15 +99,16 @@ def pick(on_call: OnCall, away: Mapping[str, str], *, after: str | None = None) 
     """
     chain = on_call.chain
     rest = chain[chain.index(after) + 1:] if after in chain else chain
+    shown = after if after in chain else None
     skipped: list[str] = []
     for person in rest:
         if person == after:
             continue
         why = away.get(person)
         if why is None:
-            return OnCallPick(on_call.rota, person, after, tuple(skipped), on_call.source, on_call.note)
+            return OnCallPick(on_call.rota, person, shown, tuple(skipped), on_call.source, on_call.note)
         skipped.append(f"{person} {why}")
-    return OnCallPick(on_call.rota, None, after, tuple(skipped), on_call.source, on_call.note)
+    return OnCallPick(on_call.rota, None, shown, tuple(skipped), on_call.source, on_call.note)
 
 
 def describe(p: OnCallPick) -> str:

@@ -10,6 +10,13 @@ event, and writes any notifications — all in one transaction.
 clocks of every open issue and, on the first move into *at risk*, tells the owner;
 on the first move into *breached*, escalates to the post's next B role and the
 managers. Each warning is an audit event, so it is sent once per issue and state.
+
+Outside business hours, an urgent issue's breach goes to the on-call chain's next
+person after the owner instead of the post's next B role (who is off duty and not
+woken); the managers are told as always. The reason then reads ``SLA response
+breached (owner luoyu): escalated to liuyang, boss — after hours (Sat 2026-11-28
+22:05): on call it-oncall after luoyu → liuyang (rotation)``; if the whole chain
+is away, the next B role is told after all. See :mod:`hotline.desk.oncall`.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 
 from hotline.desk.context import DeskContext
 from hotline.desk.notify import drafts, issue_payload
+from hotline.desk.oncall import OnCallService, describe, when_label
 from hotline.desk.sla import SlaReading, SlaState, add_minutes, read_sla
 from hotline.desk.timeline import timeline_of
 from hotline.issues import REQUIRED_NOTE, IssueError, Status, check_transition
@@ -60,6 +68,7 @@ class SweepResult:
 class Workflow:
     def __init__(self, ctx: DeskContext) -> None:
         self.ctx = ctx
+        self.on_call = OnCallService(ctx)
 
     async def issue(self, issue_id: int) -> IssueRecord:
         issue = await self.ctx.store.issues.get(issue_id)
@@ -199,12 +208,21 @@ class Workflow:
         # The next B after the owner (the first B if the owner holds the A role).
         nxt = backups[backups.index(issue.owner) + 1:] if issue.owner in backups else backups
         next_b = nxt[0] if nxt else None
+        # Outside business hours an urgent issue goes up the on-call chain instead.
+        on_call = await self.on_call.pick(issue.priority, now, after=issue.owner)
+        why = ""
+        if on_call is not None:
+            why = f" — after hours ({when_label(ctx.calendar, now)}): {describe(on_call)}"
+            if on_call.person_id is not None:
+                next_b = on_call.person_id
+            else:
+                why += ", so the post's next B role"
         managers = await ctx.desk.dispatch.managers()
-        targets = [p for p in [next_b, *managers] if p and p != issue.owner]
+        targets = list(dict.fromkeys(p for p in [next_b, *managers] if p and p != issue.owner))
         contacts = await ctx.desk.dispatch.contacts([issue.owner, *targets])
         which = "response" if reading.response.state is SlaState.BREACHED else "resolution"
         reason = (f"SLA {which} breached (owner {issue.owner}): escalated to "
-                  + (", ".join(targets) if targets else "nobody (no next B role or manager)"))
+                  + (", ".join(targets) if targets else "nobody (no next B role or manager)") + why)
         payload = {**issue_payload(issue), "clock": which, "reason": reason}
         outbox = [*drafts(ctx.settings, "breached", [issue.owner], contacts, payload, issue.id),
                   *drafts(ctx.settings, "escalated", targets, contacts, payload, issue.id)]

@@ -175,3 +175,71 @@ async def test_urgent_priorities_are_configurable(store: Store, calendar: Busine
     clock.t = SAT_NIGHT
     assert (await desk.dispatch(await new_issue(desk, priority="P2"))).person_id == "zhang"
     assert (await desk.dispatch(await new_issue(desk, priority="P1"))).person_id == "luoyu"
+
+
+# -- escalation on breach outside business hours ----------------------------------------------
+
+async def _outbox(desk: Desk, issue_id: int) -> list[tuple[str, str]]:
+    rows = await desk.ctx.store.db.fetch_all(
+        "SELECT event, recipient FROM desk_outbox WHERE issue_id = ? ORDER BY id", (issue_id,))
+    return [tuple(r) for r in rows]
+
+
+async def test_night_breach_goes_up_the_on_call_chain(oncall_desk: Desk, clock: Clock) -> None:
+    clock.t = SAT_NIGHT
+    issue_id = await new_issue(oncall_desk, priority="P1")
+    await oncall_desk.dispatch(issue_id)  # luoyu, on call; P1 response due 22:04
+    clock.t = sh(2026, 11, 28, 22, 5)
+    assert (await oncall_desk.sweep_sla()).breached == (issue_id,)
+    reason = ("SLA response breached (owner luoyu): escalated to liuyang, boss — after hours"
+              " (Sat 2026-11-28 22:05): on call it-oncall after luoyu → liuyang (rotation)")
+    entry = (await oncall_desk.dispatch_log(issue_id))[0]
+    assert (entry.person_id, entry.role, entry.reason) == ("liuyang", "escalation", reason)
+    assert await _outbox(oncall_desk, issue_id) == [
+        ("dispatched", "luoyu"), ("breached", "luoyu"), ("escalated", "liuyang"), ("escalated", "boss")]
+
+
+async def test_day_dispatched_issue_breaching_at_night_wakes_the_primary(
+        oncall_desk: Desk, clock: Clock) -> None:
+    clock.t = sh(2026, 11, 23, 17, 0)  # Monday, business time: the A role
+    issue_id = await new_issue(oncall_desk, priority="P1")
+    assert (await oncall_desk.dispatch(issue_id)).person_id == "zhang"
+    clock.t = sh(2026, 11, 23, 18, 1)  # response (1 h, 24×7) breached at 18:00
+    assert (await oncall_desk.sweep_sla()).breached == (issue_id,)
+    entry = (await oncall_desk.dispatch_log(issue_id))[0]
+    assert entry.person_id == "luoyu"  # zhang is not in tonight's chain: its primary, not B li
+    assert entry.reason == ("SLA response breached (owner zhang): escalated to luoyu, boss — after hours"
+                            " (Mon 2026-11-23 18:01): on call it-oncall → luoyu (rotation)")
+
+
+async def test_night_escalation_skips_the_away_and_ends_at_the_post(oncall_desk: Desk, clock: Clock) -> None:
+    clock.t = SAT_NIGHT
+    await oncall_desk.add_leave(Leave("liuyang", date(2026, 11, 28), date(2026, 11, 28)), made_by="boss")
+    first = await new_issue(oncall_desk, priority="P1")
+    await oncall_desk.dispatch(first)
+    # The manager owns the second: nobody is left above the manager in the chain.
+    second = await new_issue(oncall_desk, priority="P1")
+    await oncall_desk.dispatch(second, actor="boss", to="boss", note="I'll take it")
+    clock.t = sh(2026, 11, 28, 22, 30)
+    assert set((await oncall_desk.sweep_sla()).breached) == {first, second}
+    entry = (await oncall_desk.dispatch_log(first))[0]
+    assert entry.person_id == "boss"  # liuyang on leave: the manager, once
+    assert entry.reason == ("SLA response breached (owner luoyu): escalated to boss — after hours"
+                            " (Sat 2026-11-28 22:30): on call it-oncall after luoyu:"
+                            " liuyang on leave 2026-11-28 → boss (rotation)")
+    entry = (await oncall_desk.dispatch_log(second))[0]
+    assert entry.person_id == "li"  # boss is not a B role: the post's first B
+    assert entry.reason == ("SLA response breached (owner boss): escalated to li — after hours"
+                            " (Sat 2026-11-28 22:30): on call it-oncall after boss → nobody available,"
+                            " so the post's next B role")
+
+
+async def test_non_urgent_breach_after_hours_keeps_the_next_b(oncall_desk: Desk, clock: Clock) -> None:
+    clock.t = sh(2026, 11, 23, 9, 0)
+    issue_id = await new_issue(oncall_desk, priority="P3")
+    await oncall_desk.dispatch(issue_id, actor="boss", to="li", note="li is on it")
+    clock.t = sh(2026, 11, 26, 18, 0)  # due Thursday 09:00; the sweep finds it in the evening
+    assert (await oncall_desk.sweep_sla()).breached == (issue_id,)
+    entry = (await oncall_desk.dispatch_log(issue_id))[0]
+    assert (entry.person_id, entry.reason) == (
+        "wang", "SLA response breached (owner li): escalated to wang, boss")
