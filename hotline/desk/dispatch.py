@@ -32,11 +32,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from hotline.desk.availability import away_reason, format_span
 from hotline.desk.context import DeskContext
 from hotline.desk.notify import drafts, issue_payload
-from hotline.desk.oncall import OnCallService, describe, when_label
+from hotline.desk.oncall import OnCallService, RotaGap, describe, when_label
 from hotline.desk.sla import read_sla
 from hotline.desk.timeline import OPEN_STATES, timeline_of
 from hotline.issues import IssueError, check_transition
@@ -48,6 +49,7 @@ from hotline.store.records import IssueRecord, PostAssignment
 __all__ = [
     "Candidate",
     "CoverageGap",
+    "CoverageReport",
     "Decision",
     "DispatchResult",
     "DispatchService",
@@ -122,6 +124,30 @@ class CoverageGap:
     day: date
     post_id: str
     reasons: str
+
+
+@dataclass(frozen=True)
+class CoverageReport:
+    """Who is missing in a date range: posts with nobody available, and on-call rota gaps."""
+
+    first: date
+    last: date
+    posts: tuple[CoverageGap, ...]
+    """Working days on which a post has no available A or B role."""
+    rota: tuple[RotaGap, ...]
+    """On-call stretches whose primary is on leave or inactive, not covered by an override."""
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "first": self.first.isoformat(), "last": self.last.isoformat(),
+            "posts": [{"day": g.day.isoformat(), "post": g.post_id, "reasons": g.reasons}
+                      for g in self.posts],
+            "rota": [{"rota": g.rota, "start": g.start.isoformat(), "end": g.end.isoformat(),
+                      "primary": g.primary, "why": g.why, "chain": list(g.chain),
+                      "source": g.source.value, "note": g.note} for g in self.rota],
+        }
 
 
 class DispatchService:
@@ -254,6 +280,11 @@ class DispatchService:
             dispatch=DispatchEntry(issue.id, now, post_id, to, "manual", reason, actor),
             outbox=drafts(ctx.settings, "dispatched", [to], contacts, payload, issue.id),
         ), now)
+
+    async def coverage_report(self, first: date, last: date) -> CoverageReport:
+        """Post coverage gaps and on-call rota gaps of local days ``first``..``last``."""
+        return CoverageReport(first, last, tuple(await self.coverage(first, last)),
+                              tuple(await self.on_call.gaps(first, last)))
 
     async def coverage(self, first: date, last: date) -> list[CoverageGap]:
         """Working days in ``first``..``last`` on which a post has nobody available."""

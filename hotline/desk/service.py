@@ -17,7 +17,7 @@ import aiohttp
 from hotline.calendar import BusinessCalendar
 from hotline.desk.callback import CallbackOutcome, CallbackScores, CallbackService
 from hotline.desk.context import DeskContext, RotaSource
-from hotline.desk.dispatch import CoverageGap, DispatchResult, DispatchService
+from hotline.desk.dispatch import CoverageGap, CoverageReport, DispatchResult, DispatchService
 from hotline.desk.kb import KnowledgeBase, SearchHit
 from hotline.desk.notify.channels import build_channels
 from hotline.desk.notify.worker import DeliveryWorker
@@ -101,6 +101,11 @@ class Desk:
     async def coverage(self, first: date, last: date) -> list[CoverageGap]:
         """Working days and posts with no available A or B role."""
         return await self.dispatcher.coverage(first, last)
+
+    async def coverage_report(self, first: date, last: date) -> CoverageReport:
+        """Posts with no available A or B role, and on-call stretches (every rotation of the
+        rota) whose primary is on leave or inactive with no override covering them."""
+        return await self.dispatcher.coverage_report(first, last)
 
     # -- 2. status changes and SLA -------------------------------------------------------------
     async def transition(self, issue_id: int, target: str, *, actor: str, note: str = "",

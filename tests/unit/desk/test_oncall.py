@@ -243,3 +243,44 @@ async def test_non_urgent_breach_after_hours_keeps_the_next_b(oncall_desk: Desk,
     entry = (await oncall_desk.dispatch_log(issue_id))[0]
     assert (entry.person_id, entry.reason) == (
         "wang", "SLA response breached (owner li): escalated to wang, boss")
+
+
+# -- coverage report with rota gaps -------------------------------------------------------------
+
+async def test_coverage_report_lists_uncovered_on_call_stretches(
+        store: Store, calendar: BusinessCalendar, clock: Clock, oncall_desk: Desk) -> None:
+    made = sh(2026, 11, 20, 9, 0)
+    # sunli covers luoyu's Thursday, but sunli has left: an override by someone away is no cover.
+    cover = Override(rota="it-oncall", start=sh(2026, 11, 26), end=sh(2026, 11, 27), person="sunli",
+                     replaces="luoyu", made_by="boss", reason="luoyu 休假", made_at=made)
+    desk = Desk(store, calendar, DeskSettings(), clock, rota=it_rota((cover,)))
+    await desk.add_leave(Leave("luoyu", date(2026, 11, 25), date(2026, 11, 26)), made_by="boss")
+    await desk.add_leave(Leave("zhao", date(2026, 11, 25), date(2026, 11, 25)), made_by="boss")
+    await desk.add_leave(Leave("liuyang", date(2026, 11, 24), date(2026, 11, 24)), made_by="boss")
+    await store.people.upsert_people([Person("sunli", "孙丽", active=False)])
+    report = await desk.coverage_report(date(2026, 11, 23), date(2026, 11, 29))
+    assert report.posts == tuple(await desk.coverage(date(2026, 11, 23), date(2026, 11, 29)))
+    assert [(g.day, g.post_id) for g in report.posts] == [(date(2026, 11, 25), "erp")]
+    # Last week's shift (sunli, until Monday 08:30) is cut at the range's start; liuyang is
+    # secondary this week: not a gap; zhao's daily net-oncall shift starts at 08:30.
+    assert [(g.rota, g.start, g.end, g.primary, g.why, g.source) for g in report.rota] == [
+        ("it-oncall", sh(2026, 11, 23), sh(2026, 11, 23, 8, 30), "sunli", "inactive", Source.ROTATION),
+        ("it-oncall", sh(2026, 11, 25), sh(2026, 11, 26), "luoyu", "on leave 2026-11-25..26", Source.ROTATION),
+        ("net-oncall", sh(2026, 11, 25, 8, 30), sh(2026, 11, 26), "zhao", "on leave 2026-11-25",
+         Source.ROTATION),
+        ("it-oncall", sh(2026, 11, 26), sh(2026, 11, 27), "sunli", "inactive", Source.OVERRIDE),
+    ]
+    assert report.rota[1].chain == ("luoyu", "liuyang", "boss")
+    assert report.rota[3].note == "primary sunli instead of luoyu, override by boss: luoyu 休假"
+    data = report.data
+    assert data["rota"][2] == {"rota": "net-oncall", "start": "2026-11-25T08:30:00+08:00",
+                               "end": "2026-11-26T00:00:00+08:00", "primary": "zhao",
+                               "why": "on leave 2026-11-25", "chain": ["zhao", "wang"],
+                               "source": "rotation", "note": ""}
+    assert data["posts"] == [{"day": "2026-11-25", "post": "erp", "reasons": "A zhao on leave 2026-11-25"}]
+    # An active cover closes the gap; without a rota there are no rota gaps.
+    await store.people.upsert_people([Person("sunli", "孙丽")])
+    report = await desk.coverage_report(date(2026, 11, 26), date(2026, 11, 26))
+    assert report.rota == ()
+    plain = Desk(store, calendar, DeskSettings(), clock)
+    assert (await plain.coverage_report(date(2026, 11, 23), date(2026, 11, 29))).rota == ()
