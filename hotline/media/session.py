@@ -98,6 +98,9 @@ class StreamConfig:
     """False when no RTP is expected (sendonly, inactive): no RTP timeout then."""
     rtcp: bool = True
     cname: str = "hotline"
+    idle_silence: bool = True
+    """Send silence when nothing plays (PBXs end calls whose RTP stops); False sends
+    nothing then, and the next packet carries the marker bit (silence suppression)."""
 
     @classmethod
     def from_negotiated(cls, media: NegotiatedLike, **options: object) -> StreamConfig:
@@ -125,7 +128,8 @@ class MediaSession:
         self.samples_per_packet = samples_per_packet(config.ptime_ms, config.codec.clock_rate)
         self._rng = rng  # None: the module's shared generator (RTCP jitter needs no secrecy)
         self.sender = RtpSender(config.codec.payload_type, rng=rng)
-        self.player = Player(config.codec, samples_per_packet=self.samples_per_packet)
+        self.player = Player(config.codec, samples_per_packet=self.samples_per_packet,
+                             idle_silence=config.idle_silence)
         self.dtmf_out = DtmfSender(
             self.sender,
             payload_type=config.telephone_event_pt or 101,
@@ -170,7 +174,8 @@ class MediaSession:
         self.samples_per_packet = samples_per_packet(config.ptime_ms, config.codec.clock_rate)
         self.player.stop()
         self._events.extend(self.player.pop_events())
-        self.player = Player(config.codec, samples_per_packet=self.samples_per_packet)
+        self.player = Player(config.codec, samples_per_packet=self.samples_per_packet,
+                             idle_silence=config.idle_silence)
         self.sender.payload_type = config.codec.payload_type
         self.sender.mark_gap()
         self.dtmf_out = DtmfSender(

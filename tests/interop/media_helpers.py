@@ -46,7 +46,9 @@ class MediaDesk:
     """hotline's endpoint + media engine on 127.0.0.1; each call is answered and handed to `behaviour`."""
 
     def __init__(self, sip: SipConfig, engine: MediaEngine, behaviour: Behaviour, *,
-                 codecs: tuple[str, ...] = ("PCMU", "PCMA")) -> None:
+                 codecs: tuple[str, ...] = ("PCMU", "PCMA"), **stream_options: object) -> None:
+        self.stream_options = stream_options
+        """`StreamConfig` fields for the answered calls' streams (rtp_timeout=...)."""
         self.engine = engine
         self.behaviour = behaviour
         self.codecs = codecs
@@ -69,7 +71,7 @@ class MediaDesk:
             assert call.remote_sdp is not None
             probe = negotiate_answer(call.remote_sdp, local_address=LOOPBACK, local_port=9,
                                      supported_codecs=self.codecs)
-            stream = await self.engine.open_stream(self.engine.stream_config(probe.media))
+            stream = await self.engine.open_stream(self.engine.stream_config(probe.media, **self.stream_options))
             self.streams.append(stream)
             await call.answer(call.make_answer(LOOPBACK, stream.port))
             await self.behaviour(call, stream)
