@@ -17,8 +17,10 @@ versions are kept in ``schema_migrations``. Re-running is a no-op.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -163,16 +165,27 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` on the writer; rolled back on any exception."""
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` on the writer; rolled back on any exception.
+
+        Safe against cancellation at any await: aiosqlite runs a connection's statements in
+        order on its thread, so a ROLLBACK queued after a cancelled BEGIN (or a failed COMMIT)
+        always runs after it, and the shared writer is never left inside a transaction.
+        """
         conn = self._require(self._writer)
         async with self._write_lock:
-            await conn.execute("BEGIN IMMEDIATE")
             try:
+                await conn.execute("BEGIN IMMEDIATE")
                 yield conn
+                await conn.execute("COMMIT")
             except BaseException:
-                await conn.execute("ROLLBACK")
+                await asyncio.shield(self._rollback(conn))
                 raise
-            await conn.execute("COMMIT")
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        # "no transaction is active" means the BEGIN never ran, or the COMMIT did: fine.
+        with contextlib.suppress(sqlite3.OperationalError):
+            await conn.execute("ROLLBACK")
 
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         conn = self._require(self._reader)

@@ -134,3 +134,23 @@ async def test_caller_history_and_open_issues(store: Store) -> None:
     open_ = await store.issues.open_for_caller(caller_key="+8613812345678", employee_id=None)
     assert [i.status for i in open_] == ["recorded", "new"]
     assert await store.issues.open_for_caller(caller_key=None, employee_id=None) == []
+
+
+async def test_cancelled_writers_never_leave_the_connection_in_a_transaction(store: Store) -> None:
+    import asyncio
+
+    async def slow_writer(pause: float) -> None:
+        async with store.db.transaction() as conn:
+            await conn.execute("INSERT INTO posts (id, name) VALUES ('slow', 'x')")
+            await asyncio.sleep(pause)
+
+    # Cancelled at every step: before BEGIN ran, inside the body, and while committing.
+    for delay in (0, 0.0005, 0.002, 0.05):
+        task = asyncio.create_task(slow_writer(0.01))
+        await asyncio.sleep(delay)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        async with store.db.transaction() as conn:  # the writer is usable again
+            await conn.execute("INSERT OR REPLACE INTO posts (id, name) VALUES (?, 'ok')", (f"p{delay}",))
+    names = {p.id for p in await store.people.posts()}
+    assert {"p0", "p0.0005", "p0.002", "p0.05"} <= names
