@@ -121,7 +121,7 @@ def _serve(config: Config) -> int:
 
     from hotline.app import init_app
 
-    app = init_app(config)
+    app = init_app(config, tune_gc=True)
     log.info("console on http://%s:%d/", config.web.bind, config.web.port)
     web.run_app(app, host=config.web.bind, port=config.web.port, print=None,
                 handle_signals=True)
