@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time
@@ -71,5 +72,12 @@ class Jobs:
         except Exception:
             log.exception("periodic job %s failed; retried on the next tick", name)
         else:
-            if result:
+            if _worth_logging(result):
                 log.info("%s: %s", name, result)
+
+
+def _worth_logging(result: object) -> bool:
+    """Something happened: a non-empty list or count, or a result record with a non-empty field."""
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        return any(vars(result).values())
+    return bool(result)
