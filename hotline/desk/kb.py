@@ -22,10 +22,15 @@ carry a snippet in
 which matches sit between :data:`MARK_START` and :data:`MARK_END`, two
 private-use characters: the console escapes the text, then turns the markers
 into ``<mark>`` (see :func:`segments`), so a snippet can never inject markup.
+Texts are returned as typed — never escaped or rendered here — except that marker
+characters pasted into a text are dropped (:func:`unmark`: from issue texts when
+their snippet is made, from articles when they are written), so a user cannot fake
+a highlight; control characters in a query separate terms.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,10 +41,11 @@ from hotline.store.desk_kb import MARK_END, MARK_START, Article, like_pattern
 
 __all__ = [
     "MARK_END", "MARK_START", "KnowledgeBase", "ParsedQuery", "SearchHit", "parse_query", "relevance",
-    "segments",
+    "segments", "unmark",
 ]
 
 TRIGRAM = 3
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -51,9 +57,16 @@ class ParsedQuery:
     """Terms of 1–2 characters, matched with LIKE."""
 
 
+def unmark(text: str) -> str:
+    """``text`` without the two marker characters (a pasted one would fake a highlight)."""
+    return text.replace(MARK_START, "").replace(MARK_END, "")
+
+
 def parse_query(text: str) -> ParsedQuery:
     """Split a user's query into FTS phrases and short LIKE terms."""
-    clean = text.replace(MARK_START, " ").replace(MARK_END, " ")
+    # Control characters separate terms: FTS5 reads a NUL inside a phrase as its end
+    # ("unterminated string").
+    clean = _CONTROL.sub(" ", text.replace(MARK_START, " ").replace(MARK_END, " "))
     terms = tuple(dict.fromkeys(t for t in clean.split() if t))
     long = [t for t in terms if len(t) >= TRIGRAM]
     short = tuple(t for t in terms if len(t) < TRIGRAM)
@@ -84,6 +97,7 @@ def segments(snippet: str) -> list[tuple[str, bool]]:
 
 def highlight(text: str, terms: tuple[str, ...], width: int = 24) -> str:
     """A snippet around the first match of any term, every match marked (the LIKE fallback)."""
+    text = unmark(text)
     low = text.lower()
     hits = sorted((low.find(t.lower()), t) for t in terms if low.find(t.lower()) >= 0)
     if not hits:

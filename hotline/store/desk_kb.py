@@ -36,6 +36,10 @@ def _article(r: Any) -> Article:
                    r["created_by"], at)
 
 
+def _unmark(text: str) -> str:
+    return text.replace(MARK_START, "").replace(MARK_END, "")
+
+
 def like_pattern(term: str) -> str:
     """``%term%`` with LIKE's wildcards in ``term`` escaped (use with ``ESCAPE '\\'``)."""
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -47,7 +51,12 @@ class KbStore:
 
     async def create(self, *, issue_id: int | None, title: str, symptoms: str, fix: str,
                      category: str | None, by: str, at: datetime) -> Article:
-        """Insert an article (and, when made from an issue, an audit event on the issue)."""
+        """Insert an article (and, when made from an issue, an audit event on the issue).
+
+        Marker characters are dropped from the texts: FTS5's ``snippet()`` could not tell a
+        pasted one from its own.
+        """
+        title, symptoms, fix = (_unmark(t) for t in (title, symptoms, fix))
         async with self._db.transaction() as conn:
             async with conn.execute(
                 "INSERT INTO kb_articles (issue_id, title, symptoms, fix, category, created_by, created_at)"
