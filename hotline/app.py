@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CALENDAR", "CONFIG", "DESK", "ISSUES", "MEDIA", "ROTA", "SIP", "STORE", "WEB_ROOT", "init_app",
+    "reload_rota",
 ]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -56,17 +57,29 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ISSUES] = IssueService(store, config.site.timezone)
     log.info("database %s open", config.database.path)
     try:
-        # The rota must name people the database knows; overrides made at run time apply.
-        people = {p.id for p in await store.people.all(active_only=True)}
-        now = datetime.now(UTC)
-        changes = await store.rota.between_all(now - timedelta(days=1), now + timedelta(days=400))
-        app[ROTA] = build_rota(config, people=people or None, changes=changes)
+        await reload_rota(app)
         app[CALENDAR] = build_calendar(config)
         for warning in app[CALENDAR].startup_warnings():
             log.warning("%s", warning)
         yield
     finally:
         await store.close()
+
+
+async def reload_rota(app: web.Application) -> Rota:
+    """(Re)build the on-call rota from the configuration and the overrides/swaps in the store.
+
+    Call after an override or swap is stored: call routing and the desk read ``app[ROTA]`` at
+    each decision, so they see the change at once.
+    """
+    config, store = app[CONFIG], app[STORE]
+    # The rota must name people the database knows.
+    people = {p.id for p in await store.people.all(active_only=True)}
+    now = datetime.now(UTC)
+    changes = await store.rota.between_all(now - timedelta(days=1), now + timedelta(days=400))
+    rota = build_rota(config, people=people or None, changes=changes)
+    app[ROTA] = rota
+    return rota
 
 
 async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -92,7 +105,8 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _desk_ctx(app: web.Application) -> AsyncIterator[None]:
     """The service desk, its notification delivery worker and the periodic jobs."""
     config = app[CONFIG]
-    desk = Desk(app[STORE], app[CALENDAR], config.desk)
+    # A callable, so that the desk sees the rota rebuilt by reload_rota().
+    desk = Desk(app[STORE], app[CALENDAR], config.desk, rota=lambda: app[ROTA])
     app[DESK] = desk
     async with aiohttp.ClientSession() as session:
         worker = desk.delivery_worker(session)

@@ -541,6 +541,7 @@ def _desk(s: Section) -> DeskSettings:
     settings = DeskSettings(
         sla=sla,
         default_priority=s.string("default_priority", defaults.default_priority, choices=PRIORITIES),
+        urgent_priorities=_priorities(s, "urgent_priorities", defaults.urgent_priorities),
         at_risk_fraction=s.number("at_risk_fraction", 0.1, 0.99, defaults.at_risk_fraction),
         business_day_minutes=s.number("business_day_minutes", 60, 1440, defaults.business_day_minutes),
         points=points,
@@ -556,6 +557,14 @@ def _desk(s: Section) -> DeskSettings:
     )
     s.finish()
     return settings
+
+
+def _priorities(s: Section, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    values = s.string_list(key, list(default))
+    for value in values:
+        if value not in PRIORITIES:
+            s.bad(key, "priorities among P1, P2, P3, P4", value)
+    return tuple(v for v in values if v in PRIORITIES)
 
 
 def _channel(s: Section) -> ChannelSettings:

@@ -177,3 +177,9 @@ events = ["dispatched", "lunch"]
         f'{path}:18: desk.channel[0].url: expected a string matching https?://\\S+, got "ftp://gateway"',
         f'{path}:19: desk.channel[0].template: expected one of dingtalk.json.j2, feishu.json.j2, generic_sms.json.j2, wecom.json.j2, got "pager.json.j2"',
     ]
+
+
+def test_urgent_priorities(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + '\n[desk]\nurgent_priorities = ["P1", "P9"]\n')
+    assert errors_of(path) == [f'{path}:11: desk.urgent_priorities: expected priorities among P1, P2, P3, P4, got "P9"']
+    assert load_config(EXAMPLE_CONFIG).desk.urgent_priorities == ("P1", "P2")
