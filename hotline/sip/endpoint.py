@@ -586,18 +586,14 @@ class SipEndpoint:
             except Exception:
                 # A bug above the transaction layer must not lose the actions after it.
                 log.exception("SIP action %s failed", type(action).__name__)
-            if isinstance(key, TransactionKey):
-                txn = self.layer.client(key) or self.layer.server(key)
-                if txn is not None:
-                    wake = _earliest(wake, txn.next_deadline())
         for key in terminated:
             self._txn_transport.pop(key, None)
             self._invites.pop(key, None)
             fut = self._pending.pop(key, None)
             if fut is not None and not fut.done():
                 fut.set_result(_synthetic(408, "Request Timeout"))
-        if wake is not None:
-            self._want_wake(wake)
+        # The layer's next deadline is the top of its timer heap: cheap to ask every time.
+        self._want_wake(_earliest(wake, self.layer.next_deadline()))
 
     def _do_action(
         self, action: Action, transport: Transport, now: float, terminated: list[TransactionKey]

@@ -27,8 +27,10 @@ for 64*T1 so that a late CANCEL or INVITE retransmission still matches it.
 from __future__ import annotations
 
 import enum
+import heapq
+import itertools
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from hotline.sip.ack_wait import AckWait
 from hotline.sip.errors import LocalProtocolError
@@ -347,6 +349,8 @@ class InviteClientTransaction(_ClientTransaction):
     }
 
     ack: Request | None = None
+    cancel_sent = False
+    """Whether the layer has sent a CANCEL for this INVITE."""
 
     def _begin(self, now: float) -> list[Action]:
         if not self.reliable:
@@ -606,6 +610,12 @@ def _response_server_key(response: Response) -> TransactionKey | None:
 
 ServerTransaction = InviteServerTransaction | NonInviteServerTransaction
 ClientTransaction = InviteClientTransaction | NonInviteClientTransaction
+#: What the layer's timer heap holds: a transaction, a lingering INVITE, an AckWait.
+_Entry = (
+    tuple[Literal["txn"], TransactionKey]
+    | tuple[Literal["linger"], TransactionKey]
+    | tuple[Literal["ack"], tuple[str, int]]
+)
 
 
 class TransactionLayer:
@@ -627,6 +637,9 @@ class TransactionLayer:
         self._linger: dict[TransactionKey, float] = {}
         self._pending_cancel: set[TransactionKey] = set()
         self._ack_waits: dict[tuple[str, int], AckWait] = {}
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._scheduled: dict[_Entry, float] = {}
+        self._seq = itertools.count()
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -675,6 +688,9 @@ class TransactionLayer:
 
     def _send_cancel(self, invite: InviteClientTransaction, now: float) -> list[Action]:
         self._pending_cancel.discard(invite.key)
+        if invite.cancel_sent:
+            return []  # one CANCEL per INVITE: a second would reuse its branch
+        invite.cancel_sent = True
         assert invite.peer is not None
         _, actions = self.send_request(
             build_cancel(invite.request), invite.peer, now, reliable=invite.reliable
@@ -698,6 +714,7 @@ class TransactionLayer:
         if isinstance(txn, InviteServerTransaction) and txn.answered_2xx:
             wait = AckWait(response, txn.peer, now, reliable=txn.reliable, timers=self.timers)
             self._ack_waits[wait.ident] = wait
+            self._schedule_wait(wait)
         return self._collect(txn, actions, now)
 
     def _find_server_for_response(self, response: Response) -> ServerTransaction | None:
@@ -773,6 +790,7 @@ class TransactionLayer:
             wait = self._ack_waits.pop((request.call_id, request.cseq.seq), None)
             if wait is not None:
                 wait.handle_ack()
+                self._schedule(("ack", wait.ident), None)
             return [AckReceived(request, source, acknowledged=wait is not None)]
         key = server_key(request)
         cls = InviteServerTransaction if request.method == "INVITE" else NonInviteServerTransaction
@@ -830,49 +848,89 @@ class TransactionLayer:
         return self._collect(txn, txn.handle_transport_error(error, now), now)
 
     # -- timers ----------------------------------------------------------------------------
+    #
+    # One heap of (deadline, seq, entry) for every transaction, lingering INVITE
+    # and AckWait, with lazy deletion: ``_scheduled`` holds the one deadline that
+    # is current for each entry, and a heap item whose deadline is not that one is
+    # stale and skipped when it reaches the top.  So a tick costs O(log n) per
+    # due item, whatever the number of live transactions.
 
     def next_deadline(self) -> float | None:
         """The earliest time :meth:`handle_timer` must be called, or ``None``."""
-        candidates: list[float] = list(self._linger.values())
-        for txns in (self._clients.values(), self._servers.values()):
-            for txn in txns:
-                d = txn.next_deadline()
-                if d is not None:
-                    candidates.append(d)
-        for wait in self._ack_waits.values():
-            d = wait.next_deadline()
-            if d is not None:
-                candidates.append(d)
-        return min(candidates, default=None)
+        heap = self._heap
+        scheduled = self._scheduled
+        while heap:
+            deadline, _, entry = heap[0]
+            if scheduled.get(entry) == deadline:
+                return deadline
+            heapq.heappop(heap)
+        return None
 
     def handle_timer(self, now: float) -> list[Action]:
-        """Fire everything due at ``now``."""
+        """Fire everything due at ``now``, earliest first."""
         out: list[Action] = []
-        for txn in list(self._clients.values()) + list(self._servers.values()):
-            d = txn.next_deadline()
-            if d is not None and d <= now:
-                out += self._collect(txn, txn.handle_timer(now), now)
-        for key, until in list(self._linger.items()):
-            if until <= now:
-                del self._linger[key]
-                self._servers.pop(key, None)
-        for ident, wait in list(self._ack_waits.items()):
-            d = wait.next_deadline()
-            if d is not None and d <= now:
-                out += wait.handle_timer(now)
-            if wait.done:
-                del self._ack_waits[ident]
+        heap = self._heap
+        scheduled = self._scheduled
+        while heap and heap[0][0] <= now:
+            deadline, _, entry = heapq.heappop(heap)
+            if scheduled.get(entry) != deadline:
+                continue  # stale: rescheduled or gone since
+            del scheduled[entry]
+            kind, ident = entry
+            if kind == "txn":
+                assert isinstance(ident, TransactionKey)
+                txn: Transaction | None = self._clients.get(ident) or self._servers.get(ident)
+                if txn is not None:
+                    out += self._collect(txn, txn.handle_timer(now), now)
+            elif kind == "linger":
+                assert isinstance(ident, TransactionKey)
+                self._linger.pop(ident, None)
+                self._forget_server(ident)
+            else:
+                wait = self._ack_waits.get(ident)  # type: ignore[arg-type]
+                if wait is not None:
+                    out += wait.handle_timer(now)
+                    self._schedule_wait(wait)
         return out
 
+    def _schedule(self, entry: _Entry, deadline: float | None) -> None:
+        """Make ``deadline`` the one current deadline of ``entry`` (``None``: none)."""
+        current = self._scheduled.get(entry)
+        if current == deadline:
+            return
+        if deadline is None:
+            del self._scheduled[entry]
+            return
+        self._scheduled[entry] = deadline
+        heapq.heappush(self._heap, (deadline, next(self._seq), entry))
+        if len(self._heap) > 64 and len(self._heap) > 4 * len(self._scheduled):
+            # Mostly stale items: rebuild so the heap stays O(live entries).
+            self._heap = [(d, next(self._seq), e) for e, d in self._scheduled.items()]
+            heapq.heapify(self._heap)
+
+    def _schedule_wait(self, wait: AckWait) -> None:
+        if wait.done:
+            if self._ack_waits.get(wait.ident) is wait:
+                del self._ack_waits[wait.ident]
+            self._schedule(("ack", wait.ident), None)
+        else:
+            self._schedule(("ack", wait.ident), wait.next_deadline())
+
     def _collect(self, txn: Transaction, actions: list[Action], now: float) -> list[Action]:
-        """Forget ``txn`` once terminated (or let an INVITE answered with 2xx linger)."""
+        """Reschedule ``txn``; forget it once terminated (or let an INVITE answered with 2xx linger)."""
+        key = txn.key
+        self._schedule(("txn", key), txn.next_deadline())
         if txn.terminated:
             if isinstance(txn, InviteServerTransaction) and txn.answered_2xx:
-                self._linger.setdefault(txn.key, now + 64 * self.timers.t1)
+                if key not in self._linger:
+                    until = self._linger[key] = now + 64 * self.timers.t1
+                    self._schedule(("linger", key), until)
             elif isinstance(txn, _ServerTransaction):
-                self._servers.pop(txn.key, None)
+                self._forget_server(key)
             else:
-                self._clients.pop(txn.key, None)
-                self._pending_cancel.discard(txn.key)
+                self._clients.pop(key, None)
+                self._pending_cancel.discard(key)
         return actions
 
+    def _forget_server(self, key: TransactionKey) -> None:
+        self._servers.pop(key, None)
