@@ -119,41 +119,6 @@ _ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, message/si
 _TIMER_RESOLUTION = 0.1
 
 
-class _IndexedTransactionLayer(TransactionLayer):
-    """The transaction layer with the merged-request check (§8.2.2.2) done by index.
-
-    ``TransactionLayer._is_merged`` compares a new request with every live
-    server transaction, re-parsing their headers: at a few hundred calls per
-    second, with INVITE transactions lingering 64*T1 after their 2xx, that scan
-    was most of the endpoint's CPU time.  Same rule here, one dict lookup; the
-    index is pruned of finished transactions at most once a second.
-    """
-
-    def __init__(self, *, timers: TimerConfig | None = None) -> None:
-        super().__init__(timers=timers)
-        self._idents: dict[tuple[str | None, str, int, str], TransactionKey] = {}
-        self._pruned_at = 0.0
-
-    def _is_merged(self, request: Request, key: TransactionKey) -> bool:
-        if request.to.tag is not None or request.method == "CANCEL":
-            return False
-        cseq = request.cseq
-        ident = (request.from_.tag, request.call_id, cseq.seq, cseq.method)
-        first = self._idents.get(ident)
-        if first is not None and first != key and first in self._servers:
-            return True
-        self._idents[ident] = key
-        return False
-
-    def handle_timer(self, now: float) -> list[Action]:
-        out = super().handle_timer(now)
-        if now - self._pruned_at >= 1.0:
-            self._pruned_at = now
-            servers = self._servers
-            self._idents = {i: k for i, k in self._idents.items() if k in servers}
-        return out
-
-
 class DialRefused(Exception):
     """``place_call`` was asked to dial a target its ``allowed`` check refuses (our bug or config)."""
 
@@ -200,7 +165,7 @@ class SipEndpoint:
         self.advertise = advertise
         self.timers = timers or TimerConfig()
         self._clock = clock
-        self.layer: TransactionLayer = _IndexedTransactionLayer(timers=self.timers)
+        self.layer = TransactionLayer(timers=self.timers)
         self.gatekeeper = self._make_gatekeeper(config)
         self.counters: Counter[str] = Counter()
         """Messages by direction and method/status (``"in INVITE"``, ``"out 200"``), plus

@@ -610,6 +610,7 @@ def _response_server_key(response: Response) -> TransactionKey | None:
 
 ServerTransaction = InviteServerTransaction | NonInviteServerTransaction
 ClientTransaction = InviteClientTransaction | NonInviteClientTransaction
+_MergeIdent = tuple[str | None, str, int, str]
 #: What the layer's timer heap holds: a transaction, a lingering INVITE, an AckWait.
 _Entry = (
     tuple[Literal["txn"], TransactionKey]
@@ -640,6 +641,10 @@ class TransactionLayer:
         self._heap: list[tuple[float, int, _Entry]] = []
         self._scheduled: dict[_Entry, float] = {}
         self._seq = itertools.count()
+        # Merged-request detection (§8.2.2.2): (From tag, Call-ID, CSeq number,
+        # method) -> live server transactions without To tag, and back.
+        self._merge_index: dict[_MergeIdent, set[TransactionKey]] = {}
+        self._merge_ident: dict[TransactionKey, _MergeIdent] = {}
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -797,7 +802,6 @@ class TransactionLayer:
         new = cls(key, request, source, reliable=reliable, timers=self.timers)
         self._servers[key] = new
         merged = self._is_merged(request, key)
-        self._servers[key] = new
         out = new.start(now)
         if isinstance(new, NonInviteServerTransaction) and request.method == "CANCEL":
             out += self._answer_cancel(new, request, now)
@@ -810,19 +814,23 @@ class TransactionLayer:
         return self._collect(new, out, now)
 
     def _is_merged(self, request: Request, key: TransactionKey) -> bool:
-        if request.to.tag is not None or request.method == "CANCEL":
+        """Whether ``request`` is a copy of one a live server transaction holds (§8.2.2.2).
+
+        Index lookup by (From tag, Call-ID, CSeq): a scan of every server
+        transaction, re-reading their headers, was most of the CPU at a few
+        hundred calls per second.  Terminated transactions are gone from the
+        index, except INVITEs answered with 2xx, which linger: a late forked copy
+        of those is merged too.
+        """
+        if request.to_tag is not None or request.method == "CANCEL":
             return False
-        ident = (request.from_.tag, request.call_id, request.cseq.seq, request.cseq.method)
-        # Terminated transactions are gone from _servers, except INVITEs answered
-        # with 2xx, which linger: a late forked copy of those is merged too.
-        for other in self._servers.values():
-            req = other.request
-            if (
-                other.key != key
-                and (req.from_.tag, req.call_id, req.cseq.seq, req.cseq.method) == ident
-            ):
-                return True
-        return False
+        cseq = request.cseq
+        ident = (request.from_tag, request.call_id, cseq.seq, cseq.method)
+        keys = self._merge_index.setdefault(ident, set())
+        merged = bool(keys - {key})
+        keys.add(key)
+        self._merge_ident[key] = ident
+        return merged
 
     def _answer_cancel(
         self, cancel_txn: NonInviteServerTransaction, request: Request, now: float
@@ -934,3 +942,10 @@ class TransactionLayer:
 
     def _forget_server(self, key: TransactionKey) -> None:
         self._servers.pop(key, None)
+        ident = self._merge_ident.pop(key, None)
+        if ident is not None:
+            keys = self._merge_index.get(ident)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._merge_index[ident]

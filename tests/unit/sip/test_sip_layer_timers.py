@@ -192,13 +192,14 @@ def test_every_schedule_drains(monkeypatch: pytest.MonkeyPatch) -> None:
     list(drive(layer, ops))  # type: ignore[arg-type]
     assert len(layer) == 0
     assert layer.next_deadline() is None
+    assert layer._merge_index == {} and layer._merge_ident == {}
     assert layer._heap == [] or all(layer._scheduled.get(e) != d for d, _, e in layer._heap)
 
 
 def test_a_tick_does_not_visit_idle_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """300 INVITEs ringing and one OPTIONS retransmitting: a tick asks one transaction."""
+    """3,000 INVITEs ringing and one OPTIONS retransmitting: a tick asks one transaction."""
     layer = TransactionLayer()
-    for n in range(300):
+    for n in range(3000):
         inv = invite_from_peer(n)
         layer.receive(inv, PEER, 0.0)  # Proceeding: no timer of its own
     for n in range(200):
@@ -219,6 +220,6 @@ def test_a_tick_does_not_visit_idle_transactions(monkeypatch: pytest.MonkeyPatch
         fired += layer.handle_timer(tick * 0.5)
         layer.next_deadline()
     assert len([a for a in fired if type(a).__name__ == "Transmit"]) == 2  # E at 0.5, 1.5
-    # Only the retransmitting OPTIONS was looked at (a scan asks all 501, five times).
+    # Only the retransmitting OPTIONS was looked at (a scan asks all 3,201, five times).
     assert 1 <= len(asked) <= 5
     assert {type(t).__name__ for t in asked} == {"NonInviteClientTransaction"}
