@@ -714,19 +714,11 @@ class OutgoingCall(_CallBase):
             return
         self.session.fire(_I.LOCAL_CANCEL)
         self.endpoint.cancel_invite(self._key)
-        # The transaction layer has no Timer C: a far end that sent a 1xx and then ignores
-        # our CANCEL would keep the leg forever.  Give it 64*T1 for the 487, then end it here.
+        # A far end that ignores our CANCEL: the layer's Timer C ends the INVITE
+        # transaction 64*T1 later and the leg ends on that local 408 (_on_response).
         if self._timer is not None:
             self._timer.cancel()
-        guard = 64 * self.endpoint.timers.t1
-        self._timer = asyncio.get_running_loop().call_later(guard, self._cancel_unanswered)
-
-    def _cancel_unanswered(self) -> None:
-        self._timer = None
-        if self.session.state is _S.CANCELLING:
-            log.warning("outbound leg %s: no final response to our CANCEL; giving up", self.call_id)
-            self.session.fire(_I.TIMEOUT, end_reason=self._cancel_reason)
-            self._finish(self._cancel_reason, 408)
+            self._timer = None
 
     def _finish(self, reason: str, status: int | None = None, contact: tuple[str, ...] = ()) -> None:
         if self._timer is not None:

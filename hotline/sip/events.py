@@ -124,9 +124,10 @@ class CancelReceived:
 
 @dataclass(frozen=True)
 class TransactionTimedOut:
-    """Transaction ``key`` gave up: ``timer`` is "B", "F" (no response) or "H" (no ACK).
+    """Transaction ``key`` gave up: ``timer`` is "B", "F" (no response), "C" (no final
+    response to an INVITE that had a provisional, RFC 3261 §16.6/§9.1) or "H" (no ACK).
 
-    For B and F the transaction user treats it as a 408 Request Timeout.
+    For B, C and F the transaction user treats it as a 408 Request Timeout.
     """
 
     key: TransactionKey

@@ -81,6 +81,9 @@ class TimerConfig:
     """Longest time a message stays in the network; timers I and K."""
     timer_d: float = 32.0
     """Wait for response retransmissions after a non-2xx final to an INVITE (UDP)."""
+    timer_c: float = 181.0
+    """Longest an INVITE client transaction stays Proceeding without a new provisional
+    (RFC 3261 §16.6: more than 3 minutes); after our CANCEL it is cut to 64*T1 (§9.1)."""
 
 
 class ClientState(enum.Enum):
@@ -116,6 +119,7 @@ class Input(enum.Enum):
     TU_FINAL = "TU sends 300-699"
     TIMER_A = "A"
     TIMER_B = "B"
+    TIMER_C = "C"
     TIMER_D = "D"
     TIMER_E = "E"
     TIMER_F = "F"
@@ -322,6 +326,9 @@ class InviteClientTransaction(_ClientTransaction):
     Timer A retransmits the INVITE (T1, doubling; unreliable transports only),
     B gives up after 64*T1, D absorbs response retransmissions after a non-2xx
     (32 s, zero on reliable transports).  The ACK for a non-2xx is made here.
+    Timer C (RFC 3261 §16.6, for a UA too) bounds Proceeding: ``timer_c`` after
+    the last provisional, 64*T1 after our CANCEL (§9.1), then it terminates
+    reporting :class:`TransactionTimedOut` ``"C"``.
     """
 
     INITIAL = _C.CALLING
@@ -333,9 +340,10 @@ class InviteClientTransaction(_ClientTransaction):
         (_C.CALLING, Input.RESP_2XX): ("_deliver", _C.TERMINATED),
         (_C.CALLING, Input.RESP_FINAL): ("_ack_and_deliver", _C.COMPLETED),
         (_C.CALLING, Input.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
-        (_C.PROCEEDING, Input.RESP_1XX): ("_deliver", _C.PROCEEDING),
+        (_C.PROCEEDING, Input.RESP_1XX): ("_provisional", _C.PROCEEDING),
         (_C.PROCEEDING, Input.RESP_2XX): ("_deliver", _C.TERMINATED),
         (_C.PROCEEDING, Input.RESP_FINAL): ("_ack_and_deliver", _C.COMPLETED),
+        (_C.PROCEEDING, Input.TIMER_C): ("_timer_c", _C.TERMINATED),
         (_C.PROCEEDING, Input.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
         (_C.COMPLETED, Input.RESP_1XX): ("_ignore", _C.COMPLETED),
         (_C.COMPLETED, Input.RESP_2XX): ("_ignore", _C.COMPLETED),
@@ -363,13 +371,32 @@ class InviteClientTransaction(_ClientTransaction):
         return [self._transmit(self.request)]
 
     def _first_provisional(self, now: float) -> list[Action]:
-        # Figure 5: no retransmissions and no timer B once the peer is proceeding.
+        # Figure 5: no retransmissions and no timer B once the peer is proceeding;
+        # Timer C bounds Proceeding instead (else a far end that rings forever, or
+        # ignores our CANCEL, would keep the transaction for ever).
         self._disarm("A", "B")
+        return self._provisional(now)
+
+    def _provisional(self, now: float) -> list[Action]:
+        if not self.cancel_sent:
+            self._arm("C", self.timers.timer_c, now)  # §16.6: reset by every provisional
         return self._deliver(now)
+
+    def note_cancel_sent(self, now: float) -> None:
+        """Our CANCEL is out: a final response is owed within 64*T1, else give up (§9.1)."""
+        self.cancel_sent = True
+        if self.state is _C.PROCEEDING:
+            limit = now + 64 * self.timers.t1
+            current = self._deadlines.get("C")
+            if current is None or limit < current:
+                self._arm("C", 64 * self.timers.t1, now)
+
+    def _timer_c(self, now: float) -> list[Action]:
+        return [TransactionTimedOut(self.key, "C")]
 
     def _ack_and_deliver(self, now: float) -> list[Action]:
         assert isinstance(self._message, Response)
-        self._disarm("A", "B")
+        self._disarm("A", "B", "C")
         self.ack = build_ack_for_non2xx(self.request, self._message)
         self._arm("D", 0.0 if self.reliable else self.timers.timer_d, now)
         return [self._transmit(self.ack), DeliverResponse(self._message, self.key)]
@@ -695,7 +722,8 @@ class TransactionLayer:
         self._pending_cancel.discard(invite.key)
         if invite.cancel_sent:
             return []  # one CANCEL per INVITE: a second would reuse its branch
-        invite.cancel_sent = True
+        invite.note_cancel_sent(now)
+        self._schedule(("txn", invite.key), invite.next_deadline())
         assert invite.peer is not None
         _, actions = self.send_request(
             build_cancel(invite.request), invite.peer, now, reliable=invite.reliable
@@ -888,8 +916,17 @@ class TransactionLayer:
             if kind == "txn":
                 assert isinstance(ident, TransactionKey)
                 txn: Transaction | None = self._clients.get(ident) or self._servers.get(ident)
-                if txn is not None:
-                    out += self._collect(txn, txn.handle_timer(now), now)
+                if txn is None:
+                    continue
+                fired = txn.handle_timer(now)
+                if (
+                    isinstance(txn, InviteClientTransaction)
+                    and not txn.cancel_sent
+                    and TransactionTimedOut(txn.key, "C") in fired
+                ):
+                    # §16.6: Timer C on a transaction that had a provisional: CANCEL it.
+                    fired += self._send_cancel(txn, now)
+                out += self._collect(txn, fired, now)
             elif kind == "linger":
                 assert isinstance(ident, TransactionKey)
                 self._linger.pop(ident, None)

@@ -406,7 +406,7 @@ async def test_unsupported_version_gets_505(uas: Uas, raw: RawPeer) -> None:
 
 
 async def test_far_end_ignoring_our_cancel_does_not_keep_the_leg(raw: RawPeer) -> None:
-    # T1 = 50 ms: the CANCEL guard (64*T1) fires after 3.2 s.
+    # T1 = 50 ms: Timer C, cut to 64*T1 by our CANCEL, fires after 3.2 s.
     ep = SipEndpoint(sip_config(0, proxy=f"sip:127.0.0.1:{raw.port}"), timers=TimerConfig(t1=0.05))
     await ep.start()
     try:
@@ -424,6 +424,12 @@ async def test_far_end_ignoring_our_cancel_does_not_keep_the_leg(raw: RawPeer) -
         assert isinstance(cancel, Request) and cancel.branch == invite.branch
         assert (await asyncio.wait_for(call.wait_ended(), 6)) == Ended("timeout", 408)
         assert not ep.live_calls
+        # Timer C ended the INVITE transaction and F the unanswered CANCEL: the layer forgets both.
+        for _ in range(40):
+            if len(ep.layer) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert len(ep.layer) == 0
     finally:
         await ep.stop()
 

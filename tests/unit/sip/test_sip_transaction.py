@@ -124,7 +124,8 @@ def test_ict_provisional_stops_retransmission_and_non2xx_is_acked() -> None:
     ict.start(0.0)
     ringing = build_response(ict.request, 180, to_tag="tt")
     assert ict.handle_message(ringing, 0.2) == [DeliverResponse(ringing, ict.key)]
-    assert ict.state is ClientState.PROCEEDING and ict.next_deadline() is None
+    # No more A or B; only Timer C bounds Proceeding (§16.6).
+    assert ict.state is ClientState.PROCEEDING and ict.next_deadline() == 0.2 + 181.0
     busy = build_response(ict.request, 486, to_tag="tt")
     actions = ict.handle_message(busy, 5.0)
     [ack] = sent(actions)
@@ -673,3 +674,62 @@ def test_layer_late_fork_copy_after_200_is_merged() -> None:
     assert isinstance(copy, Request)
     actions = layer.receive(copy, PEER, 0.3)
     assert [r.status for r in sent(actions) if isinstance(r, Response)] == [100, 482]
+
+
+# -- Timer C: an INVITE that rings forever, or whose CANCEL is ignored -------------------
+
+
+def test_ict_timer_c_restarts_on_each_provisional_then_times_out() -> None:
+    ict = make_ict()
+    ict.start(0.0)
+    ict.handle_message(build_response(ict.request, 180, to_tag="tt"), 0.2)
+    ict.handle_message(build_response(ict.request, 183, to_tag="tt"), 100.0)
+    assert ict.next_deadline() == 281.0
+    assert run_timers(ict, 1000.0) == [
+        (281.0, TransactionTimedOut(ict.key, "C")), (281.0, TransactionTerminated(ict.key))
+    ]
+
+
+def test_layer_far_end_ignoring_our_cancel_is_forgotten_after_64_t1() -> None:
+    layer = TransactionLayer()
+    inv = request()
+    key, _ = layer.send_request(inv, PEER, 0.0)
+    layer.receive(wire(build_response(inv, 180, to_tag="far")), PEER, 0.2)
+    [cancel] = sent(layer.cancel(key, 1.0))
+    assert isinstance(cancel, Request) and cancel.method == "CANCEL"
+    assert layer.cancel(key, 2.0) == []  # one CANCEL only
+    assert len(layer) == 2
+    events = run_timers(layer, 1000.0)
+    # 64*T1 after the CANCEL both give up: the INVITE on Timer C, the CANCEL on F.
+    assert (33.0, TransactionTimedOut(key, "C")) in events
+    assert (33.0, TransactionTimedOut(client_key(cancel), "F")) in events
+    assert len(layer) == 0 and layer.next_deadline() is None
+
+
+def test_layer_timer_c_cancels_an_invite_that_rings_forever() -> None:
+    layer = TransactionLayer(timers=TimerConfig(timer_c=60.0))
+    inv = request()
+    key, _ = layer.send_request(inv, PEER, 0.0)
+    layer.receive(wire(build_response(inv, 180, to_tag="far")), PEER, 0.5)
+    events = run_timers(layer, 60.5)
+    assert (60.5, TransactionTimedOut(key, "C")) in events
+    cancels = [a.message for _, a in events if isinstance(a, Transmit)]
+    assert [(m.method, m.branch) for m in cancels if isinstance(m, Request)] == [("CANCEL", inv.branch)]
+    # The far end's 487 now finds no transaction: it goes up as stray.
+    late = wire(build_response(inv, 487, to_tag="far"))
+    assert isinstance(late, Response)
+    assert layer.receive(late, PEER, 61.0) == [DeliverResponse(late, None)]
+    run_timers(layer, 1000.0)
+    assert len(layer) == 0
+
+
+def test_layer_answer_after_cancel_stops_timer_c() -> None:
+    layer = TransactionLayer()
+    inv = request()
+    key, _ = layer.send_request(inv, PEER, 0.0)
+    layer.receive(wire(build_response(inv, 180, to_tag="far")), PEER, 0.2)
+    layer.cancel(key, 1.0)
+    ok = wire(build_response(inv, 200, to_tag="far"))
+    assert isinstance(ok, Response)
+    assert DeliverResponse(ok, key) in layer.receive(ok, PEER, 2.0)
+    assert not any(isinstance(a, TransactionTimedOut) and a.key == key for _, a in run_timers(layer, 100.0))
