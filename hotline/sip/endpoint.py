@@ -198,13 +198,13 @@ class SipEndpoint:
     @staticmethod
     def _make_gatekeeper(config: SipConfig) -> Gatekeeper:
         peers = PeerAllowList()
+        for net in config.allowed_peers:
+            peers.add(net)
         if config.mode == "register":
             mode = Mode.REGISTER
             hosts = [config.register.registrar] if config.register else []
         else:
             mode = Mode.TRUNK
-            for net in config.allowed_peers:
-                peers.add(net)
             hosts = []
         if config.outbound.proxy:
             hosts.append(config.outbound.proxy)
@@ -214,7 +214,11 @@ class SipEndpoint:
             except RemoteProtocolError:
                 continue
             if isinstance(uri, SipUri) and _is_ip(uri.host):
-                peers.add(uri.host.strip("[]"))
+                if mode is Mode.REGISTER:
+                    # The registrar's address may be shared (loopback, a PBX host): its port too.
+                    peers.add(f"{_source_route_host(uri.host)}:{uri.port or 5060}")
+                else:
+                    peers.add(uri.host.strip("[]"))
         rl = config.rate_limits
         limits = {
             "INVITE": RateLimit(rl.invite_per_second, rl.burst),
@@ -512,7 +516,9 @@ class SipEndpoint:
             return True
         from_display: str | None = None
         to_user: str | None = None
-        if not self.gatekeeper.peers.allows(source[0]):
+        # A TCP source port is the peer's ephemeral one: only a datagram's port identifies it.
+        port = source[1] if transport.name == "UDP" else None
+        if not self.gatekeeper.peers.allows(source[0], port):
             # Only a stranger's names are looked at (scanner fingerprints): skip the parsing for peers.
             try:
                 from_display = request.from_.display_name
@@ -522,7 +528,7 @@ class SipEndpoint:
                 pass
         decision = self.gatekeeper.inspect(
             source[0], request.method, request.headers.get("User-Agent"), self.now(),
-            from_display=from_display, to_user=to_user,
+            from_display=from_display, to_user=to_user, source_port=port,
         )
         if decision.action is GateAction.ACCEPT:
             return True
@@ -807,12 +813,12 @@ class SipEndpoint:
     # -- register mode -------------------------------------------------------------------------
 
     async def _start_registration(self) -> None:
-        """Register at ``sip.register.registrar`` (its address also passes the gatekeeper)."""
+        """Register at ``sip.register.registrar`` (its address and port also pass the gatekeeper)."""
         settings = self.config.register
         assert settings is not None
         transport_name, address = await self.resolve(parse_uri(settings.registrar))
         transport = self.transport_for(transport_name, address[0])
-        self.gatekeeper.peers.add(address[0])
+        self.gatekeeper.peers.add(f"{_source_route_host(address[0])}:{address[1]}")
         contact = self.contact_uri(transport, address[0], user=settings.username)
         self.registration = Registration.from_config(settings, contact, user_agent="hotline")
         self._registrar = (transport, address)

@@ -75,18 +75,49 @@ def _parse_address(ip: str | _Address) -> _Address | None:
 # --------------------------------------------------------------------------- allow-list
 
 
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """``"192.0.2.10:5060"`` -> (``"192.0.2.10"``, 5060); ``"[::1]:5082"`` -> (``"::1"``, 5082).
+
+    An IPv6 address with a port must be bracketed: ``::1:5082`` is an address.
+    """
+    text = entry.strip()
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ValueError(f"not an IP address or network: {entry!r} (missing ])")
+        host, rest = text[1:close], text[close + 1 :]
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            raise ValueError(f"not an IP address or network: {entry!r} (junk after ])")
+        port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+    else:
+        return text, None
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
+        raise ValueError(f"not an IP address or network: {entry!r} (bad port {port_text!r})")
+    return host, int(port_text)
+
+
 class PeerAllowList:
-    """A set of addresses and networks (IPv4 and IPv6) that are known peers.
+    """A set of addresses, networks and address+port pairs (IPv4 and IPv6) that are known peers.
 
     Entries are strings like ``192.0.2.7``, ``10.0.0.0/8``, ``2001:db8::/32`` or
-    ``::ffff:192.0.2.0/120`` (IPv4-mapped, matched as IPv4). Lookups cost one set
-    probe per distinct prefix length, however long the list.
+    ``::ffff:192.0.2.0/120`` (IPv4-mapped, matched as IPv4), which admit any
+    source port, or ``192.0.2.10:5060`` / ``[::1]:5082``, which admit that
+    address from that port only: in register mode the registrar may share its
+    address with anyone (loopback, a host running other SIP software), and only
+    its port tells it apart.  Lookups cost one set probe per distinct prefix
+    length, however long the list.
     """
 
     def __init__(self, entries: Iterable[str | _Address | _Network] = ()) -> None:
         self._networks: list[_Network] = []
         # (version, prefix length) -> network numbers shifted right by the host bits
         self._index: dict[tuple[int, int], set[int]] = {}
+        self._endpoints: set[tuple[_Address, int]] = set()
+        self._endpoint_addresses: set[_Address] = set()
         for entry in entries:
             self.add(entry)
 
@@ -96,7 +127,17 @@ class PeerAllowList:
         return cls(["0.0.0.0/0", "::/0"])
 
     def add(self, entry: str | _Address | _Network) -> None:
-        """Add one address or network; ``ValueError`` naming the entry if it is not one."""
+        """Add one address, network or ``address:port``; ``ValueError`` naming the entry if it is not one."""
+        if isinstance(entry, str):
+            host, port = _split_port(entry)
+            if port is not None:
+                address = _parse_address(host)
+                if address is None:
+                    raise ValueError(f"not an IP address or network: {entry!r} (bad address)")
+                self._endpoints.add((address, port))
+                self._endpoint_addresses.add(address)
+                return
+            entry = host
         try:
             if isinstance(entry, str):
                 network = ipaddress.ip_network(entry.strip(), strict=False)
@@ -115,8 +156,13 @@ class PeerAllowList:
         key = (network.version, network.prefixlen)
         self._index.setdefault(key, set()).add(int(network.network_address) >> host_bits)
 
-    def allows(self, ip: str | _Address) -> bool:
-        """True if ``ip`` is in the list; False for anything that is not an address."""
+    def allows(self, ip: str | _Address, port: int | None = None) -> bool:
+        """True if ``ip`` (sending from ``port``) is in the list; False for a non-address.
+
+        ``port=None`` means the source port says nothing (a TCP connection the
+        peer opened comes from an ephemeral port): ``address:port`` entries then
+        match on the address alone.
+        """
         address = _parse_address(ip)
         if address is None:
             return False
@@ -124,7 +170,9 @@ class PeerAllowList:
         for (version, prefixlen), prefixes in self._index.items():
             if version == address.version and (number >> (bits - prefixlen)) in prefixes:
                 return True
-        return False
+        if port is None:
+            return address in self._endpoint_addresses
+        return (address, port) in self._endpoints
 
     def __contains__(self, ip: object) -> bool:
         return isinstance(ip, str | ipaddress.IPv4Address | ipaddress.IPv6Address) and self.allows(
@@ -132,11 +180,14 @@ class PeerAllowList:
         )
 
     def __len__(self) -> int:
-        return len(self._networks)
+        return len(self._networks) + len(self._endpoints)
 
     def __repr__(self) -> str:
-        shown = ", ".join(str(n) for n in self._networks[:4])
-        more = f", … {len(self._networks) - 4} more" if len(self._networks) > 4 else ""
+        entries = [str(n) for n in self._networks] + [
+            f"[{a}]:{p}" if a.version == 6 else f"{a}:{p}" for a, p in sorted(self._endpoints, key=str)
+        ]
+        shown = ", ".join(entries[:4])
+        more = f", … {len(entries) - 4} more" if len(entries) > 4 else ""
         return f"PeerAllowList([{shown}{more}])"
 
 
@@ -373,7 +424,8 @@ class Mode(enum.Enum):
     TRUNK = "trunk"
     """A PBX/SBC sends us calls directly; the allow-list holds its addresses."""
     REGISTER = "register"
-    """We register as an extension; the allow-list holds registrar and outbound proxy."""
+    """We register as an extension; the allow-list holds registrar and outbound proxy
+    (address and port) and the configured peers."""
 
 
 @dataclass(frozen=True)
@@ -423,9 +475,11 @@ class Gatekeeper:
         *,
         from_display: str | None = None,
         to_user: str | None = None,
+        source_port: int | None = None,
     ) -> Decision:
-        """Decide what to do with one request from ``source_ip``."""
-        decision = self._decide(source_ip, method, user_agent, now, from_display, to_user)
+        """Decide what to do with one request from ``source_ip`` (port ``source_port`` if known)."""
+        known = self.peers.allows(source_ip, source_port)
+        decision = self._decide(known, source_ip, method, user_agent, now, from_display, to_user)
         if decision.action is Action.REJECT and method == "ACK":
             decision = Decision(Action.DROP, why=decision.why)
         self.counters[(method_class(method), decision.action.value, decision.why)] += 1
@@ -433,6 +487,7 @@ class Gatekeeper:
 
     def _decide(
         self,
+        known: bool,
         source_ip: str,
         method: str,
         user_agent: str | None,
@@ -440,7 +495,6 @@ class Gatekeeper:
         from_display: str | None,
         to_user: str | None,
     ) -> Decision:
-        known = self.peers.allows(source_ip)
         if not known and is_scanner(user_agent, from_display, to_user):
             return Decision(Action.DROP, why="scanner")
         if not known or self.limit_peers:

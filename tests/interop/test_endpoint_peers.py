@@ -3,6 +3,8 @@
 * Outbound legs through kamailio (as ``sip.outbound.proxy``) to a baresip
   registered with digest, and to a pyVoIP phone registered on the open port:
   the INVITE is record-routed, so the ACK and our BYE must follow the route set.
+* Register mode: calls relayed by kamailio are answered, a direct INVITE from
+  another port of the registrar's address gets 403.
 * baresip as a caller of the hotline: the first call handler with the media
   engine answers, plays the greeting and records baresip's RFC 4733 digits.
 """
@@ -160,6 +162,14 @@ async def test_register_mode_receives_calls_through_kamailio(
         assert result.ok, result.describe()
         record = await wait_for_end(store)
         assert record.disposition == "answered"
+        # The same caller dialling our socket directly, from another port of 127.0.0.1 (the
+        # registrar's address too): only the registrar's address *and port* may bring calls.
+        _, host, port = ep.local_addresses[0]
+        direct = await sipp.start("uac_call_rejected.xml", (host, port), calls=1, timeout_s=10).wait_async(20)
+        assert direct.ok, direct.describe()
+        assert "403" in direct.lines("REJECTED")[0]
+        assert ep.gatekeeper.counters[("INVITE", "reject", "not-registrar")] == 1
+        assert await store.issues.count() == 1  # the direct call never reached the handler
     finally:
         await ep.stop()
     assert isinstance(ep.registration_status, Unregistered) and ep.registration_status.clean

@@ -56,6 +56,30 @@ def test_allow_list_rejects_garbage_entries_and_never_matches_garbage() -> None:
     assert "192.0.2.7" in PeerAllowList(["192.0.2.0/24"])
 
 
+def test_allow_list_address_with_port() -> None:
+    peers = PeerAllowList(["192.0.2.10:5060", "[::1]:5082", "[2001:db8::7]", "::1:5082"])
+    assert peers.allows("192.0.2.10", 5060)
+    assert not peers.allows("192.0.2.10", 5061)
+    assert not peers.allows("192.0.2.11", 5060)
+    assert peers.allows("::ffff:192.0.2.10", 5060)  # dual-stack socket
+    assert peers.allows("::1", 5082) and peers.allows("[::1]", 5082)
+    assert not peers.allows("::1", 5060)
+    assert peers.allows("2001:db8::7", 4000)  # bracketed without port: any port
+    assert peers.allows("::1:5082", 1)  # unbracketed: an IPv6 address, not address:port
+    # Without a source port (TCP), an address:port entry matches on the address.
+    assert peers.allows("192.0.2.10") and peers.allows("::1")
+    assert not peers.allows("192.0.2.11")
+    assert len(peers) == 4
+    assert "192.0.2.10:5060" in repr(peers) and "[::1]:5082" in repr(peers)
+
+
+@pytest.mark.parametrize("entry", ["192.0.2.10:0", "192.0.2.10:65536", "192.0.2.10:50x",
+                                   "[::1", "[::1]5060", "[::1]:", "pbx.example.com:5060"])  # fmt: skip
+def test_allow_list_rejects_bad_address_port_entries(entry: str) -> None:
+    with pytest.raises(ValueError, match="not an IP address"):
+        PeerAllowList([entry])
+
+
 # --------------------------------------------------------------------------- token bucket
 
 
@@ -260,6 +284,15 @@ def test_register_mode_only_registrar_may_call() -> None:
     assert gate.inspect("198.51.100.11", "BYE", None, 0.0).accepted
     ghost = gate.inspect("203.0.113.5", "INVITE", "Asterisk PBX 20.5.0", 0.0)
     assert (ghost.action, ghost.code, ghost.why) == (Action.REJECT, 403, "not-registrar")
+
+
+def test_register_mode_registrar_port_tells_it_from_its_neighbours() -> None:
+    # On loopback (or a PBX host running other SIP software) the registrar shares its address.
+    gate = Gatekeeper(Mode.REGISTER, PeerAllowList(["127.0.0.1:5070", "198.51.100.0/24"]))
+    assert gate.inspect("127.0.0.1", "INVITE", None, 0.0, source_port=5070).accepted
+    direct = gate.inspect("127.0.0.1", "INVITE", None, 0.0, source_port=40000)
+    assert (direct.action, direct.code, direct.why) == (Action.REJECT, 403, "not-registrar")
+    assert gate.inspect("198.51.100.9", "INVITE", None, 0.0, source_port=40000).accepted  # configured peer
 
 
 def test_limit_peers_option() -> None:
