@@ -34,6 +34,7 @@ from hotline.sip.errors import LocalProtocolError, RemoteProtocolError
 from hotline.sip.events import TransactionKey
 from hotline.sip.headers import NameAddr, split_header_list
 from hotline.sip.message import Request, Response, build_request, new_call_id, new_tag
+from hotline.sip.refer import ReferNotifier
 from hotline.sip.sdp import (
     Answer,
     LocalSdpSession,
@@ -250,6 +251,9 @@ class _CallBase:
         )
         return await self.endpoint.send_request(request, self.sip_transport, destination)
 
+    async def _notify(self, headers: list[tuple[str, str]], body: bytes, content_type: str) -> Response:
+        return await self._request("NOTIFY", headers=headers, body=body, content_type=content_type)
+
     async def _bye(self, reason: str = "local-bye") -> None:
         """Send BYE (once) and end the call with ``reason``; waits at most :data:`BYE_WAIT`."""
         if self.session.allows(_I.LOCAL_BYE):
@@ -308,7 +312,9 @@ class _CallBase:
                 ep.respond(key, request, 403, "Transfer Not Allowed")
             else:
                 ep.respond(key, request, 202)
-                self._emit(Refer(refer_to.strip().strip("<>")))
+                notifier = ReferNotifier(self._notify, ep.spawn, request.cseq.seq)
+                notifier.start()  # RFC 3515 §2.4.4: NOTIFY 100 Trying at once
+                self._emit(Refer(refer_to.strip().strip("<>"), notifier))
         elif method == "OPTIONS":
             ep.respond(key, request, 200, headers=ep.capabilities())
         elif method == "ACK":

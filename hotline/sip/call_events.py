@@ -8,9 +8,14 @@ in :mod:`hotline.sip.events`; these sit one layer up, RFC 3261 §5's transaction
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from hotline.sip.errors import LocalProtocolError
 from hotline.sip.sdp import NegotiatedMedia
+
+if TYPE_CHECKING:
+    from hotline.sip.refer import ReferNotifier
 
 __all__ = [
     "Answered",
@@ -93,10 +98,33 @@ class Reinvite:
 
 @dataclass(frozen=True)
 class Refer:
-    """The far end asked us to transfer the call (incoming REFER, only with ``accept_refer``)."""
+    """The far end asked us to transfer the call (incoming REFER, only with ``accept_refer``).
+
+    The REFER has been answered 202 and a NOTIFY ``100 Trying`` is on its way
+    (RFC 3515).  The layer above decides whether ``target`` may be dialled (only
+    configured targets: nothing a caller sends may make us dial) and reports the
+    outcome with :meth:`progress` and, exactly once, :meth:`finish` -- e.g.
+    ``await refer.finish(603)`` to decline, ``await refer.progress(180)`` then
+    ``await refer.finish(200)`` for a target that rang and answered.
+    """
 
     target: str
     """The Refer-To URI, as sent.  Nothing dials it on its own."""
+    notifier: ReferNotifier | None = field(default=None, compare=False, repr=False)
+    """Sends the NOTIFYs (``None`` only for events made up in tests)."""
+
+    async def progress(self, status: int, reason: str | None = None) -> int | None:
+        """NOTIFY a provisional status (1xx) of the call to the target; returns the NOTIFY's answer."""
+        return await self._notifier().progress(status, reason)
+
+    async def finish(self, status: int, reason: str | None = None) -> int | None:
+        """NOTIFY the final status (200-699) and end the REFER's subscription."""
+        return await self._notifier().finish(status, reason)
+
+    def _notifier(self) -> ReferNotifier:
+        if self.notifier is None:
+            raise LocalProtocolError("this Refer event has no subscription to notify")
+        return self.notifier
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from hotline.calls.first_handler import FirstCallHandler
 from hotline.config import Config
 from hotline.issues import IssueService
 from hotline.sip.call import IncomingCall, TransferFailed
-from hotline.sip.call_events import Ended, Progress
+from hotline.sip.call_events import Answered, Ended, Progress, Refer
 from hotline.sip.endpoint import SipEndpoint
+from hotline.sip.errors import LocalProtocolError
 from hotline.store import Store
 from tests.interop.endpoint_helpers import desk_config, offer, sip_config, wait_for_end
 from tests.interop.peers import Sipp, check_digest
@@ -258,5 +259,69 @@ async def test_blind_transfer(store: Store, sipp: Sipp, final: str, transferred:
         call = desk.endpoint  # the handler's call is gone from the endpoint once ended
         assert not call.live_calls
         assert outcome == (["transferred"] if transferred else [486])
+    finally:
+        await desk.endpoint.stop()
+
+
+# -- sipp asks hotline to transfer it (incoming REFER) -----------------------------------------
+
+CONFIGURED_TARGET = "+4915112345678"
+
+
+@pytest.mark.parametrize("target,frags", [
+    (CONFIGURED_TARGET, ["100 Trying", "180 Ringing", "200 OK"]),
+    ("+19005550100", ["100 Trying", "603 Decline"]),
+])  # fmt: skip
+async def test_incoming_refer_notifies_progress(store: Store, sipp: Sipp, target: str, frags: list[str]) -> None:
+    uas = sipp.start("uas_answer.xml", calls=1, timeout_s=20, inf=None)
+    dialled: list[str] = []
+
+    async def handler(call: IncomingCall) -> None:
+        await call.answer(call.make_answer("127.0.0.1", 41000))
+        async for event in call.events():
+            if not isinstance(event, Refer):
+                continue
+            number = event.target.split(":", 1)[1].split("@", 1)[0]
+            if number != CONFIGURED_TARGET:  # only configured targets are ever dialled
+                await event.finish(603)
+                continue
+            dialled.append(number)
+            leg = await desk.endpoint.place_call(
+                number, allowed=lambda t: t == CONFIGURED_TARGET, caller_id="+4930111000088", sdp_offer=offer()
+            )
+            async for progress in leg.events():
+                if isinstance(progress, Progress):
+                    await event.progress(progress.status)
+                elif isinstance(progress, Answered):
+                    await event.finish(200)
+                    break
+                elif isinstance(progress, Ended):
+                    await event.finish(progress.status or 500)
+                    break
+            with pytest.raises(LocalProtocolError, match="already terminated"):
+                await event.progress(180)
+            await leg.hangup()
+
+    desk = Desk(store, desk_config(accept_refer=True, proxy=f"sip:127.0.0.1:{uas.port}"), handler=handler)
+    await desk.endpoint.start()
+    try:
+        run = sipp.start("endpoint_uac_sends_refer.xml", desk.address, calls=1, timeout_s=15, inf=None,
+                         variables={"referto": f"sip:{target}@127.0.0.1"})  # fmt: skip
+        result = await run.wait_async(25)
+        assert result.ok, result.describe()
+        assert result.lines("REFER-ACCEPTED")
+        notifies = result.lines("NOTIFY")
+        assert [line.split("frag=SIP/2.0 ", 1)[1] for line in notifies] == frags, notifies
+        assert all("event= refer;id=2" in line for line in notifies), notifies
+        assert all("state= active;expires=60" in line for line in notifies[:-1])
+        assert "state= terminated;reason=noresource" in notifies[-1]
+        if target == CONFIGURED_TARGET:
+            assert dialled == [CONFIGURED_TARGET]
+            uas_result = await uas.wait_async(20)
+            assert uas_result.ok, uas_result.describe()
+            assert uas_result.lines("ANSWERED") and uas_result.lines("BYE")
+        else:
+            assert dialled == []
+            assert desk.endpoint.counters["out INVITE"] == 0  # nothing was dialled
     finally:
         await desk.endpoint.stop()
