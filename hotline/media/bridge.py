@@ -17,10 +17,13 @@ timestamps from the first prompt through the bridge.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from hotline.media.codecs import Codec, transcode
 from hotline.media.rtp import RtpHeader, RtpPacket, RtpRewriter, RtpSender
+
+_HEADER = struct.Struct("!BBHII")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,10 @@ class _Direction:
     dst: LegMedia
     rewriter: RtpRewriter
     stats: RelayStats = field(default_factory=RelayStats)
+    transcoding: bool = False
+
+    def __post_init__(self) -> None:
+        self.transcoding = self.src.codec != self.dst.codec
 
 
 class Bridge:
@@ -95,12 +102,43 @@ class Bridge:
 
     def relay_datagram(self, from_leg: str, data: bytes, header: RtpHeader) -> bytes | None:
         """`relay` on wire bytes and a `peek`ed header: the datagram for the other leg."""
+        return self.relay_fields(from_leg, data, *header)
+
+    def relay_fields(
+        self,
+        from_leg: str,
+        data: bytes,
+        pt: int,
+        marker: bool,
+        seq: int,
+        ts: int,
+        ssrc: int,
+        start: int,
+        end: int,
+    ) -> bytes | None:
+        """`relay_datagram` from header fields already unpacked (the per-packet path)."""
         d = self._dirs[from_leg]
-        route = self._route(d, header.payload_type, data[header.start : header.end])
-        if route is None:
+        src, dst = d.src, d.dst
+        if pt == src.codec.payload_type:
+            payload = data[start:end]
+            if d.transcoding:
+                payload = transcode(payload, src.codec, dst.codec)
+                d.stats.transcoded += 1
+            d.stats.relayed += 1
+            out_pt, samples = dst.codec.payload_type, end - start  # G.711: a byte a sample
+        elif pt == src.telephone_event_pt and dst.telephone_event_pt is not None:
+            d.stats.relayed += 1
+            d.stats.events += 1
+            payload, out_pt, samples = data[start:end], dst.telephone_event_pt, None
+        else:
+            d.stats.dropped += 1
             return None
-        pt, payload, samples = route
-        return d.rewriter.rewrite_datagram(header, pt, payload, samples)
+        out_seq, out_ts, out_marker = d.rewriter.renumber(
+            ssrc, seq, ts, marker, samples, end - start
+        )
+        return _HEADER.pack(
+            0x80, (0x80 if out_marker else 0) | out_pt, out_seq, out_ts, d.rewriter.sender.ssrc
+        ) + payload
 
     def resume(self, to_leg: str) -> None:
         """We played something of our own to `to_leg`: the next relayed packet re-anchors."""

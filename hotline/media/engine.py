@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import socket
 import time
 import wave
 from collections import deque
@@ -246,10 +247,19 @@ class MediaEngine:
         raise PortsExhausted("no usable RTP port pair after 16 attempts")
 
     async def _bind(self, proto: _Datagrams, port: int) -> None:
+        # Our own socket, handed to asyncio for receiving: the stream sends on it
+        # directly (see RtpStream._send_rtp), without the transport's per-call checks.
         assert self._loop is not None
-        await self._loop.create_datagram_endpoint(
-            lambda: proto, local_addr=(self.bind_host, port)
-        )
+        family = socket.AF_INET6 if ":" in self.bind_host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((self.bind_host, port))
+            await self._loop.create_datagram_endpoint(lambda: proto, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        proto.sock = sock
 
     def _stream_closed(self, stream: RtpStream) -> None:
         self._streams.pop(stream.port, None)

@@ -424,9 +424,13 @@ class RtpRewriter:
     ) -> tuple[int, int, bool]:
         """(sequence, timestamp, marker) for the far end; advances the sender's state."""
         sender = self.sender
+        # seq_diff/ts_diff written out: this runs for every relayed packet.
+        d_in = (sequence - self._last_in_seq) & 0xFFFF
+        if d_in >= 0x8000:
+            d_in -= SEQ_MOD
         if (
             self._source != ssrc
-            or abs(seq_diff(sequence, self._last_in_seq)) > self.max_jump
+            or abs(d_in) > self.max_jump
             or sender.next_seq != self._sender_seq  # the sender sent packets of its own
         ):
             self._source = ssrc
@@ -435,15 +439,16 @@ class RtpRewriter:
             self._last_in_seq = sequence
             self.resyncs += 1
             marker = True
+            d_in = 0
         out_seq = (sequence + self._seq_offset) & 0xFFFF
         out_ts = (timestamp + self._ts_offset) & 0xFFFFFFFF
-        if seq_diff(sequence, self._last_in_seq) > 0:
+        if d_in > 0:
             self._last_in_seq = sequence
-        if seq_diff(out_seq, sender.next_seq) >= 0:
+        if (out_seq - sender.next_seq) & 0xFFFF < 0x8000:  # seq_diff(out_seq, next) >= 0
             sender.next_seq = (out_seq + 1) & 0xFFFF
         if samples is not None:
             end = (out_ts + samples) & 0xFFFFFFFF
-            if ts_diff(end, sender.timestamp) > 0:
+            if 0 < (end - sender.timestamp) & 0xFFFFFFFF < 0x80000000:  # ts_diff(end, ts) > 0
                 sender.timestamp = end
         sender.packets_sent += 1
         sender.octets_sent += octets

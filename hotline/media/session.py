@@ -25,6 +25,7 @@ not show); packets from anywhere else are then dropped and counted.
 from __future__ import annotations
 
 import random
+import struct
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,6 +51,7 @@ from hotline.media.rtcp import (
 from hotline.media.rtp import MalformedPacket, RtpPacket, RtpSender, peek
 
 Address = tuple[str, int]
+_FIXED = struct.Struct("!HII")  # sequence, timestamp, SSRC after the first two bytes
 RELAY_KEEPALIVE_TICKS = 25
 """Bridged but nothing relayed for this many packet times: send silence."""
 MediaEvent = DigitReceived | PlaybackEnded | RtpTimedOut
@@ -261,42 +263,47 @@ class MediaSession:
 
     def receive_rtp(self, data: bytes, addr: Address, now: float) -> bytes | None:
         """Account for a datagram; returns the datagram to relay to the bridged leg, if any."""
-        if self.config.symmetric_rtp and self.latched and addr != self.remote:
+        config = self.config
+        if config.symmetric_rtp and self.latched and addr != self.remote:
             self.foreign_packets += 1
             return None
-        try:
-            header = peek(data)
-        except MalformedPacket:
-            self.malformed += 1
-            return None
-        if self.config.symmetric_rtp and not self.latched:
+        # Per packet, so the common header (no CSRC, extension or padding) is
+        # read here without building a `peek` tuple; anything else goes through it.
+        if len(data) >= 12 and data[0] == 0x80:
+            b1 = data[1]
+            seq, ts, ssrc = _FIXED.unpack_from(data, 2)
+            pt, marker, start, end = b1 & 0x7F, b1 > 0x7F, 12, len(data)
+        else:
+            try:
+                pt, marker, seq, ts, ssrc, start, end = peek(data)
+            except MalformedPacket:
+                self.malformed += 1
+                return None
+        if config.symmetric_rtp and not self.latched:
             self.latched = True
             if addr != self.remote:
                 self.remote = addr
                 self.remote_rtcp = (addr[0], addr[1] + 1)
         self.last_rx = now
         self._timed_out = False
-        self.stats.update_fields(
-            header.ssrc, header.sequence, header.timestamp, header.end - header.start, now
-        )
-        pt = header.payload_type
-        if pt == self.config.telephone_event_pt:
-            for digit in self.dtmf_in.receive(RtpPacket.parse(data), now):
-                self._digit(digit)
-        elif pt == self.codec.payload_type:
+        self.stats.update_fields(ssrc, seq, ts, end - start, now)
+        if pt == self.codec.payload_type:
             if self.recorder is not None or self.inband is not None:
-                pcm = self.codec.decode(data[header.start : header.end])
+                pcm = self.codec.decode(data[start:end])
                 if self.recorder is not None:
                     recorder, channel = self.recorder
-                    recorder.add(channel, header.timestamp, pcm, now)
+                    recorder.add(channel, ts, pcm, now)
                 if self.inband is not None:
                     for digit in self.inband.feed(pcm, now):
                         self._digit(digit)
+        elif pt == config.telephone_event_pt:
+            for digit in self.dtmf_in.receive(RtpPacket.parse(data), now):
+                self._digit(digit)
         else:
             self.unknown_payload += 1
         if self.bridge is not None:
             bridge, side = self.bridge
-            return bridge.relay_datagram(side, data, header)
+            return bridge.relay_fields(side, data, pt, marker, seq, ts, ssrc, start, end)
         return None
 
     def digit_from_info(self, digit: str, duration_ms: int, now: float) -> None:

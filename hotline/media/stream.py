@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
@@ -30,8 +31,12 @@ class _Datagrams(asyncio.DatagramProtocol):
     def __init__(self, on_datagram: Callable[[bytes, Address], None]) -> None:
         self.on_datagram = on_datagram
         self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = None
+        """The bound socket, for sending straight from the media path."""
         self.errors = 0
         self.failures = 0
+        self.dropped = 0
+        """Datagrams not sent because the socket's send buffer was full."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -73,6 +78,8 @@ class RtpStream:
         self.port = port
         """Local RTP port (RTCP is port + 1): put it in the SDP."""
         self._rtp = rtp
+        assert rtp.sock is not None
+        self._rtp_sock = rtp.sock
         self._rtcp = rtcp
         self.every = every
         """Send on every `every`-th engine tick…"""
@@ -155,6 +162,7 @@ class RtpStream:
         """Figures for the call record."""
         out = self.session.summary()
         out["send_errors"] = self.send_errors
+        out["send_dropped"] = self._rtp.dropped + self._rtcp.dropped
         return out
 
     async def close(self, reason: str = "") -> dict[str, object]:
@@ -178,14 +186,29 @@ class RtpStream:
     # -- for the engine ------------------------------------------------------------------
 
     def _send_rtp(self, data: bytes) -> None:
+        # Straight to the socket: a relayed packet is sent from inside the other
+        # leg's datagram_received, and the transport's sendto adds checks and
+        # buffering that RTP does not want. A full send buffer drops the packet
+        # (late audio is useless; the receiver's jitter buffer conceals a loss).
         remote = self.session.remote
-        if remote is not None and self._rtp.transport is not None:
-            self._rtp.transport.sendto(data, remote)
+        if remote is not None and not self.closed:
+            try:
+                self._rtp_sock.sendto(data, remote)
+            except (BlockingIOError, InterruptedError):
+                self._rtp.dropped += 1
+            except OSError as exc:
+                self._rtp.error_received(exc)
 
     def _send_rtcp(self, data: bytes) -> None:
         remote = self.session.remote_rtcp
-        if remote is not None and self._rtcp.transport is not None:
-            self._rtcp.transport.sendto(data, remote)
+        sock = self._rtcp.sock
+        if remote is not None and sock is not None:
+            try:
+                sock.sendto(data, remote)
+            except (BlockingIOError, InterruptedError):
+                self._rtcp.dropped += 1
+            except OSError as exc:
+                self._rtcp.error_received(exc)
 
     def _on_rtp(self, data: bytes, addr: Address) -> None:
         out = self.session.receive_rtp(data, addr, self._time())
