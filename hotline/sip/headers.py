@@ -91,7 +91,7 @@ def canonical_name(name: str) -> str:
 
 def is_token(text: str) -> bool:
     """Whether ``text`` is a non-empty RFC 3261 token."""
-    return bool(text) and all(c in _TOKEN_CHARS for c in text)
+    return bool(text) and _TOKEN_CHARS.issuperset(text)
 
 
 def quote_string(text: str) -> str:
@@ -135,11 +135,28 @@ def _skip_quoted(text: str, start: int) -> int:
     return _read_quoted(text, start)[1]
 
 
+def _check_quotes(value: str) -> None:
+    """Raise 400 for an unterminated quoted string in ``value`` (what the full scan would find)."""
+    i = 0
+    while True:
+        i = value.find('"', i)
+        if i < 0:
+            return
+        i = _skip_quoted(value, i)
+
+
 def split_header_list(value: str) -> list[str]:
     """Split a comma-separated header value, ignoring commas in quotes and ``<...>``.
 
     Items are stripped.  An empty item (``a,,b``) is a 400.
     """
+    if "," not in value:  # the usual case: one item, nothing to scan for
+        item = value.strip()
+        if not item:
+            raise RemoteProtocolError(400, "empty element in header list")
+        if '"' in item:
+            _check_quotes(item)
+        return [item]
     items: list[str] = []
     depth = 0
     start = 0

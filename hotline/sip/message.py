@@ -28,7 +28,8 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from hotline.sip.errors import LocalProtocolError, RemoteProtocolError
 from hotline.sip.headers import (
@@ -121,8 +122,27 @@ def new_call_id(host: str | None = None) -> str:
     return f"{word}@{host}" if host else word
 
 
+# Header name as written -> (canonical spelling, lookup key).  Bounded: names come from
+# the network, and an attacker must not grow it; past the bound names are just not cached.
+_NAMES: dict[str, tuple[str, str]] = {}
+_KEYS: dict[str, str] = {}
+_NAMES_MAX = 2048
+
+
+def _names(name: str) -> tuple[str, str]:
+    names = _NAMES.get(name)
+    if names is None:
+        canonical = canonical_name(name)
+        names = (canonical, canonical.lower())
+        if len(_NAMES) < _NAMES_MAX:
+            _NAMES[name] = names
+            _KEYS[name] = names[1]
+    return names
+
+
 def _key(name: str) -> str:
-    return canonical_name(name).lower()
+    key = _KEYS.get(name)
+    return key if key is not None else _names(name)[1]
 
 
 class Headers:
@@ -133,53 +153,91 @@ class Headers:
     expanded, known names spelt canonically); lookups ignore case and accept
     compact forms.  One line may itself hold a comma-separated list; use the
     typed properties of :class:`Message` to get individual values.
+
+    Lookups go through an index built on first use, and the typed views of
+    :class:`Message` (From, To, Via...) are parsed once and kept here until a
+    line of that name changes: a message is read many times on its way up.
     """
+
+    __slots__ = ("_index", "_items", "_parsed")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = []
+        self._index: dict[str, list[str]] | None = None
+        self._parsed: dict[str, Any] = {}
         for name, value in items:
             self.add(name, value)
 
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = {}
+            for name, value in self._items:
+                key = _key(name)
+                values = index.get(key)
+                if values is None:
+                    index[key] = [value]
+                else:
+                    values.append(value)
+            self._index = index
+        return index
+
+    def _changed(self, key: str) -> None:
+        self._index = None
+        if self._parsed:
+            self._parsed.pop(key, None)
+
     def add(self, name: str, value: str) -> None:
         """Append a header line."""
-        self._items.append((canonical_name(name), value))
+        canonical, key = _names(name)
+        self._items.append((canonical, value))
+        self._changed(key)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """Value of the first line called ``name``, or ``default``."""
-        key = _key(name)
-        for n, v in self._items:
-            if n.lower() == key:
-                return v
-        return default
+        values = self._lookup().get(_key(name))
+        return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
         """Values of every line called ``name``, in order."""
-        key = _key(name)
-        return [v for n, v in self._items if n.lower() == key]
+        values = self._lookup().get(_key(name))
+        return list(values) if values else []
 
     def set(self, name: str, value: str) -> None:
         """Replace all lines called ``name`` with one line, at the first one's position."""
-        key = _key(name)
+        canonical, key = _names(name)
         out: list[tuple[str, str]] = []
         done = False
         for n, v in self._items:
-            if n.lower() == key:
+            if _key(n) == key:
                 if not done:
-                    out.append((canonical_name(name), value))
+                    out.append((canonical, value))
                     done = True
             else:
                 out.append((n, v))
         if not done:
-            out.append((canonical_name(name), value))
+            out.append((canonical, value))
         self._items = out
+        self._changed(key)
+
+    def replace_first(self, name: str, value: str) -> None:
+        """Replace the value of the first line called ``name`` (which must exist), in place."""
+        key = _key(name)
+        for i, (n, _) in enumerate(self._items):
+            if _key(n) == key:
+                self._items[i] = (n, value)
+                self._changed(key)
+                return
+        raise LocalProtocolError(f"no {name} header to replace")
 
     def remove(self, name: str) -> None:
         """Remove every line called ``name``."""
         key = _key(name)
-        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+        self._items = [(n, v) for n, v in self._items if _key(n) != key]
+        self._changed(key)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
+        return isinstance(name, str) and _key(name) in self._lookup()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._items))
@@ -188,13 +246,16 @@ class Headers:
         return len(self._items)
 
     def copy(self) -> Headers:
-        """A shallow copy."""
+        """A shallow copy (parsed views are shared: they are never changed in place)."""
         new = Headers()
         new._items = list(self._items)
+        new._parsed = dict(self._parsed)
         return new
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Headers) and self._items == other._items
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Headers({self._items!r})"
@@ -208,6 +269,10 @@ class Message:
     body: bytes = b""
 
     # -- typed views of the headers ------------------------------------------------
+    #
+    # Parsed once per header (cached in ``headers``, dropped when that header
+    # changes).  The objects returned are shared: read them, never change them
+    # in place (``NameAddr.with_tag`` and friends make copies).
 
     def _one(self, name: str) -> str:
         value = self.headers.get(name)
@@ -229,17 +294,29 @@ class Message:
     @property
     def cseq(self) -> CSeq:
         """The parsed CSeq."""
-        return CSeq.parse(self._one("CSeq"))
+        parsed = self.headers._parsed
+        value = parsed.get("cseq")
+        if value is None:
+            value = parsed["cseq"] = CSeq.parse(self._one("CSeq"))
+        return value
 
     @property
     def from_(self) -> NameAddr:
         """The parsed From header."""
-        return NameAddr.parse(self._one("From"))
+        parsed = self.headers._parsed
+        value = parsed.get("from")
+        if value is None:
+            value = parsed["from"] = NameAddr.parse(self._one("From"))
+        return value
 
     @property
     def to(self) -> NameAddr:
         """The parsed To header."""
-        return NameAddr.parse(self._one("To"))
+        parsed = self.headers._parsed
+        value = parsed.get("to")
+        if value is None:
+            value = parsed["to"] = NameAddr.parse(self._one("To"))
+        return value
 
     @property
     def from_tag(self) -> str | None:
@@ -251,18 +328,39 @@ class Message:
         """The To tag, ``None`` outside a dialog."""
         return self.to.tag
 
+    def _vias(self) -> list[Via]:
+        parsed = self.headers._parsed
+        value = parsed.get("via")
+        if value is None:
+            value = parsed["via"] = [Via.parse(v) for v in self._list("Via")]
+        return value
+
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first (comma-joined lines are split)."""
-        return [Via.parse(v) for v in self._list("Via")]
+        return list(self._vias())
 
     @property
     def top_via(self) -> Via:
         """The topmost Via."""
+        parsed = self.headers._parsed.get("via")
+        if parsed:
+            return parsed[0]
         values = self.headers.get_all("Via")
         if not values:
             raise RemoteProtocolError(400, "missing Via header")
         return Via.parse(split_header_list(values[0])[0])
+
+    def replace_top_via(self, via: Via) -> None:
+        """Rewrite the topmost Via value; the other values of its line are kept as written."""
+        values = self.headers.get_all("Via")
+        if not values:
+            raise RemoteProtocolError(400, "missing Via header")
+        rest = split_header_list(values[0])[1:]
+        parsed = self.headers._parsed.get("via")
+        self.headers.replace_first("Via", ", ".join([str(via), *rest]))
+        if parsed:
+            self.headers._parsed["via"] = [via, *parsed[1:]]
 
     @property
     def branch(self) -> str | None:
@@ -283,10 +381,12 @@ class Message:
     @property
     def contacts(self) -> list[NameAddr]:
         """Contact values (empty for none; a ``*`` wildcard is reported as empty too)."""
-        values = self._list("Contact")
-        if values == ["*"]:
-            return []
-        return [NameAddr.parse(v) for v in values]
+        parsed = self.headers._parsed
+        value = parsed.get("contact")
+        if value is None:
+            values = self._list("Contact")
+            value = parsed["contact"] = [] if values == ["*"] else [NameAddr.parse(v) for v in values]
+        return list(value)
 
     @property
     def contact(self) -> NameAddr | None:
@@ -469,11 +569,14 @@ def _validate(msg: Request | Response) -> None:
     for name in _SINGLE:
         if len(headers.get_all(name)) > 1:
             raise RemoteProtocolError(400, f"more than one {name} header")
-    if not msg.call_id.strip():
+    call_id = msg.call_id
+    stripped = call_id.strip()
+    if not stripped:
         raise RemoteProtocolError(400, "empty Call-ID")
-    headers.set("Call-ID", msg.call_id.strip())
+    if stripped != call_id:
+        headers.set("Call-ID", stripped)
     cseq = msg.cseq
-    msg.vias  # noqa: B018 - parse every Via now so later layers can rely on them
+    msg._vias()  # parse every Via now so later layers can rely on them
     msg.from_  # noqa: B018
     msg.to  # noqa: B018
     msg.max_forwards  # noqa: B018
@@ -532,11 +635,8 @@ def stamp_received(request: Request, source: tuple[str, int]) -> None:
     and fills a valueless ``rport`` with the source port (setting ``received``
     too, as RFC 3581 requires).
     """
-    values = request.headers.get_all("Via")
-    if not values:
-        raise RemoteProtocolError(400, "missing Via header")
-    items = split_header_list(values[0])
-    via = Via.parse(items[0])
+    top = request.top_via
+    via = replace(top, params=dict(top.params))  # the parsed one is shared: change a copy
     host, port = source
     changed = False
     if via.host.strip("[]").lower() != host.strip("[]").lower():
@@ -548,15 +648,7 @@ def stamp_received(request: Request, source: tuple[str, int]) -> None:
         changed = True
     if not changed:
         return
-    items[0] = str(via)
-    rewritten: list[tuple[str, str]] = []
-    first = True
-    for name, value in request.headers:
-        if name == "Via" and first:
-            value = ", ".join(items)
-            first = False
-        rewritten.append((name, value))
-    request.headers = Headers(rewritten)
+    request.replace_top_via(via)
 
 
 def response_destination(
@@ -712,11 +804,19 @@ def build_response(
     h.add("From", request._one("From"))
     to = request.to
     if to_tag is not None and to.tag is None and status != 100:
-        h.add("To", str(to.with_tag(to_tag)))
+        to = to.with_tag(to_tag)
+        h.add("To", str(to))
     else:
         h.add("To", request._one("To"))
     h.add("Call-ID", request.call_id)
     h.add("CSeq", request._one("CSeq"))
+    # The copied lines mean what they meant in the request: share its parsed views.
+    parsed = h._parsed
+    parsed["to"] = to
+    for key in ("via", "from", "cseq"):
+        view = request.headers._parsed.get(key)
+        if view is not None:
+            parsed[key] = view
     for name, value in headers:
         h.add(name, value)
     if content_type is not None:

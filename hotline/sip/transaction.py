@@ -137,12 +137,17 @@ State = ClientState | ServerState
 Table = dict[tuple[State, Input], tuple[str, State]]
 
 
+_RESPONSE_INPUTS = {
+    prefix: (Input[f"{prefix}_1XX"], Input[f"{prefix}_2XX"], Input[f"{prefix}_FINAL"])
+    for prefix in ("RESP", "TU")
+}
+
+
 def _response_input(status: int, prefix: str) -> Input:
+    provisional, success, final = _RESPONSE_INPUTS[prefix]
     if status < 200:
-        return Input[f"{prefix}_1XX"]
-    if status < 300:
-        return Input[f"{prefix}_2XX"]
-    return Input[f"{prefix}_FINAL"]
+        return provisional
+    return success if status < 300 else final
 
 
 class Transaction:

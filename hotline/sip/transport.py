@@ -43,15 +43,13 @@ import logging
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from hotline.sip import trace
 from hotline.sip.errors import LocalProtocolError, RemoteProtocolError
-from hotline.sip.headers import Via, split_header_list
 from hotline.sip.message import (
     DEFAULT_MAX_SIZE,
-    Headers,
     Request,
     Response,
     StreamFramer,
@@ -175,18 +173,27 @@ def _address(sockaddr: tuple[object, ...] | tuple[str, int]) -> Address:
 
 def _same_host(a: str, b: str) -> bool:
     a, b = _strip_brackets(a), _strip_brackets(b)
+    if a == b:
+        return True
     try:
         return ipaddress.ip_address(a) == ipaddress.ip_address(b)
     except ValueError:
         return a.lower() == b.lower()
 
 
+#: Destination hosts already found to be IP literals (bounded: peers are few, scanners many).
+_CHECKED_HOSTS: set[str] = set()
+
+
 def _check_destination(destination: Address) -> Address:
     host = _strip_brackets(destination[0])
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        raise LocalProtocolError(f"destination {host!r} is not an IP address; resolve it first") from None
+    if host not in _CHECKED_HOSTS:
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            raise LocalProtocolError(f"destination {host!r} is not an IP address; resolve it first") from None
+        if len(_CHECKED_HOSTS) < 1024:
+            _CHECKED_HOSTS.add(host)
     return host, int(destination[1])
 
 
@@ -211,11 +218,8 @@ def stamp_via(request: Request, source: Address) -> None:
     Changes ``request`` in place; the other Via values are kept as written.
     """
     host, port = _address(source)
-    values = request.headers.get_all("Via")
-    if not values:
-        raise RemoteProtocolError(400, "missing Via header")
-    first = split_header_list(values[0])
-    via = Via.parse(first[0])
+    top = request.top_via
+    via = replace(top, params=dict(top.params))  # the parsed one is shared: change a copy
     changed = False
     if via.has_rport:
         if via.rport is None:
@@ -227,12 +231,7 @@ def stamp_via(request: Request, source: Address) -> None:
         changed = True
     if not changed:
         return
-    items = list(request.headers)
-    for i, (name, _value) in enumerate(items):
-        if name == "Via":
-            items[i] = ("Via", ", ".join([str(via), *first[1:]]))
-            break
-    request.headers = Headers(items)
+    request.replace_top_via(via)
 
 
 def response_destination(response: Response, transport: str | None = None) -> Address:

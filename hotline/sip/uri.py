@@ -11,6 +11,7 @@ a user part survives a round trip instead of truncating the address
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
@@ -33,12 +34,23 @@ _ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 def _unescape(text: str, what: str) -> str:
     """Decode %HH escapes once; a lone ``%`` is malformed inside a URI component."""
+    if "%" not in text:
+        return text
     if _ESCAPE_RE.search(text):
         raise RemoteProtocolError(400, f"bad %-escape in URI {what}")
     return unquote(text, encoding="utf-8", errors="surrogateescape")
 
 
+_ALWAYS_SAFE = frozenset(string.ascii_letters + string.digits + "_.-~")
+_SAFE_SETS: dict[str, frozenset[str]] = {}
+
+
 def _escape(text: str, safe: str) -> str:
+    chars = _SAFE_SETS.get(safe)
+    if chars is None:
+        chars = _SAFE_SETS[safe] = _ALWAYS_SAFE | frozenset(safe)
+    if chars.issuperset(text):
+        return text  # nothing quote() would change: skip it (URIs are written on every message)
     return quote(text, safe=safe, encoding="utf-8", errors="surrogateescape")
 
 
