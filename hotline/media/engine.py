@@ -225,8 +225,7 @@ class MediaEngine:
                 await self._bind(rtcp, port + 1)
             except OSError as exc:
                 log.warning("RTCP port %d unusable (%s); setting the pair aside", port + 1, exc)
-                assert rtp.transport is not None
-                rtp.transport.close()
+                rtp.close()
                 self.pool.block(port)
                 continue
             if self._timer is None:
@@ -247,19 +246,18 @@ class MediaEngine:
         raise PortsExhausted("no usable RTP port pair after 16 attempts")
 
     async def _bind(self, proto: _Datagrams, port: int) -> None:
-        # Our own socket, handed to asyncio for receiving: the stream sends on it
-        # directly (see RtpStream._send_rtp), without the transport's per-call checks.
+        # A plain non-blocking socket read with loop.add_reader (see _Datagrams);
+        # the stream sends on it directly (RtpStream._send_rtp).
         assert self._loop is not None
         family = socket.AF_INET6 if ":" in self.bind_host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
             sock.bind((self.bind_host, port))
-            await self._loop.create_datagram_endpoint(lambda: proto, sock=sock)
         except BaseException:
             sock.close()
             raise
-        proto.sock = sock
+        proto.attach(self._loop, sock)
 
     def _stream_closed(self, stream: RtpStream) -> None:
         self._streams.pop(stream.port, None)

@@ -13,7 +13,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 from hotline.media.events import DigitReceived, PlaybackEnded, RtpTimedOut
 from hotline.media.player import Item
@@ -25,38 +25,69 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class _Datagrams(asyncio.DatagramProtocol):
-    """Feeds datagrams of one socket to a callback; counts send errors (ICMP unreachable)."""
+class _Datagrams:
+    """One UDP socket, read with `loop.add_reader`; every datagram goes to a callback.
+
+    Not an asyncio datagram transport: that reads one datagram per readiness
+    event, so a socket with a backlog (the process was descheduled for a
+    while) drains one packet per loop iteration, and with a thousand busy
+    sockets the iterations come too slowly for the backlogs ever to clear --
+    the relay latency then climbs to seconds and stays there. Here each wake-up
+    reads what is queued, up to `batch` datagrams (fairness to other sockets).
+    Sending is done on `sock` directly by the stream.
+    """
+
+    batch = 32
+    max_size = 8192
 
     def __init__(self, on_datagram: Callable[[bytes, Address], None]) -> None:
         self.on_datagram = on_datagram
-        self.transport: asyncio.DatagramTransport | None = None
         self.sock: socket.socket | None = None
-        """The bound socket, for sending straight from the media path."""
+        """The bound socket (None once closed)."""
         self.errors = 0
         self.failures = 0
         self.dropped = 0
         """Datagrams not sent because the socket's send buffer was full."""
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    def attach(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        """Start reading the bound, non-blocking `sock`."""
+        self._loop, self.sock = loop, sock
+        loop.add_reader(sock.fileno(), self._read_ready)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, Any]) -> None:
-        # IPv6 addresses come as 4-tuples; (host, port) is all a session needs.
-        try:
-            self.on_datagram(data, addr if len(addr) == 2 else (addr[0], addr[1]))
-        except Exception:
-            # A bug of ours on one packet must not make asyncio close the socket
-            # (which it does when datagram_received raises) and end the call's audio.
-            self.failures += 1
-            log.exception("RTP datagram from %s failed", addr)
+    def close(self) -> None:
+        """Stop reading and close the socket."""
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+
+    def _read_ready(self) -> None:
+        for _ in range(self.batch):
+            sock = self.sock
+            if sock is None:
+                return
+            try:
+                data, addr = sock.recvfrom(self.max_size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.error_received(exc)
+                return
+            # IPv6 addresses come as 4-tuples; (host, port) is all a session needs.
+            try:
+                self.on_datagram(data, addr if len(addr) == 2 else (addr[0], addr[1]))
+            except Exception:
+                # A bug of ours on one packet must not end the call's audio.
+                self.failures += 1
+                log.exception("RTP datagram from %s failed", addr)
 
     def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable and the like: the far end is gone or not yet
-        # there. Counted; the RTP timeout decides whether the call is dead.
+        """ICMP port unreachable and the like: counted (the RTP timeout decides if the call is dead)."""
         self.errors += 1
         if self.errors == 1:
-            log.info("RTP send error: %s", exc)
+            log.info("RTP socket error: %s", exc)
 
 
 class RtpStream:
@@ -176,9 +207,8 @@ class RtpStream:
         if session.remote_rtcp is not None and session.config.rtcp:
             self._send_rtcp(session.bye(self.engine.now(), time.time(), reason))
         stats = self.stats()
-        for proto in (self._rtp, self._rtcp):
-            if proto.transport is not None:
-                proto.transport.close()
+        self._rtp.close()
+        self._rtcp.close()
         self.engine._stream_closed(self)
         self._played.set()
         return stats
@@ -187,7 +217,7 @@ class RtpStream:
 
     def _send_rtp(self, data: bytes) -> None:
         # Straight to the socket: a relayed packet is sent from inside the other
-        # leg's datagram_received, and the transport's sendto adds checks and
+        # leg's receive callback, and a transport's sendto adds checks and
         # buffering that RTP does not want. A full send buffer drops the packet
         # (late audio is useless; the receiver's jitter buffer conceals a loss).
         remote = self.session.remote
