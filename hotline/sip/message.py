@@ -236,6 +236,17 @@ class Headers:
         self._items = [(n, v) for n, v in self._items if _key(n) != key]
         self._changed(key)
 
+    def compact(self) -> None:
+        """Forget the lookup index and parsed views (rebuilt when next needed).
+
+        For messages kept long after they were handled (a transaction's last
+        response, a lingering INVITE): thousands of them with their parsed
+        views would be that many more objects for every full garbage collection.
+        """
+        self._index = None
+        if self._parsed:
+            self._parsed = {}
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and _key(name) in self._lookup()
 

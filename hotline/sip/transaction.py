@@ -206,6 +206,16 @@ class Transaction:
             del self._deadlines[name]
             out += self._fire(_TIMER_INPUT[name], now)
 
+    compacted = False
+    """Whether :meth:`compact` ran or is due."""
+
+    def compact(self) -> None:
+        """Drop the parsed views of the messages kept (see :meth:`Headers.compact`)."""
+        self.compacted = True
+        for message in (self.request, getattr(self, "last_response", None), getattr(self, "ack", None)):
+            if message is not None:
+                message.headers.compact()
+
     def handle_transport_error(self, error: TransportError, now: float) -> list[Action]:
         """The transport failed to send one of our messages."""
         self._error = error
@@ -644,11 +654,8 @@ ServerTransaction = InviteServerTransaction | NonInviteServerTransaction
 ClientTransaction = InviteClientTransaction | NonInviteClientTransaction
 _MergeIdent = tuple[str | None, str, int, str]
 #: What the layer's timer heap holds: a transaction, a lingering INVITE, an AckWait.
-_Entry = (
-    tuple[Literal["txn"], TransactionKey]
-    | tuple[Literal["linger"], TransactionKey]
-    | tuple[Literal["ack"], tuple[str, int]]
-)
+#: (A transaction is entered by its key alone: one tuple less per transaction to keep.)
+_Entry = TransactionKey | tuple[Literal["linger"], TransactionKey] | tuple[Literal["ack"], tuple[str, int]]
 
 
 class TransactionLayer:
@@ -675,8 +682,9 @@ class TransactionLayer:
         self._seq = itertools.count()
         # Merged-request detection (§8.2.2.2): (From tag, Call-ID, CSeq number,
         # method) -> live server transactions without To tag, and back.
-        self._merge_index: dict[_MergeIdent, set[TransactionKey]] = {}
+        self._merge_index: dict[_MergeIdent, TransactionKey | set[TransactionKey]] = {}
         self._merge_ident: dict[TransactionKey, _MergeIdent] = {}
+        self._to_compact: list[Transaction] = []
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -728,7 +736,7 @@ class TransactionLayer:
         if invite.cancel_sent:
             return []  # one CANCEL per INVITE: a second would reuse its branch
         invite.note_cancel_sent(now)
-        self._schedule(("txn", invite.key), invite.next_deadline())
+        self._schedule(invite.key, invite.next_deadline())
         assert invite.peer is not None
         _, actions = self.send_request(
             build_cancel(invite.request), invite.peer, now, reliable=invite.reliable
@@ -794,6 +802,7 @@ class TransactionLayer:
         reliable: bool = False,
     ) -> list[Action]:
         """Route a message from the transport to its transaction, or up as stray."""
+        self._compact_answered()
         if isinstance(message, Response):
             return self._receive_response(message, now)
         return self._receive_request(message, source, now, reliable)
@@ -859,11 +868,19 @@ class TransactionLayer:
             return False
         cseq = request.cseq
         ident = (request.from_tag, request.call_id, cseq.seq, cseq.method)
-        keys = self._merge_index.setdefault(ident, set())
-        merged = bool(keys - {key})
-        keys.add(key)
         self._merge_ident[key] = ident
-        return merged
+        known = self._merge_index.get(ident)
+        if known is None:
+            self._merge_index[ident] = key  # the usual case: one key, no set to keep
+            return False
+        if isinstance(known, set):
+            merged = bool(known - {key})
+            known.add(key)
+            return merged
+        if known == key:
+            return False
+        self._merge_index[ident] = {known, key}
+        return True
 
     def _answer_cancel(
         self, cancel_txn: NonInviteServerTransaction, request: Request, now: float
@@ -909,6 +926,7 @@ class TransactionLayer:
 
     def handle_timer(self, now: float) -> list[Action]:
         """Fire everything due at ``now``, earliest first."""
+        self._compact_answered()
         out: list[Action] = []
         heap = self._heap
         scheduled = self._scheduled
@@ -917,22 +935,13 @@ class TransactionLayer:
             if scheduled.get(entry) != deadline:
                 continue  # stale: rescheduled or gone since
             del scheduled[entry]
+            if isinstance(entry, TransactionKey):
+                txn: Transaction | None = self._clients.get(entry) or self._servers.get(entry)
+                if txn is not None:
+                    out += self._fire_timers(txn, now)
+                continue
             kind, ident = entry
-            if kind == "txn":
-                assert isinstance(ident, TransactionKey)
-                txn: Transaction | None = self._clients.get(ident) or self._servers.get(ident)
-                if txn is None:
-                    continue
-                fired = txn.handle_timer(now)
-                if (
-                    isinstance(txn, InviteClientTransaction)
-                    and not txn.cancel_sent
-                    and TransactionTimedOut(txn.key, "C") in fired
-                ):
-                    # §16.6: Timer C on a transaction that had a provisional: CANCEL it.
-                    fired += self._send_cancel(txn, now)
-                out += self._collect(txn, fired, now)
-            elif kind == "linger":
+            if kind == "linger":
                 assert isinstance(ident, TransactionKey)
                 self._linger.pop(ident, None)
                 self._forget_server(ident)
@@ -942,6 +951,23 @@ class TransactionLayer:
                     out += wait.handle_timer(now)
                     self._schedule_wait(wait)
         return out
+
+    def _compact_answered(self) -> None:
+        for txn in self._to_compact:
+            txn.compact()
+        self._to_compact.clear()
+
+    def _fire_timers(self, txn: Transaction, now: float) -> list[Action]:
+        """Fire the timers of ``txn`` due at ``now``."""
+        fired = txn.handle_timer(now)
+        if (
+            isinstance(txn, InviteClientTransaction)
+            and not txn.cancel_sent
+            and TransactionTimedOut(txn.key, "C") in fired
+        ):
+            # §16.6: Timer C on a transaction that had a provisional: CANCEL it.
+            fired += self._send_cancel(txn, now)
+        return self._collect(txn, fired, now)
 
     def _schedule(self, entry: _Entry, deadline: float | None) -> None:
         """Make ``deadline`` the one current deadline of ``entry`` (``None``: none)."""
@@ -953,7 +979,7 @@ class TransactionLayer:
             return
         self._scheduled[entry] = deadline
         heapq.heappush(self._heap, (deadline, next(self._seq), entry))
-        if len(self._heap) > 64 and len(self._heap) > 4 * len(self._scheduled):
+        if len(self._heap) > 64 and len(self._heap) > 2 * len(self._scheduled):
             # Mostly stale items: rebuild so the heap stays O(live entries).
             self._heap = [(d, next(self._seq), e) for e, d in self._scheduled.items()]
             heapq.heapify(self._heap)
@@ -969,7 +995,12 @@ class TransactionLayer:
     def _collect(self, txn: Transaction, actions: list[Action], now: float) -> list[Action]:
         """Reschedule ``txn``; forget it once terminated (or let an INVITE answered with 2xx linger)."""
         key = txn.key
-        self._schedule(("txn", key), txn.next_deadline())
+        self._schedule(key, txn.next_deadline())
+        if not txn.compacted and txn.state.value in ("Completed", "Confirmed", "Terminated"):
+            # Answered: from now on it mostly waits (J, K, D, I, linger), holding its messages.
+            # Compacted on the next call into the layer, once the TU is done with them.
+            txn.compacted = True
+            self._to_compact.append(txn)
         if txn.terminated:
             if isinstance(txn, InviteServerTransaction) and txn.answered_2xx:
                 if key not in self._linger:
@@ -986,8 +1017,10 @@ class TransactionLayer:
         self._servers.pop(key, None)
         ident = self._merge_ident.pop(key, None)
         if ident is not None:
-            keys = self._merge_index.get(ident)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
+            known = self._merge_index.get(ident)
+            if isinstance(known, set):
+                known.discard(key)
+                if not known:
                     del self._merge_index[ident]
+            elif known == key:
+                del self._merge_index[ident]

@@ -83,3 +83,11 @@ def test_header_name_cache_is_bounded() -> None:
         h.add(f"X-Scan-{n}", "1")
     assert len(message_module._NAMES) <= message_module._NAMES_MAX
     assert h.get("x-scan-4999") == "1" and len(h.get_all("X-SCAN-10")) == 1
+
+
+def test_compact_forgets_views_and_they_come_back() -> None:
+    msg = invite()
+    from_ = msg.from_
+    msg.headers.compact()
+    assert msg.headers._parsed == {} and msg.headers._index is None
+    assert msg.from_ == from_ and msg.from_ is not from_  # parsed again on demand
