@@ -235,7 +235,7 @@ class MediaEngine:
                 )
                 self._arm()
             every = max(1, round(config.ptime_ms / self.tick_ms))
-            phase = self._schedule.next_tick % every
+            phase = self._quietest_phase(every)
             stream = RtpStream(self, session, port, rtp, rtcp, every, phase)
             rtp.on_datagram = stream._on_rtp
             rtcp.on_datagram = stream._on_rtcp
@@ -264,6 +264,20 @@ class MediaEngine:
         self._unschedule(stream)
         self.pool.release(stream.port, self.now())
 
+    def _quietest_phase(self, every: int) -> int:
+        """The phase of `every` with the fewest streams, the soonest of those on a tie.
+
+        Streams opened in one burst (a thousand in a few milliseconds, or
+        calls arriving together) must still spread over the phases: taking
+        the next tick's phase alone would put them all on the same tick.
+        """
+        assert self._schedule is not None
+        start = self._schedule.next_tick
+        return min(
+            ((start + k) % every for k in range(every)),
+            key=lambda p: len(self._buckets.get((every, p), ())),
+        )
+
     def _reschedule(self, stream: RtpStream) -> None:
         """Move a stream whose packet time changed to the bucket of its new interval."""
         assert self._schedule is not None
@@ -271,7 +285,7 @@ class MediaEngine:
         if every == stream.every or stream.closed:
             return
         self._unschedule(stream)
-        stream.every, stream.phase = every, self._schedule.next_tick % every
+        stream.every, stream.phase = every, self._quietest_phase(every)
         self._buckets.setdefault((stream.every, stream.phase), {})[stream.port] = stream
 
     def _unschedule(self, stream: RtpStream) -> None:
