@@ -18,11 +18,13 @@ to whole milliseconds, so a timer armed on the deadline fires 0–1 ms late;
 armed half a millisecond early, the send error is centred on the deadline.
 
 Received datagrams are handled as they arrive (relayed at once when bridged),
-never on the clock. Each stream is also polled about every `poll_interval`
-seconds for time-driven events (RTP timeout, lost DTMF end packets) and
-RTCP reports — a few streams per tick, round robin, so that a thousand
-streams never get polled in one go — and recordings are pumped into their
-WAV files. With no stream and no recording the timer is not armed at all.
+never on the clock: each RTP socket is read with `loop.add_reader`, draining
+what is queued on each wake-up (see `stream._Datagrams`). Each stream is
+also polled about every `poll_interval` seconds for time-driven events (RTP
+timeout, lost DTMF end packets) and RTCP reports -- a few streams per tick,
+round robin, so that a thousand streams never get polled in one go -- and
+recordings are pumped into their WAV files. With no stream and no recording
+the timer is not armed at all.
 
 Nothing here sleeps; every task-like thing is a timer handle the engine
 cancels on `close()`.

@@ -1,7 +1,8 @@
 """The asyncio side of one RTP stream: two UDP sockets around a `MediaSession`.
 
-Thin on purpose: the datagram protocols hand bytes to the session and send
-what it returns; events go to asyncio queues for the call layer. Sending on
+Thin on purpose: the socket readers (`loop.add_reader`) hand bytes to the
+session and send what it returns; events go to asyncio queues for the call
+layer. Sending on
 the media clock is the engine's job (it calls `MediaSession.tick` for every
 stream on one timer); a `RtpStream` never sleeps or runs a task of its own.
 """
