@@ -18,7 +18,8 @@ Theory of operation. The caller's leg is already answered and has its
 4. the first leg to end -- a BYE, or an RTP timeout -- ends the other one.
 
 An outbound leg that is not answered (busy, rejected, no answer within
-`ring_timeout`, failed) leaves the caller's leg up with its stream idle: the
+`ring_timeout`, failed), or whose engineer hangs up before the bridge (on
+hearing the whisper), leaves the caller's leg up with its stream idle: the
 result says why, and the call layer tries the next engineer or takes a
 voicemail. A caller who hangs up while the leg rings gets the leg CANCELled.
 
@@ -86,7 +87,9 @@ class ForwardResult:
     """Whether the engineer answered (and was bridged, unless a leg ended first)."""
     ended_by: str
     """What ended it: "caller" or "callee" (hung up), "caller-rtp-timeout",
-    "callee-rtp-timeout", or "unanswered" (then `reason`/`status` say why)."""
+    "callee-rtp-timeout", "unanswered" (then `reason`/`status` say why), or
+    "declined" (the engineer answered but hung up before the bridge, e.g. on
+    hearing the whisper)."""
     reason: str = ""
     """The outbound leg's `Ended.reason` ("rejected", "timeout", "cancelled", ...)."""
     status: int | None = None
@@ -102,8 +105,8 @@ class ForwardResult:
 
     @property
     def caller_still_up(self) -> bool:
-        """The leg was not answered and the caller is still there (try someone else)."""
-        return self.ended_by == "unanswered"
+        """Nobody took the call and the caller is still there (try someone else, or voicemail)."""
+        return self.ended_by in ("unanswered", "declined")
 
 
 class _Events:
@@ -217,7 +220,6 @@ class Forwarder:
         recording: Recording | None = None
         bridged_at: float | None = None
         try:
-            stream.play([ToneItem(RINGBACK)])
             offer = make_offer(address, out.port, self.codecs, ptime=self.ptime_ms)
             leg = await self.endpoint.place_call(
                 plan.target,
@@ -227,6 +229,7 @@ class Forwarder:
                 sdp_offer=offer.serialize(),
                 timeout=plan.ring_timeout,
             )
+            stream.play([ToneItem(RINGBACK)])
             events = _Events(leg.events())
             answered = await self._ring(leg, events, stream, out, watch)
             if not isinstance(answered, Answered):
@@ -239,6 +242,14 @@ class Forwarder:
                 return ForwardResult(True, "callee", "failed", None,
                                      callee_stats=await out.close("no media"))
             ended = await self._whisper(answered.media, plan, stream, out, watch)
+            if ended in ("callee", "callee-rtp-timeout"):
+                # The engineer hung up on the whisper (declined): the caller stays, as if
+                # nobody had answered, for the next engineer or a voicemail.
+                stream.stop_playback()
+                await leg.hangup()
+                ended_leg = await leg.wait_ended()
+                return ForwardResult(True, "declined", ended_leg.reason, ended_leg.status,
+                                     callee_stats=await out.close("declined"))
             if ended is None:
                 self.engine.bridge(stream, out)
                 bridged_at = self.engine.now()

@@ -6,6 +6,8 @@
   plays on and hangs up itself.
 * A baresip engineer that does not answer, and a baresip caller who hangs up
   after hearing ringback for a while: the outbound leg is CANCELled.
+* A baresip engineer who answers and hangs up during the whisper: "declined",
+  the caller's leg stays up.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tests.interop.media_helpers import (
     start_baresip_with_codecs,
     stop_quietly,
     tone_runs,
+    tone_wav,
 )
 from tests.interop.peers import Baresip, PortAllocator, Sipp
 
@@ -100,3 +103,39 @@ async def test_caller_giving_up_cancels_the_ringing_leg(
     pcm, rate = read_wav(dec[0])
     ring = tone_runs(pcm, 450.0, rate=rate)
     assert ring and 0.85 <= ring[0][1] - ring[0][0] <= 1.15, ring
+
+
+async def test_engineer_hanging_up_on_the_whisper_declines_and_leaves_the_caller_up(
+    tmp_path: Path, free_ports: PortAllocator, baresip_caller: Baresip
+) -> None:
+    need("baresip")
+    oncall = start_baresip_with_codecs(tmp_path / "oncall", free_ports, user="oncall")
+    whisper = tone_wav(tmp_path / "whisper.wav", 1400.0, 4.0)
+    engine = engine_for(free_ports)
+    results: list[ForwardResult] = []
+    still_up: list[bool] = []
+
+    async def forward(call: IncomingCall, stream: RtpStream) -> None:
+        forwarder = Forwarder(desk.endpoint, engine, allowed={oncall.uri}.__contains__,
+                              media_address="127.0.0.1")
+        results.append(await forwarder.forward(call, stream, ForwardPlan(
+            oncall.uri, caller_id="+4930111000099", whisper=whisper)))
+        still_up.append(not call.is_over)
+        await call.hangup()
+
+    desk = MediaDesk(sip_config(0), engine, forward)
+    try:
+        async with desk:
+            await asyncio.to_thread(baresip_caller.dial, desk.uri)
+            await oncall.ctrl.wait_event_async("CALL_ESTABLISHED", 10)
+            await asyncio.sleep(1.0)  # mid-whisper
+            await asyncio.to_thread(oncall.hangup)
+            await asyncio.wait_for(desk.handled.wait(), 10)
+            await baresip_caller.ctrl.wait_event_async("CALL_CLOSED", 5)
+        assert not desk.errors, desk.errors
+    finally:
+        stop_quietly(oncall)
+    (result,) = results
+    assert result.answered and result.ended_by == "declined" and result.caller_still_up, result
+    assert result.reason == "remote-bye" and still_up == [True]
+    assert result.relay == {}  # never bridged
