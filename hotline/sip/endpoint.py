@@ -84,7 +84,7 @@ from hotline.sip.registration import (
     RegistrationOutput,
     Unregistered,
 )
-from hotline.sip.sdp import SdpError, SessionDescription, negotiate_answer
+from hotline.sip.sdp import SdpError, SessionDescription, check_offer
 from hotline.sip.session import unsupported_requirements
 from hotline.sip.transaction import TimerConfig, TransactionLayer
 from hotline.sip.transport import (
@@ -724,7 +724,7 @@ class SipEndpoint:
                 return
             # Reject an offer we cannot answer now, before anybody lets it ring.
             sdp = SessionDescription.parse(request.body)
-            negotiate_answer(sdp, local_address="127.0.0.1", local_port=9, supported_codecs=self.codecs)
+            check_offer(sdp, supported_codecs=self.codecs)
         transport = self._txn_transport.get(key) or self.transport_for()
         call = IncomingCall(self, request, key, source or ("", 0), transport, sdp)
         self.register_dialog(call.dialog_id, call)

@@ -47,6 +47,7 @@ __all__ = [
     "SdpError",
     "SessionDescription",
     "Timing",
+    "check_offer",
     "make_offer",
     "negotiate_answer",
     "parse_answer",
@@ -664,6 +665,39 @@ def make_offer(
     return (session or LocalSdpSession()).stamp(sdp)
 
 
+def _choose_audio(
+    offer: SessionDescription, supported_codecs: Sequence[str]
+) -> tuple[int, tuple[int, str], Connection]:
+    """(index, (payload type, codec), connection) of the stream an answer would accept."""
+    supported = [codec.upper() for codec in supported_codecs]
+    for codec in supported:
+        _g711_pt(codec)
+    chosen_index: int | None = None
+    chosen: tuple[int, str] | None = None
+    for index, media in enumerate(offer.media):
+        if _acceptable_audio(media):
+            chosen = _first_common_codec(media, supported)
+            if chosen is not None:
+                chosen_index = index
+                break
+    if chosen_index is None or chosen is None:
+        offered = "; ".join(_describe(m) for m in offer.media) or "no media"
+        raise SdpError(488, f"no common audio codec: we support {supported}, offer has {offered}")
+    remote = offer.media[chosen_index]
+    conn = offer.connection_for(remote)
+    if conn is None:
+        raise SdpError(400, f"no c= line for the {remote.media} stream (session or media level)")
+    return chosen_index, chosen, conn
+
+
+def check_offer(offer: SessionDescription, *, supported_codecs: Sequence[str] = ("PCMU", "PCMA")) -> None:
+    """Raise the ``SdpError`` :func:`negotiate_answer` would raise for ``offer``, without building an answer.
+
+    For turning an unanswerable INVITE away (488) before anybody lets it ring.
+    """
+    _choose_audio(offer, supported_codecs)
+
+
 def negotiate_answer(
     offer: SessionDescription | bytes | str,
     *,
@@ -692,26 +726,8 @@ def negotiate_answer(
     wanted = direction or "sendrecv"
     if wanted not in DIRECTIONS:
         raise ValueError(f"unknown direction {wanted!r}")
-    supported = [codec.upper() for codec in supported_codecs]
-    for codec in supported:
-        _g711_pt(codec)
-    chosen_index: int | None = None
-    chosen: tuple[int, str] | None = None
-    for index, media in enumerate(offer.media):
-        if _acceptable_audio(media):
-            chosen = _first_common_codec(media, supported)
-            if chosen is not None:
-                chosen_index = index
-                break
-    if chosen_index is None or chosen is None:
-        offered = "; ".join(_describe(m) for m in offer.media) or "no media"
-        raise SdpError(488, f"no common audio codec: we support {supported}, offer has {offered}")
-
+    chosen_index, (pt, codec), conn = _choose_audio(offer, supported_codecs)
     remote = offer.media[chosen_index]
-    pt, codec = chosen
-    conn = offer.connection_for(remote)
-    if conn is None:
-        raise SdpError(400, f"no c= line for the {remote.media} stream (session or media level)")
     remote_dir = offer.direction_for(remote)
     on_hold = remote_dir in ("sendonly", "inactive") or conn.is_hold_address
     if conn.is_hold_address:

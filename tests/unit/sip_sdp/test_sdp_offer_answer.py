@@ -12,6 +12,7 @@ from hotline.sip.sdp import (
     LocalSdpSession,
     SdpError,
     SessionDescription,
+    check_offer,
     make_offer,
     negotiate_answer,
     parse_answer,
@@ -324,3 +325,36 @@ def test_make_offer_rejects_our_own_mistakes() -> None:
         make_offer("192.0.2.10", 40000, ("G729",))
     with pytest.raises(ValueError, match="ptime"):
         make_offer("192.0.2.10", 40000, ptime=5)
+
+
+@pytest.mark.parametrize("codecs", [("PCMU", "PCMA"), ("PCMA",), ("PCMU",)])
+@pytest.mark.parametrize(
+    "edits",
+    [(), ((b"m=audio", b"m=video"),), ((b"RTP/AVP", b"RTP/SAVP"),), ((b"c=IN", b"x=IN"),)],
+)
+def test_check_offer_refuses_exactly_what_negotiate_answer_refuses(
+    codecs: tuple[str, ...], edits: tuple[tuple[bytes, bytes], ...]
+) -> None:
+    """The endpoint turns an INVITE away with check_offer; make_answer must then agree."""
+    outcomes: list[int | None] = []
+    for path in sorted(DATA.glob("*.sdp")):
+        try:
+            raw = path.read_bytes()
+            for old, new in edits:
+                raw = raw.replace(old, new)
+            offer = SessionDescription.parse(raw)
+        except SdpError:
+            continue
+        results: list[int | None] = []
+        for check in (
+            lambda o: check_offer(o, supported_codecs=codecs),
+            lambda o: negotiate_answer(o, local_address="192.0.2.1", local_port=4000, supported_codecs=codecs),
+        ):
+            try:
+                check(offer)
+                results.append(None)
+            except SdpError as exc:
+                results.append(exc.status)
+        assert results[0] == results[1], path.name
+        outcomes.append(results[0])
+    assert outcomes  # the corpus was read
