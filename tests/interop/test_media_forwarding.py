@@ -200,9 +200,18 @@ async def test_whisper_to_the_engineer_while_the_caller_hears_ringback(
     prompt = Prompt.load(whisper, PCMU)
     expected = b"".join(prompt.frames)
     got = PCMU.encode(heard(oncall)[0])
-    middle = expected[4000:36000]  # 0.5-4.5 s: whatever the jitter buffer did at the edges
-    assert middle in got, "the whisper is not in what the engineer heard"
-    whisper_at = got.index(middle) / 8000 - 0.5
+    # Frame by frame, in order, 0.5-4.5 s in: a jitter buffer may drop or repeat a frame
+    # when the machine is busy, so 95 % of them must be there, each byte-exact.
+    frames = [expected[i : i + 160] for i in range(4000, 36000, 160)]
+    found, pos = [], 0
+    for frame in frames:
+        at = got.find(frame, pos)
+        if at >= 0:
+            found.append(at)
+            pos = at + 160
+    assert len(found) >= 0.95 * len(frames), f"{len(found)}/{len(frames)} whisper frames heard"
+    whisper_at = found[0] / 8000 - 0.5
+    middle = b"".join(frames[:5])
     tone = hears(oncall, CALLER_HZ)
     assert tone and tone[0][0] >= whisper_at + 6.0, (whisper_at, tone)
     # The caller heard ringback meanwhile -- 1 s of 450 Hz, 4 s off, again -- then the engineer,
@@ -215,6 +224,6 @@ async def test_whisper_to_the_engineer_while_the_caller_hears_ringback(
     assert len(before) == 2, ring
     (on1, off1), (on2, _) = before
     assert 0.85 <= off1 - on1 <= 1.15 and 3.85 <= on2 - off1 <= 4.15, ring
-    assert middle[:800] not in PCMU.encode(pcm)
+    assert middle not in PCMU.encode(pcm)
     loud = tone_runs(pcm[: int(engineer[0][0] * 16000)], 450.0, share=0.0)
     assert total(loud) <= total(before) + 0.2  # nothing else was audible before the bridge
