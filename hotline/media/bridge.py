@@ -44,15 +44,20 @@ class RelayStats:
     events: int = 0
     dropped: int = 0
     """Packets of payload types the other leg cannot take (CN, unknown, events without PT)."""
+    held: int = 0
+    """Packets not relayed while the other leg sent key presses of its own."""
 
     def as_dict(self) -> dict[str, int]:
-        """For the call record."""
-        return {
+        """For the call record ("held" only when some were)."""
+        out = {
             "relayed": self.relayed,
             "transcoded": self.transcoded,
             "events": self.events,
             "dropped": self.dropped,
         }
+        if self.held:
+            out["held"] = self.held
+        return out
 
 
 @dataclass(slots=True)
@@ -62,6 +67,7 @@ class _Direction:
     rewriter: RtpRewriter
     stats: RelayStats = field(default_factory=RelayStats)
     transcoding: bool = False
+    held: bool = False
 
     def __post_init__(self) -> None:
         self.transcoding = self.src.codec != self.dst.codec
@@ -118,6 +124,9 @@ class Bridge:
     ) -> bytes | None:
         """`relay_datagram` from header fields already unpacked (the per-packet path)."""
         d = self._dirs[from_leg]
+        if d.held:
+            d.stats.held += 1
+            return None
         src, dst = d.src, d.dst
         if pt == src.codec.payload_type:
             payload = data[start:end]
@@ -139,6 +148,10 @@ class Bridge:
         return _HEADER.pack(
             0x80, (0x80 if out_marker else 0) | out_pt, out_seq, out_ts, d.rewriter.sender.ssrc
         ) + payload
+
+    def hold(self, to_leg: str, held: bool) -> None:
+        """Hold back (True) or let through again what is relayed to `to_leg`."""
+        self._dirs["b" if to_leg == "a" else "a"].held = held
 
     def resume(self, to_leg: str) -> None:
         """We played something of our own to `to_leg`: the next relayed packet re-anchors."""

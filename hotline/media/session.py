@@ -218,6 +218,8 @@ class MediaSession:
     def tick(self) -> bytes | None:
         """The datagram to send in this packet time, if any."""
         if self.relaying:
+            if self.dtmf_out.active and self.config.sends and self.remote is not None:
+                return self._relay_digit()
             return self._relay_keepalive()
         if not self.config.sends or self.remote is None:
             self.player.tick()  # playback time runs on while nobody listens
@@ -232,6 +234,20 @@ class MediaSession:
             self.sender.skip(self.samples_per_packet)
             return None
         return self.sender.audio_datagram(payload, self.samples_per_packet)
+
+    def _relay_digit(self) -> bytes | None:
+        # Key presses of our own on a bridged leg (a digit the other side sent
+        # by SIP INFO, relayed as RFC 4733): the other leg's audio is held back
+        # while they go, so the two do not fight over the timeline; the relay
+        # re-anchors (marker) when it resumes.
+        assert self.bridge is not None
+        bridge, side = self.bridge
+        event = self.dtmf_out.tick()
+        bridge.hold(side, self.dtmf_out.active)
+        if event is None:
+            return None
+        self._relay_seen = self.sender.packets_sent
+        return event.serialize()
 
     def _relay_keepalive(self) -> bytes | None:
         # Bridged, the other leg's packets are what we send. If it goes quiet

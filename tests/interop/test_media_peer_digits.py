@@ -6,24 +6,30 @@
   The same pcaps into a test handler: each digit reported once on
   ``stream.digits``, with its duration.
 * baresip sends ``sndcode`` keys into a call: each received once.
+* A forwarded caller's SIP INFO keys reach the baresip engineer as RFC 4733.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+from pathlib import Path
 
 import pytest
 
 from hotline.calls.first_handler import FirstCallHandler
+from hotline.calls.forwarding import Forwarder, ForwardPlan, ForwardResult
 from hotline.issues import IssueService
 from hotline.media.engine import MediaEngine
 from hotline.media.events import DigitReceived, DigitSource
 from hotline.media.stream import RtpStream
 from hotline.sip.call import IncomingCall
+from hotline.sip.call_events import Dtmf
 from hotline.sip.endpoint import SipEndpoint
 from hotline.store import Store
-from tests.interop.endpoint_helpers import desk_config, sip_config, wait_for_end
-from tests.interop.media_helpers import MediaDesk
+from tests.interop.conftest import need
+from tests.interop.endpoint_helpers import desk_config, offer, sip_config, wait_for_end
+from tests.interop.media_helpers import MediaDesk, start_baresip_with_codecs, stop_quietly, wait_until
 from tests.interop.peers import Baresip, PortAllocator, Sipp
 
 
@@ -108,3 +114,53 @@ async def test_baresip_keys_received_once_each(baresip_caller: Baresip, engine: 
     assert not desk.errors, desk.errors
     assert "".join(d.digit for d in digits) == "12#*90"
     assert all(d.source is DigitSource.RFC4733 and d.duration_ms > 0 for d in digits), digits
+
+
+async def test_info_digits_of_a_forwarded_caller_reach_the_engineer_as_rfc4733(
+    tmp_path: Path, free_ports: PortAllocator, engine: MediaEngine
+) -> None:
+    """The caller (a hotline endpoint) presses keys by SIP INFO during the bridge; the call
+    layer hands them to the engineer's leg, which sends them to baresip as RFC 4733."""
+    need("baresip")
+    oncall = start_baresip_with_codecs(tmp_path / "oncall", free_ports, user="oncall")
+    results: list[ForwardResult] = []
+
+    async def forward_and_relay_info(call: IncomingCall, stream: RtpStream) -> None:
+        forwarder = Forwarder(desk.endpoint, engine, allowed={oncall.uri}.__contains__,
+                              media_address="127.0.0.1")
+        task = asyncio.ensure_future(forwarder.forward(
+            call, stream, ForwardPlan(oncall.uri, caller_id="13812345678")))
+        async for event in call.events():  # the call layer: INFO digits to the other leg
+            if isinstance(event, Dtmf) and stream.peer is not None:
+                stream.peer.send_digits(event.digit, max(event.duration_ms, 100))
+        results.append(await task)
+
+    desk = MediaDesk(sip_config(0), engine, forward_and_relay_info)
+    caller = SipEndpoint(sip_config(0, caller_id="from"))
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp.bind(("127.0.0.1", 0))
+    try:
+        async with desk:
+            await caller.start()
+            _, host, port = desk.endpoint.local_addresses[0]
+            call = await caller.place_call(
+                f"sip:12345@{host}:{port}", allowed=lambda target: True, caller_id="13812345678",
+                sdp_offer=offer(rtp.getsockname()[1]))
+            await asyncio.wait_for(call.answered(), 5)
+            await oncall.ctrl.wait_event_async("CALL_ESTABLISHED", 10)
+            await wait_until(lambda: any(s.peer is not None for s in engine.streams), 5, "bridge")
+            for digit in "7*":
+                assert (await call.send_dtmf_info(digit, 160)).status == 200
+                await asyncio.sleep(0.4)
+            await call.hangup()
+            await asyncio.wait_for(desk.handled.wait(), 10)
+            await oncall.ctrl.wait_event_async("CALL_CLOSED", 5)
+            await caller.stop()
+        assert not desk.errors, desk.errors
+        keys = [e.get("param") for e in oncall.ctrl.events if e.get("type") == "CALL_DTMF_START"]
+    finally:
+        stop_quietly(oncall)
+        rtp.close()
+    assert keys == ["7", "*"]
+    (result,) = results
+    assert result.ended_by == "caller" and result.relay["from_caller"]["relayed"] == 0
