@@ -26,7 +26,9 @@ voicemail. A caller who hangs up while the leg rings gets the leg CANCELled.
 The forwarder owns the outbound leg's stream and closes it; the caller's
 stream belongs to whoever answered the caller. Only the outbound leg's
 events are consumed here; the caller's end is watched with `wait_ended()`,
-so the call layer may keep reading the caller's events.
+so the call layer may keep reading the caller's events -- and should pass a
+caller's SIP INFO keys on as RFC 4733 with ``stream.peer.send_digits(...)``
+while bridged (RFC 4733 keys are relayed by the bridge itself).
 """
 
 from __future__ import annotations
