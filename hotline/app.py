@@ -86,9 +86,7 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     """The RTP engine and the SIP endpoint, with the first call handler; calls hung up on stop."""
     config = app[CONFIG]
     bind = config.sip.listen[0].host if config.sip.listen else "0.0.0.0"
-    media = MediaEngine(
-        bind_host=bind, port_min=config.media.rtp_port_min, port_max=config.media.rtp_port_max
-    )
+    media = MediaEngine.from_config(config.media, bind_host=bind)
     await media.start()
     handler = FirstCallHandler(config, app[STORE], app[ISSUES], media=media)
     endpoint = SipEndpoint(config.sip, on_call=handler, codecs=config.media.codecs)

@@ -212,22 +212,32 @@ class FirstCallHandler:
         digit_task: asyncio.Task[None] | None = None
         if stream is not None:
             digit_task = asyncio.ensure_future(self._media_digits(stream, record_id))
+        rtp_watch: asyncio.Task[object] | None = None
+        if stream is not None:
+            rtp_watch = asyncio.ensure_future(stream.wait_timed_out())
         try:
             async with asyncio.timeout_at(deadline):
-                async for event in call.events():
-                    if isinstance(event, Dtmf):
-                        if stream is not None:
-                            stream.digit_from_info(event.digit, event.duration_ms)
-                        else:
-                            await _shielded(self.store.calls.add_digits(record_id, event.digit))
-                    elif isinstance(event, Reinvite) and stream is not None:
-                        media = event.media
-                        stream.set_remote((media.remote_address, media.remote_port),
-                                          (media.remote_address, media.rtcp_port))
+                signalling = asyncio.ensure_future(self._follow(call, record_id, stream))
+                waiting = {signalling} | ({rtp_watch} if rtp_watch else set())
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if rtp_watch in done:
+                    # The caller's RTP stopped (network gone, phone crashed): no BYE will come.
+                    log.info("call %s: no RTP for %.0f s; hanging up", call.call_id,
+                             self.config.media.rtp_timeout)
+                    signalling.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await signalling
+                    await call.hangup()
+                else:
+                    signalling.result()
         except TimeoutError:
             log.info("call %s reached max_call_seconds; hanging up", call.call_id)
             await call.hangup()
         finally:
+            if rtp_watch is not None:
+                rtp_watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await rtp_watch
             if digit_task is not None and stream is not None:
                 digit_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -237,6 +247,19 @@ class FirstCallHandler:
                     late += stream.digits.get_nowait().digit
                 if late:
                     await _shielded(self.store.calls.add_digits(record_id, late))
+
+    async def _follow(self, call: IncomingCall, record_id: int, stream: RtpStream | None) -> None:
+        """Follow the call's signalling until it ends: INFO digits, re-INVITEs (hold)."""
+        async for event in call.events():
+            if isinstance(event, Dtmf):
+                if stream is not None:
+                    stream.digit_from_info(event.digit, event.duration_ms)
+                else:
+                    await _shielded(self.store.calls.add_digits(record_id, event.digit))
+            elif isinstance(event, Reinvite) and stream is not None:
+                media = event.media
+                stream.set_remote((media.remote_address, media.remote_port),
+                                  (media.remote_address, media.rtcp_port))
 
     async def _media_digits(self, stream: RtpStream, record_id: int) -> None:
         while True:
