@@ -23,6 +23,7 @@ import phonenumbers
 
 from hotline.configreader import ConfigError, ConfigProblem, Document, Section, parse_clock
 from hotline.desk.settings import DEFAULT_SLA, ChannelSettings, DeskSettings, SlaPolicy, SlaTarget
+from hotline.sip.protection import PeerAllowList
 
 __all__ = [
     "CalendarConfig",
@@ -118,8 +119,9 @@ class SipConfig:
     """Where the endpoint listens, e.g. ["udp:0.0.0.0:5060", "tcp:[::]:5060"]."""
     hotline_number: str
     """The hotline's own number or user part, used in Diversion and Contact."""
-    allowed_peers: tuple[Network, ...]
-    """Addresses/networks allowed to send calls in trunk mode; everyone else gets 403."""
+    allowed_peers: tuple[str | Network, ...]
+    """Addresses, networks or ``address:port`` entries (``192.0.2.10:5060``, ``[::1]:5082``)
+    allowed to send calls; everyone else gets 403."""
     register: RegisterConfig | None
     """Registration settings, required in register mode."""
     outbound: OutboundConfig
@@ -350,11 +352,24 @@ def _parse_listen(text: str) -> ListenAddress | None:
     return ListenAddress(transport, host, port)
 
 
+def _peers(s: Section, key: str) -> list[str]:
+    out = []
+    for entry in s.string_list(key, []):
+        try:
+            PeerAllowList().add(entry)
+        except ValueError:
+            s.bad(key, "addresses, networks or address:port entries like 192.0.2.10, "
+                       "10.1.0.0/16 or [::1]:5082", entry)
+        else:
+            out.append(entry)
+    return out
+
+
 def _sip(s: Section) -> SipConfig:
     mode = s.string("mode", "trunk", choices=("trunk", "register"))
     listen = _listen(s)
     number = s.string("hotline_number", "hotline")
-    peers = tuple(s.networks("allowed_peers", []))
+    peers = tuple(_peers(s, "allowed_peers"))
     reg_section = s.table("register", required=(mode == "register"))
     register = None
     if reg_section.data or mode == "register":

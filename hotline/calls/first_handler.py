@@ -31,7 +31,7 @@ from hotline.config import Config
 from hotline.issues import IssueService
 from hotline.services import numbering_plan
 from hotline.sip.call import CallEnded, IncomingCall
-from hotline.sip.call_events import Dtmf, Ended, Reinvite
+from hotline.sip.call_events import Dtmf, Ended, Refer, Reinvite
 from hotline.sip.sdp import SdpError, negotiate_answer
 from hotline.store import Store
 from hotline.store.records import NewCall
@@ -260,6 +260,9 @@ class FirstCallHandler:
                 media = event.media
                 stream.set_remote((media.remote_address, media.remote_port),
                                   (media.remote_address, media.rtcp_port))
+            elif isinstance(event, Refer):
+                # This handler transfers nowhere; end the REFER's subscription at once.
+                await event.finish(603, "Decline")
 
     async def _media_digits(self, stream: RtpStream, record_id: int) -> None:
         while True:

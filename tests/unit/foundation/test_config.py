@@ -183,3 +183,14 @@ def test_urgent_priorities(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + '\n[desk]\nurgent_priorities = ["P1", "P9"]\n')
     assert errors_of(path) == [f'{path}:11: desk.urgent_priorities: expected priorities among P1, P2, P3, P4, got "P9"']
     assert load_config(EXAMPLE_CONFIG).desk.urgent_priorities == ("P1", "P2")
+
+
+def test_allowed_peers_with_ports(tmp_path: Path) -> None:
+    text = MINIMAL.replace('allowed_peers = ["10.0.0.0/8"]',
+                           'allowed_peers = ["10.0.0.0/8", "192.0.2.10:5060", "[::1]:5082", "pbx.local"]')
+    path = write(tmp_path, text)
+    assert errors_of(path) == [
+        f'{path}:5: sip.allowed_peers: expected addresses, networks or address:port entries like 192.0.2.10, 10.1.0.0/16 or [::1]:5082, got "pbx.local"'
+    ]
+    config = load_config(write(tmp_path, text.replace(', "pbx.local"', "")))
+    assert config.sip.allowed_peers == ("10.0.0.0/8", "192.0.2.10:5060", "[::1]:5082")
