@@ -277,16 +277,7 @@ def build_ack_for_non2xx(request: Request, response: Response) -> Request:
     branch) as the INVITE, the To of the response (with its tag), the INVITE's
     Route headers.
     """
-    h = Headers()
-    h.add("Via", split_header_list(request.headers.get_all("Via")[0])[0])
-    h.add("Max-Forwards", "70")
-    for route in request.headers.get_all("Route"):
-        h.add("Route", route)
-    h.add("From", request._one("From"))
-    h.add("To", response._one("To"))
-    h.add("Call-ID", request.call_id)
-    h.add("CSeq", f"{request.cseq.seq} ACK")
-    return Request(method="ACK", uri=request.uri, headers=h)
+    return _same_transaction_request(request, "ACK", to=response._one("To"))
 
 
 def build_cancel(request: Request) -> Request:
@@ -295,16 +286,21 @@ def build_cancel(request: Request) -> Request:
     Request-URI, Call-ID, To, From, CSeq number and Route as the INVITE, a
     single Via equal to the INVITE's top Via (same branch), method CANCEL.
     """
+    return _same_transaction_request(request, "CANCEL", to=request._one("To"))
+
+
+def _same_transaction_request(request: Request, method: str, *, to: str) -> Request:
+    """A request that must match the INVITE's transaction: its top Via, From, Call-ID, CSeq number."""
     h = Headers()
     h.add("Via", split_header_list(request.headers.get_all("Via")[0])[0])
     h.add("Max-Forwards", "70")
     for route in request.headers.get_all("Route"):
         h.add("Route", route)
     h.add("From", request._one("From"))
-    h.add("To", request._one("To"))
+    h.add("To", to)
     h.add("Call-ID", request.call_id)
-    h.add("CSeq", f"{request.cseq.seq} CANCEL")
-    return Request(method="CANCEL", uri=request.uri, headers=h)
+    h.add("CSeq", f"{request.cseq.seq} {method}")
+    return Request(method=method, uri=request.uri, headers=h)
 
 
 class _ClientTransaction(Transaction):
