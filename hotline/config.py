@@ -154,6 +154,9 @@ class MediaConfig:
     """Seconds without RTP after which a leg is reported dead."""
     symmetric_rtp: bool
     """Latch to the source of the first packets (callers behind NAT)."""
+    inband_dtmf_peers: tuple[str, ...]
+    """Peers (addresses, networks, ``address:port``) whose calls carry DTMF as tones in the
+    audio instead of RFC 4733; their audio goes through the in-band detector."""
     prompts_dir: Path
     """Folder of WAV prompts."""
     recordings_dir: Path
@@ -435,6 +438,7 @@ def _media(s: Section, base: Path) -> MediaConfig:
         ptime=s.integer("ptime", 10, 60, 20),
         rtp_timeout=s.number("rtp_timeout", 1, 3600, 30.0),
         symmetric_rtp=s.boolean("symmetric_rtp", True),
+        inband_dtmf_peers=tuple(_peers(s, "inband_dtmf_peers")),
         prompts_dir=s.path("prompts_dir", base, "../hotline/media/prompts"),
         recordings_dir=s.path("recordings_dir", base, "../var/recordings"),
     )

@@ -32,6 +32,7 @@ from hotline.issues import IssueService
 from hotline.services import numbering_plan
 from hotline.sip.call import CallEnded, IncomingCall
 from hotline.sip.call_events import Dtmf, Ended, Refer, Reinvite
+from hotline.sip.protection import PeerAllowList
 from hotline.sip.sdp import SdpError, negotiate_answer
 from hotline.store import Store
 from hotline.store.records import NewCall
@@ -95,6 +96,7 @@ class FirstCallHandler:
         self._port_range = (lo + lo % 2, hi)
         self._next_port = self._port_range[0]
         self._prompts: object | None = None
+        self._inband_peers = PeerAllowList(config.media.inband_dtmf_peers)
 
     async def __call__(self, call: IncomingCall) -> None:
         started = self._clock()
@@ -186,6 +188,7 @@ class FirstCallHandler:
                 probe.media,
                 symmetric_rtp=self.config.media.symmetric_rtp,
                 rtp_timeout=self.config.media.rtp_timeout,
+                inband_dtmf=self._inband_peers.allows(*call.source),
             )
         )
         try:

@@ -218,7 +218,7 @@ def test_engine_from_config_and_stream_defaults() -> None:
 
     cfg = MediaConfig(rtp_port_min=40000, rtp_port_max=40099, codecs=("PCMU", "PCMA"),
                       ptime=20, rtp_timeout=45.0, symmetric_rtp=False,
-                      prompts_dir=Path("."), recordings_dir=Path("."))
+                      inband_dtmf_peers=(), prompts_dir=Path("."), recordings_dir=Path("."))
     eng = MediaEngine.from_config(cfg)
     assert (eng.pool.low, eng.pool.high, eng.pool.capacity) == (40000, 40099, 50)
     media = NegotiatedMedia(codec="PCMA", payload_type=8, clock_rate=8000,
