@@ -22,6 +22,7 @@ from aiohttp import web
 from hotline import __version__
 from hotline.calls.first_handler import FirstCallHandler
 from hotline.config import Config
+from hotline.console.recordings import recording_handler
 from hotline.desk.service import Desk
 from hotline.issues import IssueService
 from hotline.jobs import Jobs
@@ -166,5 +167,14 @@ def init_app(config: Config, *, tune_gc: bool = False) -> web.Application:
         app.on_startup.append(_tune_gc)  # runs after the cleanup contexts have started
     app.router.add_get("/", status_page)
     app.router.add_get("/healthz", healthz)
+
+    async def recording_of(call_id: int) -> str | None:
+        record = await app[STORE].calls.get(call_id)
+        return None if record is None else record.recording
+
+    app.router.add_get(
+        r"/recordings/{call_id:\d+}.wav",
+        recording_handler(config.web.secret, config.media.recordings_dir, recording_of),
+    )
     app.router.add_static("/static", WEB_ROOT / "static")
     return app
