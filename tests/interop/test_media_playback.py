@@ -109,9 +109,9 @@ async def test_prompts_arrive_paced_lossless_and_byte_exact(
             tag = ok.headers.get("To").split("tag=")[1]
             raw.send(raw.request("ACK", to, call_id="play-1@127.0.0.1", to_tag=tag), to)
             frames = len(first.frames) + len(second.frames)
-            for _ in range(300):
-                if len(rx.packets) >= frames:
-                    break
+            # Wait by the clock, not by a count of sleeps: on a loaded machine each sleep is longer.
+            deadline = loop.time() + 15
+            while len(rx.packets) < frames and loop.time() < deadline:
                 await asyncio.sleep(0.02)
             await asyncio.sleep(0.1)  # anything after the second prompt would show up
             raw.send(raw.request("BYE", to, call_id="play-1@127.0.0.1", cseq=2, to_tag=tag), to)
