@@ -39,6 +39,7 @@ __all__ = [
     "RateLimitConfig",
     "RegisterConfig",
     "RotaConfig",
+    "SipAccount",
     "SipConfig",
     "SiteConfig",
     "WebConfig",
@@ -112,6 +113,15 @@ class RateLimitConfig:
 
 
 @dataclass(frozen=True)
+class SipAccount:
+    username: str
+    """Digest user name a caller outside ``allowed_peers`` authenticates with (a duty-desk
+    softphone, a SIP trunk that authenticates instead of being listed by address)."""
+    password: str = field(repr=False)
+    """Its digest password (kept out of reprs and logs)."""
+
+
+@dataclass(frozen=True)
 class SipConfig:
     mode: str
     """"trunk": calls come straight from allowed peers; "register": we register to a PBX."""
@@ -138,6 +148,15 @@ class SipConfig:
     """Whether an incoming REFER may transfer a call (off: 403)."""
     forward_targets: tuple[str, ...]
     """Extra numbers the hotline may dial besides staff mobiles from the rota. Nothing else is dialled."""
+    accounts: tuple[SipAccount, ...] = ()
+    """``[[sip.accounts]]``: digest users allowed to call in from outside ``allowed_peers``.
+    With none, strangers get 403 as before; with some, their INVITEs get a 401 challenge."""
+    auth_realm: str = "hotline"
+    """Digest realm of our challenges (what softphones show when they ask for a password)."""
+    auth_secret: str | None = None
+    """Key (at least 16 characters) signing our digest nonces. Unset: a random key drawn at each
+    start, fine for one node (a restart only costs an open challenge); set the same value on
+    every node behind one dispatcher so that any of them accepts another's nonces."""
 
 
 @dataclass(frozen=True)
@@ -417,9 +436,31 @@ def _sip(s: Section) -> SipConfig:
         trace=s.boolean("trace", False),
         accept_refer=s.boolean("accept_refer", False),
         forward_targets=tuple(s.string_list("forward_targets", [])),
+        accounts=_sip_accounts(s),
+        auth_realm=s.string("auth_realm", "hotline"),
+        auth_secret=s.optional_string("auth_secret"),
     )
+    if config.auth_secret is not None and len(config.auth_secret) < 16:
+        s.problem("auth_secret", f"must be at least 16 characters, got {len(config.auth_secret)}")
+    if '"' in config.auth_realm or "\\" in config.auth_realm:
+        s.bad("auth_realm", "a realm without quotes or backslashes", config.auth_realm)
     s.finish()
     return config
+
+
+def _sip_accounts(s: Section) -> tuple[SipAccount, ...]:
+    accounts: list[SipAccount] = []
+    for a in s.tables("accounts"):
+        username = a.string("username")
+        password = a.string("password")
+        if username and any(c in username for c in '"\\:') :
+            a.bad("username", "a user name without quotes, backslashes or colons", username)
+        if username in (x.username for x in accounts):
+            a.problem("username", f'duplicate SIP account "{username}"')
+        a.finish()
+        if username:
+            accounts.append(SipAccount(username, password))
+    return tuple(accounts)
 
 
 def _media(s: Section, base: Path) -> MediaConfig:
