@@ -153,6 +153,10 @@ class SipConfig:
     With none, strangers get 403 as before; with some, their INVITEs get a 401 challenge."""
     auth_realm: str = "hotline"
     """Digest realm of our challenges (what softphones show when they ask for a password)."""
+    auth_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    """Digest algorithms challenged, one ``WWW-Authenticate`` each, preferred first ("SHA-256",
+    "SHA-512-256", "MD5"). Clients answer the first they support, but some older phones read only
+    the first header and know only MD5: put "MD5" first for those."""
     auth_secret: str | None = None
     """Key (at least 16 characters) signing our digest nonces. Unset: a random key drawn at each
     start, fine for one node (a restart only costs an open challenge); set the same value on
@@ -438,8 +442,14 @@ def _sip(s: Section) -> SipConfig:
         forward_targets=tuple(s.string_list("forward_targets", [])),
         accounts=_sip_accounts(s),
         auth_realm=s.string("auth_realm", "hotline"),
+        auth_algorithms=tuple(s.string_list("auth_algorithms", ["SHA-256", "MD5"], nonempty=True)),
         auth_secret=s.optional_string("auth_secret"),
     )
+    for algorithm in config.auth_algorithms:
+        if algorithm not in ("SHA-256", "SHA-512-256", "MD5"):
+            s.bad("auth_algorithms", 'algorithms among "SHA-256", "SHA-512-256", "MD5"', algorithm)
+    if len(set(config.auth_algorithms)) != len(config.auth_algorithms):
+        s.problem("auth_algorithms", "lists an algorithm twice")
     if config.auth_secret is not None and len(config.auth_secret) < 16:
         s.problem("auth_secret", f"must be at least 16 characters, got {len(config.auth_secret)}")
     if '"' in config.auth_realm or "\\" in config.auth_realm:

@@ -31,6 +31,29 @@ unsupported ones (405 with Allow), Require with unknown option tags (420),
 SDP without a common codec (488), malformed requests (their
 ``RemoteProtocolError.status`` when enough can be read to answer, else dropped
 and counted).
+
+Who may call (the gatekeeper decides first; rate limits and scanner drops
+apply to strangers before anything below):
+
+* A peer on ``sip.allowed_peers`` (the trunk, the PBX, our registrar) is
+  trusted by its address, as trunks and PBXs expect: never challenged.
+* Anyone else, when ``[[sip.accounts]]`` are configured, must authenticate
+  its INVITE with HTTP Digest (RFC 3261 §22, RFC 8760): a first INVITE gets
+  ``401 Unauthorized`` with one ``WWW-Authenticate`` per algorithm of
+  ``sip.auth_algorithms`` (SHA-256, then MD5 by default; qop=auth; nonces
+  signed with ``sip.auth_secret`` and valid 300 s).  The 401 goes out on the
+  INVITE's server transaction, which retransmits it and absorbs its ACK, so
+  the retry (new branch, CSeq+1) is a new transaction.  Valid credentials (our realm, the Request-URI, a fresh
+  nonce count) hand the call to ``on_call`` with
+  :meth:`SipEndpoint.authenticated_user` set.  An expired nonce with the
+  right password gets 401 ``stale=true``; any other failure (wrong password,
+  unknown user, a nonce not ours or replayed) gets 403, never a new
+  challenge, so a wrong password costs one round trip and not a loop.
+  Credentials that cannot be parsed get 400; credentials for another realm
+  are ignored (a fresh challenge).  Only INVITE is challenged: OPTIONS,
+  REGISTER (we are no registrar) and the rest from strangers get 403 as
+  before, and in-dialog requests of an authenticated call pass by their tags.
+* Without accounts, strangers get 403 (silence for scanners and floods).
 """
 
 from __future__ import annotations
@@ -41,14 +64,17 @@ import functools
 import ipaddress
 import logging
 import math
+import secrets
 import socket
+import time
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 from hotline.config import SipConfig
 from hotline.sip import trace
-from hotline.sip.auth import DigestClient
+from hotline.sip.auth import AuthError, Credentials, DigestClient, DigestServer
 from hotline.sip.dialog import DialogId
 from hotline.sip.errors import LocalProtocolError, RemoteProtocolError
 from hotline.sip.events import (
@@ -86,7 +112,7 @@ from hotline.sip.registration import (
 )
 from hotline.sip.sdp import SdpError, SessionDescription, check_offer
 from hotline.sip.session import unsupported_requirements
-from hotline.sip.transaction import TimerConfig, TransactionLayer
+from hotline.sip.transaction import TimerConfig, TransactionLayer, server_key
 from hotline.sip.transport import (
     MalformedReceived,
     MessageReceived,
@@ -146,7 +172,8 @@ class SipEndpoint:
     ``config`` is ``Config.sip``.  ``codecs`` are the audio codecs offered and
     accepted (``MediaConfig.codecs``).  ``advertise`` is the address written into
     Via and Contact when the endpoint listens on a wildcard address.
-    ``clock`` defaults to the running loop's ``time``.
+    ``clock`` defaults to the running loop's ``time``; digest nonces use it
+    too when given, else the wall clock (nonces carry their issue time).
     """
 
     def __init__(
@@ -176,6 +203,10 @@ class SipEndpoint:
             if config.outbound.username
             else None
         )
+        self.digest_server = self._make_digest_server(config)
+        """Verifies callers outside the allow-list (``None`` without ``sip.accounts``)."""
+        self._auth_clock: Callable[[], float] = clock or time.time
+        self._authenticated: weakref.WeakKeyDictionary[IncomingCall, str] = weakref.WeakKeyDictionary()
         self._txn_transport: dict[TransactionKey, Transport] = {}
         self._pending: dict[TransactionKey, asyncio.Future[Response]] = {}
         self._invites: dict[TransactionKey, OutgoingCall] = {}
@@ -225,7 +256,17 @@ class SipEndpoint:
             "REGISTER": RateLimit(rl.register_per_second, rl.burst),
             "OPTIONS": RateLimit(rl.options_per_second, rl.burst),
         }
-        return Gatekeeper(mode, peers, RateLimiter(limits))
+        challenge = frozenset({"INVITE"}) if config.accounts else frozenset()
+        return Gatekeeper(mode, peers, RateLimiter(limits), challenge=challenge)
+
+    @staticmethod
+    def _make_digest_server(config: SipConfig) -> DigestServer | None:
+        if not config.accounts:
+            return None
+        passwords = {a.username: a.password for a in config.accounts}
+        # Without a configured key, one drawn now: nonces then live as long as this process.
+        secret = config.auth_secret.encode() if config.auth_secret else secrets.token_bytes(32)
+        return DigestServer(config.auth_realm, passwords.get, secret, algorithms=config.auth_algorithms)
 
     async def start(self) -> None:
         """Open a transport per ``listen`` entry and start serving."""
@@ -514,6 +555,9 @@ class SipEndpoint:
             return True
         if request.method == "CANCEL" and request.call_id in self._calls:
             return True
+        if request.method == "ACK" and self.digest_server is not None and self._acks_our_response(request):
+            # The ACK of a 401 we sent a stranger: its INVITE transaction absorbs it.
+            return True
         from_display: str | None = None
         to_user: str | None = None
         # A TCP source port is the peer's ephemeral one: only a datagram's port identifies it.
@@ -712,6 +756,12 @@ class SipEndpoint:
     def _new_invite(self, request: Request, source: Address | None, key: TransactionKey) -> None:
         from hotline.sip.call import IncomingCall
 
+        user: str | None = None
+        if self.digest_server is not None and not self._from_peer(key, source):
+            # Before anything else: a stranger learns nothing until it has authenticated.
+            user = self._authenticate(self.digest_server, request, key)
+            if user is None:
+                return
         if self._stopping or self.on_call is None:
             self.respond(key, request, 480, to_tag=new_tag())
             return
@@ -727,8 +777,77 @@ class SipEndpoint:
             check_offer(sdp, supported_codecs=self.codecs)
         transport = self._txn_transport.get(key) or self.transport_for()
         call = IncomingCall(self, request, key, source or ("", 0), transport, sdp)
+        if user is not None:
+            self._authenticated[call] = user
         self.register_dialog(call.dialog_id, call)
         self.spawn(self._run_handler(call), name=f"sip-call-{request.call_id[:16]}")
+
+    def authenticated_user(self, call: IncomingCall) -> str | None:
+        """The ``sip.accounts`` user ``call``'s INVITE authenticated as; None for allowed peers."""
+        return self._authenticated.get(call)
+
+    def _from_peer(self, key: TransactionKey, source: Address | None) -> bool:
+        """Whether ``source`` is on the allow-list (the gatekeeper's test, port on UDP only)."""
+        if source is None:
+            return False
+        transport = self._txn_transport.get(key)
+        port = source[1] if transport is None or transport.name == "UDP" else None
+        return self.gatekeeper.peers.allows(source[0], port)
+
+    def _acks_our_response(self, request: Request) -> bool:
+        try:
+            server = self.layer.server(server_key(request))
+        except RemoteProtocolError:
+            return False
+        return server is not None
+
+    def _authenticate(self, digest: DigestServer, request: Request, key: TransactionKey) -> str | None:
+        """The user a stranger's INVITE authenticates as, or None once it has been answered."""
+        now = self._auth_clock()
+        credentials: Credentials | None = None
+        malformed: str | None = None
+        for value in request.headers.get_all("Authorization"):
+            try:
+                parsed = Credentials.parse(value)
+            except AuthError as exc:
+                malformed = str(exc)
+                continue
+            if parsed.realm == digest.realm:
+                credentials = parsed
+                break
+        if credentials is None:
+            if malformed is not None:
+                self.counters["auth-malformed"] += 1
+                self.respond(key, request, 400, "Bad Authorization Header", to_tag=new_tag())
+            else:
+                self._challenge(digest, request, key, now, stale=False)
+            return None
+        uri = credentials.uri if _same_uri(credentials.uri, request.uri) else str(request.uri)
+        result = digest.verify(credentials, request.method, now, request_uri=uri, body=request.body)
+        if result.ok:
+            self.counters["auth-ok"] += 1
+            return result.username
+        log.info(
+            "digest authentication of %s as %r failed: %s",
+            request.call_id, credentials.username, result.reason,
+        )
+        if result.stale:
+            self._challenge(digest, request, key, now, stale=True)
+        elif result.status == 400:
+            self.counters["auth-malformed"] += 1
+            self.respond(key, request, 400, "Bad Authorization Header", to_tag=new_tag())
+        else:
+            # Never a second challenge: a wrong password must not loop.
+            self.counters["auth-failed"] += 1
+            self.respond(key, request, 403, to_tag=new_tag())
+        return None
+
+    def _challenge(
+        self, digest: DigestServer, request: Request, key: TransactionKey, now: float, *, stale: bool
+    ) -> None:
+        self.counters["auth-challenge"] += 1
+        headers = [("WWW-Authenticate", c.serialize()) for c in digest.challenges(now, stale=stale)]
+        self.respond(key, request, 401, to_tag=new_tag(), headers=headers)
 
     async def _run_handler(self, call: IncomingCall) -> None:
         assert self.on_call is not None
@@ -906,6 +1025,16 @@ def _earliest(a: float | None, b: float | None) -> float | None:
     if b is None:
         return a
     return min(a, b)
+
+
+def _same_uri(text: str, uri: Uri) -> bool:
+    """Whether a digest ``uri`` parameter names the Request-URI ``uri`` (RFC 3261 §22.4)."""
+    if text == str(uri):
+        return True
+    try:
+        return parse_uri(text) == uri
+    except RemoteProtocolError:
+        return False
 
 
 def _synthetic(status: int, reason: str) -> Response:

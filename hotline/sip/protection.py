@@ -18,7 +18,10 @@ The order of checks is cheapest and most certain first:
 3. A stranger is rate limited per (source, method class) by token buckets;
    past its limit it gets 503 with Retry-After, and when it keeps going far over
    the limit it is dropped until it calms down.
-4. A stranger within its limit is refused with 403.
+4. A stranger within its limit is refused with 403 -- unless its method is one
+   the endpoint authenticates (``Gatekeeper.challenge``: INVITE when digest
+   accounts are configured). Then it is accepted with ``why="digest"`` and the
+   endpoint must challenge it (401) before anything else sees it.
 
 ACK never gets a response (RFC 3261 §17.2.1), so a rejected ACK is dropped.
 Everything is pure: time is the ``now`` argument, in seconds on any clock.
@@ -450,6 +453,7 @@ class Decision:
 
 
 _ACCEPT = Decision(Action.ACCEPT, why="peer")
+_DIGEST = Decision(Action.ACCEPT, why="digest")
 
 
 @dataclass
@@ -464,6 +468,9 @@ class Gatekeeper:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     limit_peers: bool = False
     """Rate limit known peers too (off: a trunk legitimately sends bursts of calls)."""
+    challenge: frozenset[str] = frozenset()
+    """Methods a stranger within its limits may send to be digest-challenged by the endpoint
+    instead of refused (empty: strangers always get 403). The endpoint authenticates them."""
     counters: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def inspect(
@@ -507,6 +514,8 @@ class Gatekeeper:
                 )
         if known:
             return _ACCEPT
+        if method in self.challenge:
+            return _DIGEST
         if self.mode is Mode.REGISTER:
             # Only our registrar/proxy may reach us: a direct INVITE is a ghost call
             # or toll-fraud probe.

@@ -38,6 +38,7 @@ def test_no_accounts_by_default(tmp_path: Path) -> None:
     assert sip.accounts == ()
     assert sip.auth_realm == "hotline"
     assert sip.auth_secret is None
+    assert sip.auth_algorithms == ("SHA-256", "MD5")
 
 
 def test_example_config_still_loads_without_accounts() -> None:
@@ -97,3 +98,18 @@ def test_short_secret_and_quoted_realm(tmp_path: Path) -> None:
         f"{path}:9: sip.auth_secret: must be at least 16 characters, got 9",
         f'{path}:10: sip.auth_realm: expected a realm without quotes or backslashes, got "a\\"b"',
     ]
+
+
+def test_algorithms_in_the_order_given(tmp_path: Path) -> None:
+    path = write(tmp_path, 'auth_algorithms = ["MD5", "SHA-512-256"]\n')
+    assert load_config(path).sip.auth_algorithms == ("MD5", "SHA-512-256")
+
+
+def test_unknown_repeated_or_no_algorithm(tmp_path: Path) -> None:
+    path = write(tmp_path, 'auth_algorithms = ["SHA-1", "MD5", "MD5"]\n')
+    assert errors_of(path) == [
+        f'{path}:9: sip.auth_algorithms: expected algorithms among "SHA-256", "SHA-512-256", "MD5", got "SHA-1"',
+        f"{path}:9: sip.auth_algorithms: lists an algorithm twice",
+    ]
+    empty = write(tmp_path, "auth_algorithms = []\n")
+    assert errors_of(empty) == [f"{empty}:9: sip.auth_algorithms: expected at least one entry, got an array"]
