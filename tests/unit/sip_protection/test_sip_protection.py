@@ -322,3 +322,28 @@ def test_counters_per_method() -> None:
     assert stats["other"] == {"accept": 1}
     assert stats["OPTIONS"] == {}
     assert gate.counters[("REGISTER", "drop", "scanner")] == 2
+
+
+# --------------------------------------------------------------------------- digest challenge
+
+
+@pytest.mark.parametrize("mode", [Mode.TRUNK, Mode.REGISTER])
+def test_gatekeeper_hands_strangers_invites_to_digest_when_configured(mode: Mode) -> None:
+    gate = Gatekeeper(mode, PeerAllowList(["192.0.2.1"]), challenge=frozenset({"INVITE"}))
+    # A stranger's INVITE goes to authentication; its other requests are still refused.
+    invite = gate.inspect("198.51.100.7", "INVITE", "Zoiper rv2.10", 0.0)
+    assert (invite.action, invite.why) == (Action.ACCEPT, "digest")
+    options = gate.inspect("198.51.100.7", "OPTIONS", "Zoiper rv2.10", 0.0)
+    assert (options.action, options.code) == (Action.REJECT, 403)
+    # An allowed peer is accepted as a peer, never challenged.
+    assert gate.inspect("192.0.2.1", "INVITE", None, 0.0).why == "peer"
+    # Scanners are still dropped before any challenge, and floods still limited.
+    assert gate.inspect("198.51.100.8", "INVITE", "friendly-scanner", 0.0).action is Action.DROP
+    verdicts = [gate.inspect("203.0.113.9", "INVITE", None, 0.0).action for _ in range(200)]
+    assert Action.REJECT in verdicts or Action.DROP in verdicts
+
+
+def test_gatekeeper_without_challenge_refuses_strangers() -> None:
+    gate = Gatekeeper(Mode.TRUNK, PeerAllowList(["192.0.2.1"]))
+    decision = gate.inspect("198.51.100.7", "INVITE", None, 0.0)
+    assert (decision.action, decision.code, decision.why) == (Action.REJECT, 403, "unknown-peer")
