@@ -27,16 +27,10 @@ from hotline.sip.call import CallEnded, IncomingCall
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.sdp import negotiate_answer
 from tests.interop.peers import (
-    DATA,
     LOOPBACK,
     Baresip,
-    BaresipControl,
     PortAllocator,
-    Process,
-    _wait_until,
-    require_binary,
-    tcp_listening,
-    write_wav,
+    start_baresip,
 )
 
 Behaviour = Callable[[IncomingCall, RtpStream], Awaitable[None]]
@@ -180,35 +174,8 @@ def start_baresip_with_codecs(
     audio_seconds: float = 60.0,
 ) -> Baresip:
     """``peers.start_baresip`` (unregistered) with the account limited to `codecs`."""
-    binary = require_binary("baresip")
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "rec").mkdir(exist_ok=True)
-    sip_port = ports.block(2)
-    ctrl_port = ports.one()
-    rtp_base = ports.block(20)
-    wav = write_wav(workdir / "source.wav", audio_seconds, source=audio_source)
-    config = (DATA / "baresip.conf.template").read_text()
-    for key, value in {
-        "@SIP_PORT@": str(sip_port),
-        "@CTRL_PORT@": str(ctrl_port),
-        "@RTP_PORTS@": f"{rtp_base}-{rtp_base + 19}",
-        "@AUDIO_SOURCE@": str(wav),
-        "@REC_DIR@": str(workdir / "rec"),
-    }.items():
-        config = config.replace(key, value)
-    (workdir / "config").write_text(config)
-    aor = f"sip:{user}@{LOOPBACK}:{sip_port}"
-    mode = "auto" if auto_answer else "manual"
-    (workdir / "accounts").write_text(f"<{aor}>;regint=0;answermode={mode};audio_codecs={codecs}\n")
-    (workdir / "contacts").write_text("")
-    process = Process(f"baresip {user}", [binary, "-f", str(workdir)], workdir / "baresip.log", cwd=workdir)
-    try:
-        _wait_until(lambda: tcp_listening(ctrl_port), 10.0, f"ctrl_tcp on {ctrl_port}", process)
-        ctrl = BaresipControl(ctrl_port)
-    except BaseException:
-        process.stop()
-        raise
-    return Baresip(process, ctrl, sip_port, ctrl_port, aor, workdir)
+    return start_baresip(workdir, ports, user=user, auto_answer=auto_answer, codecs=codecs,
+                         audio_seconds=audio_seconds, audio_source=audio_source)
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -810,12 +810,14 @@ def start_baresip(
     registrar: tuple[int, str] | None = None,
     audio_seconds: float = 120.0,
     audio_source: Path | None = None,
+    codecs: str = "PCMU,PCMA",
 ) -> Baresip:
     """Start baresip with a config rendered from ``data/baresip.conf.template``.
 
     ``registrar=(port, password)`` registers ``user`` at kamailio on that
     127.0.0.1 port with digest (and waits for REGISTER_OK); otherwise it
-    only listens.  ``auto_answer`` answers every call at once.
+    only listens.  ``auto_answer`` answers every call at once.  ``codecs``
+    limits the account's audio codecs (e.g. ``"PCMA"`` to force transcoding).
     """
     binary = require_binary("baresip")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -843,7 +845,7 @@ def start_baresip(
         aor = f"sip:{user}@{LOOPBACK}:{sip_port}"
         params = ";regint=0"
     params += ";answermode=auto" if auto_answer else ";answermode=manual"
-    (workdir / "accounts").write_text(f"{name}<{aor}>{params};audio_codecs=PCMU,PCMA\n")
+    (workdir / "accounts").write_text(f"{name}<{aor}>{params};audio_codecs={codecs}\n")
     (workdir / "contacts").write_text("")
     process = Process(f"baresip {user}", [binary, "-f", str(workdir)], workdir / "baresip.log", cwd=workdir)
     try:
