@@ -14,9 +14,9 @@ from hotline.store.records import Category, Employee, Person, Post, PostAssignme
 
 __all__ = ["ImportReport", "import_directory_file", "load_demo", "to_employee"]
 
-# The IVR menu offers the most common categories by digit; the rest are chosen by the operator.
-_MENU_DIGITS = {"network": "1", "desktop": "2", "printer": "3", "account": "4", "erp": "5",
-                "email": "6", "vpn": "7", "phone": "8"}
+# The IVR menu offers the most common categories by digit (the default flow's "computer and
+# office, network, business systems, e-mail and accounts"); the operator chooses the rest.
+_MENU_DIGITS = {"desktop": "1", "network": "2", "erp": "3", "email": "4"}
 
 
 def to_employee(entry: DirectoryEntry) -> Employee:
@@ -37,7 +37,7 @@ async def load_demo(store: Store, config: Config, *, employees: int = 3000) -> s
     )
     await store.people.upsert_posts(Post(p.code, p.name, p.name_en) for p in staff.posts)
     await store.people.upsert_categories(
-        Category(p.code, p.name, p.code, _MENU_DIGITS.get(p.code)) for p in staff.posts
+        Category(p.code, p.name, p.code, _MENU_DIGITS.get(p.code), p.name_en) for p in staff.posts
     )
     for post in staff.posts:
         await store.people.set_assignments(post.code, [

@@ -11,7 +11,8 @@ from hotline.store.records import CallRecord
 
 __all__ = ["CallStore"]
 
-_FIELDS = {"answered_at", "ended_at", "disposition", "route", "answered_by", "recording"}
+_FIELDS = {"answered_at", "ended_at", "disposition", "route", "answered_by", "recording", "flow",
+           "language", "ring_seconds", "talk_seconds", "voicemail"}
 
 
 def call_record(row: object) -> CallRecord:
@@ -25,6 +26,9 @@ def call_record(row: object) -> CallRecord:
         answered_at=parse_time(r["answered_at"]), ended_at=parse_time(r["ended_at"]),
         disposition=r["disposition"], route=r["route"], answered_by=r["answered_by"],
         digits=r["digits"], recording=r["recording"], media_stats=from_json(r["media_stats"]),
+        flow=r["flow"], language=r["language"], menu=tuple(from_json(r["menu"]) or ()),
+        attempts=tuple(from_json(r["attempts"]) or ()), ring_seconds=r["ring_seconds"],
+        talk_seconds=r["talk_seconds"], voicemail=r["voicemail"],
     )
 
 
@@ -73,6 +77,43 @@ class CallStore:
             await conn.execute(
                 "UPDATE calls SET digits = digits || ? WHERE id = ?", (digits, call_id)
             )
+
+    async def add_menu_choice(self, call_id: int, choice: dict[str, Any]) -> None:
+        """Append one IVR choice ({"node", "digit", "choice"}) to the call's menu trail."""
+        await self._append_json(call_id, "menu", choice)
+
+    async def add_attempt(self, call_id: int, attempt: dict[str, Any]) -> None:
+        """Append one attempt to reach someone (who was rung, when, the outcome)."""
+        await self._append_json(call_id, "attempts", attempt)
+
+    async def _append_json(self, call_id: int, column: str, item: dict[str, Any]) -> None:
+        assert column in ("menu", "attempts")
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                f"UPDATE calls SET {column} = json_insert({column}, '$[#]', json(?)) WHERE id = ?",
+                (to_json(item), call_id),
+            )
+            if cur.rowcount != 1:
+                raise StoreError(f"calls: no call {call_id}")
+
+    async def close_interrupted(self, at: datetime) -> list[int]:
+        """Close calls a crash left open (no ``ended_at``) as ``interrupted``; their ids.
+
+        Their issues' ``call_ended_at`` is set too, so the 30-minute recording rule applies to
+        them like to any other call.
+        """
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "UPDATE calls SET ended_at = ?, disposition = 'interrupted' WHERE ended_at IS NULL"
+                " RETURNING id", (utc_text(at),),
+            ) as cur:
+                ids = [int(r[0]) for r in await cur.fetchall()]
+            for call_id in ids:
+                await conn.execute(
+                    "UPDATE issues SET call_ended_at = ? WHERE call_id = ? AND call_ended_at IS NULL",
+                    (utc_text(at), call_id),
+                )
+        return ids
 
     async def set_media_stats(self, call_id: int, stats: dict[str, Any]) -> None:
         async with self._db.transaction() as conn:

@@ -106,6 +106,13 @@ class DispatchStore:
                 out[p] = t
         return out
 
+    async def with_role(self, role: str) -> list[str]:
+        """Active people holding ``role`` (operator, engineer, manager, admin)."""
+        rows = await self._db.fetch_all(
+            "SELECT id FROM people WHERE active = 1 AND (',' || roles || ',') LIKE ? ORDER BY id",
+            (f"%,{role},%",))
+        return [r[0] for r in rows]
+
     async def managers(self) -> list[str]:
         rows = await self._db.fetch_all(
             "SELECT id FROM people WHERE active = 1 AND (',' || roles || ',') LIKE '%,manager,%'"

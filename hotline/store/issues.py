@@ -26,7 +26,7 @@ __all__ = [
 
 UPDATABLE = {
     "status", "category", "priority", "description", "resolution", "owner", "planned_at",
-    "caller_name", "employee_id", "recorded_at", "recording_overdue",
+    "caller_name", "employee_id", "recorded_at", "recording_overdue", "tags", "call_back",
 }
 
 
@@ -56,7 +56,8 @@ def issue_record(row: object) -> IssueRecord:
         description=r["description"], resolution=r["resolution"], owner=r["owner"],
         planned_at=parse_time(r["planned_at"]), created_at=created, updated_at=updated,
         call_ended_at=parse_time(r["call_ended_at"]), recorded_at=parse_time(r["recorded_at"]),
-        recording_overdue=bool(r["recording_overdue"]),
+        recording_overdue=bool(r["recording_overdue"]), tags=tuple(from_json(r["tags"]) or ()),
+        call_back=bool(r["call_back"]),
     )
 
 
@@ -66,6 +67,8 @@ def db_value(value: Any) -> Any:
         return utc_text(value)
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, list | tuple):
+        return to_json(list(value))
     return value
 
 

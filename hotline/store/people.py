@@ -55,14 +55,16 @@ class PeopleStore:
 
     async def upsert_categories(self, categories: Iterable[Category]) -> None:
         await self._db.execute_many(
-            "INSERT INTO categories (id, name, post_id, dtmf) VALUES (?, ?, ?, ?) ON CONFLICT(id)"
-            " DO UPDATE SET name=excluded.name, post_id=excluded.post_id, dtmf=excluded.dtmf",
-            [(c.id, c.name, c.post_id, c.dtmf) for c in categories],
+            "INSERT INTO categories (id, name, post_id, dtmf, name_en) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET name=excluded.name, post_id=excluded.post_id,"
+            " dtmf=excluded.dtmf, name_en=excluded.name_en",
+            [(c.id, c.name, c.post_id, c.dtmf, c.name_en) for c in categories],
         )
 
     async def categories(self) -> list[Category]:
-        rows = await self._db.fetch_all("SELECT id, name, post_id, dtmf FROM categories ORDER BY id")
-        return [Category(r["id"], r["name"], r["post_id"], r["dtmf"]) for r in rows]
+        rows = await self._db.fetch_all(
+            "SELECT id, name, post_id, dtmf, name_en FROM categories ORDER BY id")
+        return [Category(r["id"], r["name"], r["post_id"], r["dtmf"], r["name_en"]) for r in rows]
 
     async def set_assignments(self, post_id: str, assignments: Iterable[PostAssignment]) -> None:
         """Replace a post's A/B assignments in one transaction."""

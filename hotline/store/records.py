@@ -50,6 +50,9 @@ class Category:
     name: str
     post_id: str
     dtmf: str | None = None
+    """The IVR menu digit that chooses it, if the menu offers it."""
+    name_en: str | None = None
+    """The English name the IVR speaks (None: the Chinese name is used)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,20 @@ class CallRecord:
     digits: str
     recording: str | None
     media_stats: dict[str, Any] | None
+    flow: str | None = None
+    """The IVR flow that handled the call."""
+    language: str | None = None
+    """The language the caller heard ("zh", "en")."""
+    menu: tuple[dict[str, Any], ...] = ()
+    """IVR choices in order: {"node", "digit", "choice"}."""
+    attempts: tuple[dict[str, Any], ...] = ()
+    """Each attempt to reach someone: {"route", "target", "person", "at", "outcome", "seconds"}."""
+    ring_seconds: float | None = None
+    """From arrival until a person answered (or the call ended unanswered)."""
+    talk_seconds: float | None = None
+    """Time bridged to a person."""
+    voicemail: str | None = None
+    """The voicemail WAV the caller left."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,10 @@ class IssueRecord:
     call_ended_at: datetime | None
     recorded_at: datetime | None
     recording_overdue: bool
+    tags: tuple[str, ...] = ()
+    """Short labels set by the IVR or the operator."""
+    call_back: bool = False
+    """The caller must be called back (nobody answered and no message was left, or overload)."""
 
 
 @dataclass(frozen=True)
