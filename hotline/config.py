@@ -10,6 +10,7 @@ file's folder, so the example config runs from any working directory.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import itertools
 import re
@@ -39,6 +40,7 @@ __all__ = [
     "RateLimitConfig",
     "RegisterConfig",
     "RotaConfig",
+    "RoutingConfig",
     "SipAccount",
     "SipConfig",
     "SiteConfig",
@@ -157,6 +159,14 @@ class SipConfig:
     """Digest algorithms challenged, one ``WWW-Authenticate`` each, preferred first ("SHA-256",
     "SHA-512-256", "MD5"). Clients answer the first they support, but some older phones read only
     the first header and know only MD5: put "MD5" first for those."""
+    max_calls: int = 250
+    """Calls handled at once; past it a new call is answered ``503 Service Unavailable`` with
+    ``Retry-After`` (and still recorded, flagged for a call back). Default: half the RTP port
+    pairs, since a forwarded call holds two legs."""
+    max_calls_per_caller: int = 3
+    """Calls at once from one caller number (a stuck auto-dialler, a prank) before 503."""
+    retry_after: int = 30
+    """Seconds a caller refused for overload is told to wait (``Retry-After``)."""
     auth_secret: str | None = None
     """Key (at least 16 characters) signing our digest nonces. Unset: a random key drawn at each
     start, fine for one node (a restart only costs an open challenge); set the same value on
@@ -245,6 +255,40 @@ class IvrConfig:
 
 
 @dataclass(frozen=True)
+class RoutingConfig:
+    """Where calls go once the IVR has decided: the duty desk, the on-call chain, posts, targets."""
+
+    desk: tuple[str, ...] = ()
+    """The duty desk's phones: SIP URIs, or extensions/numbers dialled through
+    ``sip.outbound.proxy``. Empty: a call routed to the desk overflows to the on-call chain."""
+    desk_strategy: str = "order"
+    """"order": ring the desk phones one after another; "together": ring all, first answer wins."""
+    desk_ring_seconds: float = 20.0
+    """How long the desk rings (each phone, in order) before the call overflows."""
+    oncall_ring_seconds: float = 25.0
+    """How long each engineer's mobile rings before the next in the chain is tried."""
+    accept_seconds: float = 10.0
+    """After answering and hearing the whisper, how long an engineer has to press 1."""
+    whisper_desk: bool = False
+    """Whisper (and ask for 1) to desk phones too; the desk normally sees the console instead."""
+    rota: str | None = None
+    """The ``[[rota]]`` whose chain (primary, secondary, manager) the on-call route rings;
+    default: the first."""
+    mode: str = "bridge"
+    """"bridge": hotline dials and bridges (whisper, accept, escalation, full record);
+    "redirect": a 302 to the first target (no whisper, no escalation, no record of who answered);
+    "refer": answer, then REFER the caller's phone to the first target (same limits)."""
+    record: bool = False
+    """Record bridged calls (caller left, engineer right) into ``media.recordings_dir``."""
+    announce_recording: bool = True
+    """When recording, both sides first hear that the call is recorded."""
+    voicemail_seconds: float = 120.0
+    """Longest voicemail message."""
+    targets: dict[str, str] = field(default_factory=dict)
+    """Named route targets for flows (``route = "security"``): name → SIP URI or number."""
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path
     """The file this configuration came from."""
@@ -259,6 +303,8 @@ class Config:
     ivr: IvrConfig = field(default_factory=lambda: IvrConfig(Path("ivr_flows")))
     desk: DeskSettings = field(default_factory=DeskSettings)
     """SLA targets, points and notification channels of the service desk."""
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    """Desk phones, ring times, the on-call rota used, forwarding mode, named targets."""
 
 
 def load_config(path: str | Path) -> Config:
@@ -308,7 +354,12 @@ def _read(doc: Document, base: Path, source: Path) -> Config:
     ivr = IvrConfig(ivr_section.path("flows_dir", base, "../ivr_flows"))
     ivr_section.finish()
     desk = _desk(root.table("desk"))
+    routing = _routing(root.table("routing"), [r.name for r in rotas])
     root.finish()
+    if sip.max_calls == 0:
+        # Each leg takes an RTP/RTCP port pair; a forwarded call holds two legs.
+        pairs = (media.rtp_port_max - media.rtp_port_min + 1) // 2
+        sip = dataclasses.replace(sip, max_calls=max(1, pairs // 2))
     return Config(
         source=source,
         site=site,
@@ -321,6 +372,7 @@ def _read(doc: Document, base: Path, source: Path) -> Config:
         directory=DirectoryConfig(base / csv if csv else None),
         ivr=ivr,
         desk=desk,
+        routing=routing,
     )
 
 
@@ -444,6 +496,9 @@ def _sip(s: Section) -> SipConfig:
         auth_realm=s.string("auth_realm", "hotline"),
         auth_algorithms=tuple(s.string_list("auth_algorithms", ["SHA-256", "MD5"], nonempty=True)),
         auth_secret=s.optional_string("auth_secret"),
+        max_calls=s.integer("max_calls", 0, 100000, 0),  # 0: from the RTP range, see _read
+        max_calls_per_caller=s.integer("max_calls_per_caller", 1, 1000, 3),
+        retry_after=s.integer("retry_after", 1, 3600, 30),
     )
     for algorithm in config.auth_algorithms:
         if algorithm not in ("SHA-256", "SHA-512-256", "MD5"):
@@ -471,6 +526,50 @@ def _sip_accounts(s: Section) -> tuple[SipAccount, ...]:
         if username:
             accounts.append(SipAccount(username, password))
     return tuple(accounts)
+
+
+_TARGET = re.compile(r"(sips?:\S+|\+?[0-9*#]{2,32})")
+_TARGET_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+_RESERVED_TARGETS = ("desk", "oncall", "voicemail")
+
+
+def _routing(s: Section, rotas: list[str]) -> RoutingConfig:
+    defaults = RoutingConfig()
+    desk = s.string_list("desk", [])
+    for phone in desk:
+        if not _TARGET.fullmatch(phone):
+            s.bad("desk", 'SIP URIs or numbers like "sip:desk1@10.0.0.5" or "8001"', phone)
+    rota = s.optional_string("rota")
+    if rota is not None and rota not in rotas:
+        s.bad("rota", "the name of a [[rota]]" + (f" ({', '.join(rotas)})" if rotas else ""), rota)
+    targets_section = s.table("targets")
+    targets: dict[str, str] = {}
+    for name, value in targets_section.data.items():
+        text = targets_section.string(name)
+        if not _TARGET_NAME.fullmatch(name) or name in _RESERVED_TARGETS:
+            targets_section.problem(name, 'a target name is lower-case letters, digits, "-" or "_", '
+                                          'and not "desk", "oncall" or "voicemail"')
+        elif not _TARGET.fullmatch(text):
+            targets_section.bad(name, 'a SIP URI or a number like "+8613800000000"', value)
+        else:
+            targets[name] = text
+    targets_section.finish()
+    config = RoutingConfig(
+        desk=tuple(desk),
+        desk_strategy=s.string("desk_strategy", defaults.desk_strategy, choices=("order", "together")),
+        desk_ring_seconds=s.number("desk_ring_seconds", 1, 300, defaults.desk_ring_seconds),
+        oncall_ring_seconds=s.number("oncall_ring_seconds", 1, 300, defaults.oncall_ring_seconds),
+        accept_seconds=s.number("accept_seconds", 1, 120, defaults.accept_seconds),
+        whisper_desk=s.boolean("whisper_desk", defaults.whisper_desk),
+        rota=rota,
+        mode=s.string("mode", defaults.mode, choices=("bridge", "redirect", "refer")),
+        record=s.boolean("record", defaults.record),
+        announce_recording=s.boolean("announce_recording", defaults.announce_recording),
+        voicemail_seconds=s.number("voicemail_seconds", 5, 600, defaults.voicemail_seconds),
+        targets=targets,
+    )
+    s.finish()
+    return config
 
 
 def _media(s: Section, base: Path) -> MediaConfig:
@@ -567,7 +666,7 @@ def _rota(s: Section) -> RotaConfig:
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 NOTIFY_EVENTS = ("dispatched", "at_risk", "breached", "escalated", "reopened", "poor_callback",
-                 "stale_digest", "unassigned")
+                 "stale_digest", "unassigned", "voicemail", "missed_call")
 TEMPLATES = Path(__file__).resolve().parent / "desk" / "notify" / "templates"
 
 

@@ -19,6 +19,7 @@ from hotline.desk.callback import CallbackOutcome, CallbackScores, CallbackServi
 from hotline.desk.context import DeskContext, RotaSource
 from hotline.desk.dispatch import CoverageGap, CoverageReport, DispatchResult, DispatchService
 from hotline.desk.kb import KnowledgeBase, SearchHit
+from hotline.desk.notify import drafts, issue_payload
 from hotline.desk.notify.channels import build_channels
 from hotline.desk.notify.worker import DeliveryWorker
 from hotline.desk.progress import Digest, DigestItem, Progress
@@ -27,7 +28,8 @@ from hotline.desk.scoring import LeaderboardRow, ScoreEntry, Scoring
 from hotline.desk.settings import DeskSettings
 from hotline.desk.sla import SlaReading
 from hotline.desk.workflow import SweepResult, Workflow
-from hotline.store import Store
+from hotline.store import EventDraft, Store
+from hotline.store.desk_changes import DeskChange
 from hotline.store.desk_kb import Article
 from hotline.store.desk_records import Callback, DispatchEntry, Leave, OutboxRow, Shift
 from hotline.store.records import IssueEvent, IssueRecord
@@ -211,6 +213,27 @@ class Desk:
         channels = build_channels(tuple(self.ctx.settings.channels), session)
         self._worker = DeliveryWorker(self.ctx.desk.outbox, channels, self.ctx.settings, **options)
         return self._worker
+
+    async def notify_call(self, issue_id: int, event: str, recipients: list[str], *,
+                          details: Mapping[str, Any], note: str) -> list[str]:
+        """Tell ``recipients`` and the duty operators about a call (``voicemail``, ``missed_call``).
+
+        The audit event and the outbox rows are one transaction, so the notice is delivered
+        (with retries) even if the server stops right after. Returns who is told.
+        """
+        ctx = self.ctx
+        issue = await self.workflow.issue(issue_id)
+        operators = await ctx.desk.dispatch.with_role("operator")
+        people = list(dict.fromkeys([*recipients, *operators]))
+        contacts = await ctx.desk.dispatch.contacts(people)
+        payload = {**issue_payload(issue), **details}
+        await ctx.desk.changes.commit(DeskChange(
+            issue.id, issue.status,
+            events=[EventDraft("system", event, None, {**details, "notified": people}, note)],
+            outbox=drafts(ctx.settings, event, people, contacts, payload, issue.id),
+        ), ctx.now())
+        self._wake()
+        return people
 
     async def notifications(self, issue_id: int) -> list[OutboxRow]:
         """An issue's notifications with their delivery state (pending, sent, dead; attempts; error)."""

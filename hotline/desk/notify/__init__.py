@@ -25,6 +25,8 @@ EVENTS = {
     "reopened": "reopened after callback",
     "poor_callback": "poor callback score",
     "stale_digest": "daily digest: stale and at-risk issues",
+    "voicemail": "a caller left a voicemail",
+    "missed_call": "a call nobody answered: call the caller back",
 }
 """Notification events and their one-line meaning (also the default message title)."""
 

@@ -173,7 +173,7 @@ events = ["dispatched", "lunch"]
     assert errors_of(path) == [
         f'{path}:13: desk.sla.P1.response_clock: expected one of "business", "24x7", got "always"',
         f"{path}:12: desk.sla.P1.resolution_minutes: the resolution target is shorter than the response target",
-        f'{path}:20: desk.channel[0].events: expected events among dispatched, at_risk, breached, escalated, reopened, poor_callback, stale_digest, unassigned, got "lunch"',
+        f'{path}:20: desk.channel[0].events: expected events among dispatched, at_risk, breached, escalated, reopened, poor_callback, stale_digest, unassigned, voicemail, missed_call, got "lunch"',
         f'{path}:18: desk.channel[0].url: expected a string matching https?://\\S+, got "ftp://gateway"',
         f'{path}:19: desk.channel[0].template: expected one of dingtalk.json.j2, feishu.json.j2, generic_sms.json.j2, wecom.json.j2, got "pager.json.j2"',
     ]
