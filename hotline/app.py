@@ -8,10 +8,12 @@ only loads the configuration and runs this.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import signal
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -20,10 +22,16 @@ import jinja2
 from aiohttp import web
 
 from hotline import __version__
-from hotline.calls.first_handler import FirstCallHandler
+from hotline.calls.controller import CallController, CallServices
+from hotline.calls.registry import FlowRegistry
+from hotline.calls.routing import Router
+from hotline.calls.speech import PromptLibrary, Speech, Synthesizer
+from hotline.clock import WallClock
 from hotline.config import Config
 from hotline.console.recordings import recording_handler
+from hotline.desk.oncall import OnCallService
 from hotline.desk.service import Desk
+from hotline.events import EventBus
 from hotline.issues import IssueService
 from hotline.jobs import Jobs
 from hotline.media.engine import MediaEngine
@@ -35,8 +43,8 @@ from hotline.store import Store
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "CALENDAR", "CONFIG", "DESK", "ISSUES", "MEDIA", "ROTA", "SIP", "STORE", "WEB_ROOT", "init_app",
-    "reload_rota",
+    "BUS", "CALENDAR", "CALLS", "CLOCK", "CONFIG", "DESK", "FLOWS", "ISSUES", "MEDIA", "ROTA", "SIP",
+    "STORE", "WEB_ROOT", "init_app", "reload_flows", "reload_rota",
 ]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
@@ -48,19 +56,28 @@ ROTA = web.AppKey("rota", Rota)
 SIP = web.AppKey("sip", SipEndpoint)
 MEDIA = web.AppKey("media", MediaEngine)
 DESK = web.AppKey("desk", Desk)
+CLOCK = web.AppKey("clock", WallClock)
+BUS = web.AppKey("bus", EventBus)
+FLOWS = web.AppKey("flows", FlowRegistry)
+CALLS = web.AppKey("calls", CallController)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
+    clock = app[CLOCK]
     store = Store(config.database.path, synchronous=config.database.synchronous)
     await store.open()
     app[STORE] = store
-    app[ISSUES] = IssueService(store, config.site.timezone)
+    app[ISSUES] = IssueService(store, config.site.timezone, clock=clock)
     log.info("database %s open", config.database.path)
     try:
+        interrupted = await store.calls.close_interrupted(clock())
+        if interrupted:
+            log.warning("%d call(s) left open by the last run closed as interrupted: %s",
+                        len(interrupted), ", ".join(f"#{i}" for i in interrupted))
         await reload_rota(app)
         app[CALENDAR] = build_calendar(config)
-        for warning in app[CALENDAR].startup_warnings():
+        for warning in _warnings(app):
             log.warning("%s", warning)
         yield
     finally:
@@ -76,41 +93,89 @@ async def reload_rota(app: web.Application) -> Rota:
     config, store = app[CONFIG], app[STORE]
     # The rota must name people the database knows.
     people = {p.id for p in await store.people.all(active_only=True)}
-    now = datetime.now(UTC)
+    now = app[CLOCK]()
     changes = await store.rota.between_all(now - timedelta(days=1), now + timedelta(days=400))
     rota = build_rota(config, people=people or None, changes=changes)
     app[ROTA] = rota
     return rota
 
 
-async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The RTP engine and the SIP endpoint, with the first call handler; calls hung up on stop."""
+async def reload_flows(app: web.Application) -> list[str]:
+    """Reload the IVR flows (SIGHUP); problems keep the flows in use. Returns the problems."""
+    return [str(p) for p in await app[FLOWS].reload()]
+
+
+async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The IVR flows, the RTP engine and the SIP endpoint with call control; calls hung up on stop."""
     config = app[CONFIG]
+    library = PromptLibrary(config.media.prompts_dir)
+    flows = FlowRegistry(config, app[STORE], library)
+    await flows.load()  # FlowError: the server does not start with an invalid flow
+    app[FLOWS] = flows
     bind = config.sip.listen[0].host if config.sip.listen else "0.0.0.0"
     media = MediaEngine.from_config(config.media, bind_host=bind)
     await media.start()
-    handler = FirstCallHandler(config, app[STORE], app[ISSUES], media=media)
-    endpoint = SipEndpoint(config.sip, on_call=handler, codecs=config.media.codecs)
+    desk = app[DESK]
+    on_call = OnCallService(desk.ctx)
+    router = Router(config.routing, app[STORE], rota=lambda: app[ROTA], away=on_call.away,
+                    managers={r.name: r.manager for r in config.rotas},
+                    can_dial_numbers=config.sip.outbound.proxy is not None)
+    categories = await app[STORE].people.categories()
+    speech = Speech(library, Synthesizer(),
+                    categories=[(c.id, c.name, c.name_en, c.dtmf) for c in categories])
+    services = CallServices(
+        config=config, store=app[STORE], issues=app[ISSUES], desk=desk, engine=media, bus=app[BUS],
+        clock=app[CLOCK], calendar=app[CALENDAR], router=router, library=library, speech=speech,
+    )
+    controller = CallController(services, flows)
+    app[CALLS] = controller
+    endpoint = SipEndpoint(config.sip, on_call=controller, codecs=config.media.codecs)
+    services.endpoint = endpoint
+    hup = _install_sighup(app)
     try:
         await endpoint.start()
         app[MEDIA] = media
         app[SIP] = endpoint
         yield
     finally:
+        if hup:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         await endpoint.stop()
         await media.close()
+
+
+def _install_sighup(app: web.Application) -> bool:
+    """SIGHUP reloads the flows (and the rota's overrides); False where signals are unavailable."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[object]] = set()
+
+    def on_hup() -> None:
+        async def reload() -> None:
+            log.info("SIGHUP: reloading the IVR flows")
+            await reload_flows(app)
+            await reload_rota(app)
+
+        task = loop.create_task(reload())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+    except (NotImplementedError, RuntimeError, AttributeError):
+        return False
+    return True
 
 
 async def _desk_ctx(app: web.Application) -> AsyncIterator[None]:
     """The service desk, its notification delivery worker and the periodic jobs."""
     config = app[CONFIG]
     # A callable, so that the desk sees the rota rebuilt by reload_rota().
-    desk = Desk(app[STORE], app[CALENDAR], config.desk, rota=lambda: app[ROTA])
+    desk = Desk(app[STORE], app[CALENDAR], config.desk, clock=app[CLOCK], rota=lambda: app[ROTA])
     app[DESK] = desk
     async with aiohttp.ClientSession() as session:
         worker = desk.delivery_worker(session)
         worker.start()
-        jobs = Jobs(app[ISSUES], desk, config.site.timezone)
+        jobs = Jobs(app[ISSUES], desk, config.site.timezone, clock=app[CLOCK])
         jobs.start()
         try:
             yield
@@ -130,13 +195,27 @@ async def status_page(request: web.Request) -> dict[str, object]:
         "issues": await store.issues.count(),
         "new_issues": await store.issues.count("new"),
         "employees": await store.directory.count(),
-        "warnings": app[CALENDAR].startup_warnings(),
+        "warnings": _warnings(app),
     }
 
 
+def _warnings(app: web.Application) -> list[str]:
+    """What an operator must see at once: a shifted clock, a missing calendar year."""
+    clock = app[CLOCK]
+    shifted = clock.warning()
+    return ([shifted] if shifted else []) + app[CALENDAR].startup_warnings(clock())
+
+
 async def healthz(request: web.Request) -> web.Response:
-    await request.app[STORE].db.fetch_value("SELECT 1")
-    return web.json_response({"status": "ok", "version": __version__})
+    app = request.app
+    await app[STORE].db.fetch_value("SELECT 1")
+    body: dict[str, object] = {"status": "ok", "version": __version__,
+                               "clock": app[CLOCK]().isoformat(timespec="seconds"),
+                               "clock_shifted": app[CLOCK].shifted}
+    if CALLS in app:
+        controller = app[CALLS]
+        body["calls"] = {"active": controller.active, "refused": controller.refused}
+    return web.json_response(body)
 
 
 async def _tune_gc(app: web.Application) -> None:
@@ -152,9 +231,12 @@ async def _tune_gc(app: web.Application) -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def init_app(config: Config, *, tune_gc: bool = False) -> web.Application:
+def init_app(config: Config, *, tune_gc: bool = False, clock: WallClock | None = None) -> web.Application:
+    """The application; ``clock`` shifts the wall clock (``--clock``) for rehearsals and tests."""
     app = web.Application()
     app[CONFIG] = config
+    app[CLOCK] = clock or WallClock()
+    app[BUS] = EventBus()
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(WEB_ROOT / "templates"),
@@ -162,7 +244,7 @@ def init_app(config: Config, *, tune_gc: bool = False) -> web.Application:
     )
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_desk_ctx)
-    app.cleanup_ctx.append(_sip_ctx)
+    app.cleanup_ctx.append(_calls_ctx)
     if tune_gc:
         app.on_startup.append(_tune_gc)  # runs after the cleanup contexts have started
     app.router.add_get("/", status_page)

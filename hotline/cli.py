@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -33,9 +34,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the server (SIP endpoint, workers, web console)")
     _config_arg(p)
+    p.add_argument("--clock", metavar="INSTANT", default=os.environ.get("HOTLINE_CLOCK") or None,
+                   help="start the wall clock at this instant and let it run, for rehearsals and "
+                        "tests, e.g. 2026-10-01T23:00+08:00 (default: $HOTLINE_CLOCK, else the real time)")
 
-    p = sub.add_parser("check-config", help="validate a configuration file and its calendar")
+    p = sub.add_parser("check-config", help="validate a configuration file, its calendar and its IVR flows")
     p.add_argument("path", nargs="?", type=Path, default=DEFAULT_CONFIG)
+
+    p = sub.add_parser("check-flows", help="validate the IVR flows (default: the configured folder)")
+    _config_arg(p)
+    p.add_argument("folder", nargs="?", type=Path, help="flows folder (default: ivr.flows_dir)")
+
+    p = sub.add_parser("prompts", help="IVR prompts")
+    prompts = p.add_subparsers(dest="prompts_command", required=True)
+    b = prompts.add_parser("build", help="render the flows' prompt texts, the category menu and the "
+                                         "whisper fragments to 8 kHz WAV with espeak-ng")
+    _config_arg(b)
+    b.add_argument("--force", action="store_true", help="render everything again")
+
+    p = sub.add_parser("call", help="place a test call to the running server and print each step")
+    _config_arg(p)
+    from hotline.calls.testcall import add_arguments
+
+    add_arguments(p)
 
     p = sub.add_parser("init-db", help="create or migrate the database")
     _config_arg(p)
@@ -51,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "call" and args.log_level == "INFO":
+        args.log_level = "WARNING"  # the command prints its own steps
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     path = args.path if args.command == "check-config" else args.config
@@ -65,14 +88,32 @@ def main(argv: list[str] | None = None) -> int:
     for warning in problems:
         log.warning("%s", warning)
     if args.command == "check-config":
+        flow_problems = asyncio.run(_flow_problems(config))
+        if flow_problems:
+            _print_flow_problems(config.ivr.flows_dir, flow_problems)
+            return 2
         print(f"{path}: OK")
         return 0
+    if args.command == "check-flows":
+        folder = args.folder or config.ivr.flows_dir
+        flow_problems = asyncio.run(_flow_problems(config, folder))
+        if flow_problems:
+            _print_flow_problems(folder, flow_problems)
+            return 2
+        print(f"{folder}: OK")
+        return 0
+    if args.command == "prompts":
+        return asyncio.run(_build_prompts(config, force=args.force))
+    if args.command == "call":
+        from hotline.calls.testcall import run
+
+        return run(config, args)
     if args.command == "init-db":
         return asyncio.run(_init_db(config, demo=args.demo))
     if args.command == "import-directory":
         return asyncio.run(_import_directory(config, args.file))
     if args.command == "serve":
-        return _serve(config)
+        return _serve(config, args.clock)
     return 1  # pragma: no cover - argparse guarantees a command
 
 
@@ -116,12 +157,69 @@ async def _import_directory(config: Config, file: Path | None) -> int:
     return 0 if report.imported or not report.rejected else 1
 
 
-def _serve(config: Config) -> int:
+async def _flow_problems(config: Config, folder: Path | None = None) -> list[str]:
+    """The flows' problems, checked against the database when it exists (categories, posts)."""
+    from hotline.calls.registry import check_flow_folder
+    from hotline.store import Store
+
+    if not config.database.path.exists():
+        return [str(p) for p in await check_flow_folder(config, folder)]
+    async with Store(config.database.path, synchronous=config.database.synchronous) as store:
+        return [str(p) for p in await check_flow_folder(config, folder, store=store)]
+
+
+def _print_flow_problems(folder: Path, problems: list[str]) -> None:
+    print(f"{folder}: the IVR flows have {len(problems)} problem(s):", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+async def _build_prompts(config: Config, *, force: bool) -> int:
+    from hotline.calls.flowcheck import FlowEnvironment, FlowError, load_flows
+    from hotline.calls.prompt_build import build_prompts
+    from hotline.store import Store
+
+    try:
+        # Prompts are what we are about to make: only the flows' structure is checked here.
+        flows = load_flows(config.ivr.flows_dir, FlowEnvironment(targets=tuple(config.routing.targets)))
+    except FlowError as exc:
+        _print_flow_problems(config.ivr.flows_dir, [str(p) for p in exc.problems])
+        return 2
+    texts: dict[str, dict[str, str]] = {}
+    for flow in flows.flows.values():
+        for prompt_id, by_lang in flow.prompt_texts.items():
+            texts.setdefault(prompt_id, {}).update(by_lang)
+    categories = []
+    if config.database.path.exists():
+        async with Store(config.database.path, synchronous=config.database.synchronous) as store:
+            categories = [(c.id, c.name, c.name_en, c.dtmf) for c in await store.people.categories()]
+    report = await build_prompts(config.media.prompts_dir, texts, categories, force=force)
+    for name, why in report.failed:
+        print(f"{config.media.prompts_dir / 'generated' / name}: {why}", file=sys.stderr)
+    print(f"{config.media.prompts_dir}: {report.summary()}")
+    return 0 if report.ok else 1
+
+
+def _serve(config: Config, clock_text: str | None) -> int:
     from aiohttp import web
 
     from hotline.app import init_app
+    from hotline.clock import ClockError, WallClock, parse_clock_start
 
-    app = init_app(config, tune_gc=True)
+    try:
+        clock = WallClock.starting_at(parse_clock_start(clock_text) if clock_text else None)
+    except ClockError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if clock.shifted:
+        log.warning("%s", clock.warning())
+    problems = asyncio.run(_flow_problems(config))
+    if problems:
+        _print_flow_problems(config.ivr.flows_dir, problems)
+        print("the server does not start with invalid IVR flows (hotline check-flows lists them)",
+              file=sys.stderr)
+        return 2
+    app = init_app(config, tune_gc=True, clock=clock)
     log.info("console on http://%s:%d/", config.web.bind, config.web.port)
     web.run_app(app, host=config.web.bind, port=config.web.port, print=None,
                 handle_signals=True)

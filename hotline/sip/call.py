@@ -476,14 +476,17 @@ class IncomingCall(_CallBase):
             return
         raise CallEnded(await self.wait_ended())
 
-    async def reject(self, code: int = 486, reason: str | None = None) -> None:
-        """Refuse the call with a final ``code`` (400-699)."""
+    async def reject(self, code: int = 486, reason: str | None = None, *,
+                     retry_after: int | None = None) -> None:
+        """Refuse the call with a final ``code`` (400-699); ``retry_after`` seconds adds
+        ``Retry-After`` (RFC 3261 §20.33: a 503 for overload says when to come back)."""
         if not 400 <= code <= 699:
             raise LocalProtocolError(f"reject needs a 4xx-6xx status, got {code}")
         if self.is_over:
             return
         self.session.fire(_I.LOCAL_REJECT)
-        self._respond(code, reason)
+        headers = [("Retry-After", str(int(retry_after)))] if retry_after is not None else None
+        self._respond(code, reason, headers=headers)
         self._end("rejected", code)
 
     async def redirect(self, target: str, *, diversion: str | None = None) -> None:

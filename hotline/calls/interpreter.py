@@ -1,0 +1,702 @@
+"""Running one call through its IVR flow: prompts, menus, routing, voicemail, the record.
+
+Theory of operation. :class:`CallRun` walks the flow's nodes (``hotline.calls.flows``) for
+one call that is already on record (the controller committed the call and its issue before
+anything else). Each node is one method returning the next node's id, or None when the
+call is over:
+
+* nodes that need no audio (``set``, ``branch``, ``goto``, and ``route`` in redirect mode)
+  run before the call is answered, so a flow that routes at once can still send a 302;
+  the first node that plays or listens answers the call (after ``sip.ring_seconds`` of
+  ringing);
+* every wait is raced against the caller hanging up (or its RTP stopping): then
+  :class:`CallerGone` unwinds to :meth:`CallRun.run`, which records the call as it stood;
+* ``route`` asks the :class:`~hotline.calls.routing.Router` for a plan and rings its
+  targets through the :class:`~hotline.calls.forwarding.Forwarder` — one after another,
+  or together — with the whisper and press-1 accept for engineers; each attempt is
+  appended to the call row and published on the event bus as it happens, so the record
+  and the console never wait for the end of the call;
+* the disposition follows from what happened: ``answered`` (a person accepted),
+  ``voicemail`` (a message was left), ``abandoned`` (the caller hung up first),
+  ``missed`` (the flow ended without either: the issue is flagged for a call back and the
+  desk is told), ``rejected``, ``failed``.
+
+Writes to the store are shielded from cancellation (a write cancelled between BEGIN and
+COMMIT would leave the shared connection in a transaction), and every write names the call
+record by id, so nothing here depends on the SIP layer's state once the call has ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hotline.calendar import DayKind
+from hotline.calls.flows import (
+    CATEGORY_PROMPTS,
+    BranchNode,
+    CollectNode,
+    Flow,
+    GotoNode,
+    HangupNode,
+    MenuNode,
+    Node,
+    PlayNode,
+    RouteNode,
+    SetNode,
+    VoicemailNode,
+    conditions_hold,
+    menu_target,
+)
+from hotline.calls.forwarding import ForwardPlan, ForwardResult, LegOutcome
+from hotline.calls.routing import RoutePlan, Target
+from hotline.events import Accepted, Answered, Declined, IvrChoice, Ringing, Routed, Voicemail
+from hotline.media.codecs import codec_named
+from hotline.media.player import Item, PromptItem
+from hotline.media.prompt import Prompt, PromptCache
+from hotline.media.session import StreamConfig
+from hotline.media.stream import RtpStream
+from hotline.media.voicemail import record_voicemail, recording_path
+from hotline.sip.call import CallEnded, IncomingCall
+from hotline.sip.call_events import Dtmf, Refer, Reinvite
+from hotline.sip.sdp import make_offer, negotiate_answer
+from hotline.store.records import CallRecord, IssueRecord
+
+if TYPE_CHECKING:
+    from hotline.calls.controller import CallServices
+
+__all__ = ["CallRun", "CallerFacts", "CallerGone", "PromptLoader"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_STEPS = 500
+"""Nodes one call may pass through: validation forbids loops without input, so only a
+caller pressing keys for a very long time gets here; the call then ends as missed."""
+
+
+SILENCE_SECONDS = 5.0
+"""A voicemail ends after this long without speech."""
+
+
+class CallerGone(Exception):
+    """The caller hung up, or their RTP stopped, while we were waiting for something."""
+
+
+async def shielded(write: Awaitable[T]) -> T:
+    """Run a store write to its end even if the call's task is cancelled meanwhile."""
+    return await asyncio.shield(write)
+
+
+@dataclass(frozen=True, slots=True)
+class CallerFacts:
+    """Who is calling, as the directory knows it."""
+
+    number: str
+    """The key (E.164 when valid), or the presented digits; "" when withheld."""
+    display: str
+    """How the number is shown (national format), "" when withheld."""
+    name: str | None
+    department: str | None
+    employee_id: str | None
+    withheld: bool = False
+
+
+class PromptLoader:
+    """Prompt files encoded for a stream's codec, loaded off the event loop and cached."""
+
+    def __init__(self, cache: PromptCache | None = None) -> None:
+        self.cache = cache or PromptCache()
+        self._lock = threading.Lock()
+
+    async def load(self, path: Path, stream: RtpStream) -> Prompt:
+        config = stream.session.config
+
+        def load() -> Prompt:
+            with self._lock:
+                return self.cache.get(path, config.codec, config.ptime_ms)
+
+        return await asyncio.to_thread(load)
+
+
+@dataclass
+class _Outcome:
+    """What the call came to, for the record."""
+
+    answered_by: str | None = None
+    answered_at: float | None = None
+    route: str | None = None
+    talk_seconds: float = 0.0
+    voicemail: Path | None = None
+    routed: bool = False
+    recording: Path | None = None
+    disposition: str | None = None
+    relay: dict[str, Any] = field(default_factory=dict)
+
+
+class CallRun:
+    """One call's walk through its flow (see the module doc)."""
+
+    def __init__(
+        self,
+        services: CallServices,
+        call: IncomingCall,
+        record: CallRecord,
+        issue: IssueRecord,
+        caller: CallerFacts,
+        flow: Flow,
+    ) -> None:
+        self.s = services
+        self.call = call
+        self.record = record
+        self.issue = issue
+        self.caller = caller
+        self.flow = flow
+        self.language = flow.languages[0]
+        self.category: str | None = None
+        self.stream: RtpStream | None = None
+        self.outcome = _Outcome()
+        self.started = services.engine.now()
+        self._gone: asyncio.Future[Any] | None = None
+        self._rtp_gone: asyncio.Future[Any] | None = None
+        self._follower: asyncio.Task[None] | None = None
+
+    # -- the walk ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Walk the flow until the call is over; the controller records the end."""
+        self._gone = asyncio.ensure_future(self.call.wait_ended())
+        try:
+            node_id: str | None = self.flow.start
+            steps = 0
+            while node_id is not None and not self.call.is_over:
+                steps += 1
+                if steps > MAX_STEPS:
+                    log.warning("call %d: %d nodes without an end; hanging up", self.record.id, steps)
+                    break
+                node_id = await self.step(self.flow.node(node_id))
+        except (CallerGone, CallEnded):
+            pass
+        finally:
+            for fut in (self._gone, self._rtp_gone, self._follower):
+                if fut is not None and not fut.done():
+                    fut.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await fut
+
+    async def step(self, node: Node) -> str | None:
+        if isinstance(node, PlayNode):
+            return await self.play(node)
+        if isinstance(node, MenuNode):
+            return await self.menu(node)
+        if isinstance(node, CollectNode):
+            return await self.collect(node)
+        if isinstance(node, SetNode):
+            return await self.set(node)
+        if isinstance(node, BranchNode):
+            return self.branch(node, await self.facts())
+        if isinstance(node, RouteNode):
+            return await self.route(node)
+        if isinstance(node, VoicemailNode):
+            return await self.voicemail(node)
+        if isinstance(node, HangupNode):
+            await self.hangup(node)
+            return None
+        if isinstance(node, GotoNode):
+            return node.next
+        raise AssertionError(f"unknown node {node!r}")
+
+    # -- answering and waiting -------------------------------------------------------------
+
+    async def answer(self) -> RtpStream:
+        """Answer the call (after the configured ring time) with a stream; once."""
+        if self.stream is not None:
+            return self.stream
+        call, s = self.call, self.s
+        await self.until_gone(asyncio.sleep(s.config.sip.ring_seconds))
+        address = s.media_address or call.endpoint.local_host(call.sip_transport, call.source[0]).strip("[]")
+        if call.remote_sdp is None:
+            stream = await self._answer_late_offer(address)
+        else:
+            probe = negotiate_answer(call.remote_sdp, local_address=address, local_port=9,
+                                     supported_codecs=s.config.media.codecs)
+            stream = await s.engine.open_stream(StreamConfig.from_negotiated(
+                probe.media, symmetric_rtp=s.config.media.symmetric_rtp,
+                rtp_timeout=s.config.media.rtp_timeout, inband_dtmf=s.inband_dtmf(call.source),
+            ))
+            try:
+                await call.answer(call.make_answer(address, stream.port))
+            except BaseException:
+                await stream.close("not answered")
+                raise
+        self.stream = stream
+        self._rtp_gone = asyncio.ensure_future(stream.wait_timed_out())
+        self._follower = asyncio.ensure_future(self._follow(stream))
+        await shielded(s.store.calls.update(self.record.id, answered_at=s.clock()))
+        return stream
+
+    async def _answer_late_offer(self, address: str) -> RtpStream:
+        """An INVITE without SDP: our offer goes in the 200, the caller's answer in the ACK."""
+        s, call = self.s, self.call
+        codecs = s.config.media.codecs
+        stream = await s.engine.open_stream(StreamConfig(
+            codec_named(codecs[0]), None, ptime_ms=s.config.media.ptime, receives=False,
+            rtp_timeout=s.config.media.rtp_timeout, symmetric_rtp=s.config.media.symmetric_rtp))
+        try:
+            offer = make_offer(address, stream.port, codecs, ptime=s.config.media.ptime,
+                               session=call.sdp_session)
+            await call.answer(offer.serialize())
+            if call.negotiated is None:
+                log.info("call %d: the ACK carried no usable answer; hanging up", self.record.id)
+                await call.hangup()
+                raise CallerGone
+            stream.reconfigure(s.engine.stream_config(call.negotiated))
+        except BaseException:
+            await stream.close("not answered")
+            raise
+        return stream
+
+    async def until_gone(self, awaitable: Awaitable[T]) -> T:
+        """``awaitable``'s result, or CallerGone if the caller hangs up (or goes silent) first."""
+        task = asyncio.ensure_future(awaitable)
+        watch = [f for f in (self._gone, self._rtp_gone) if f is not None]
+        try:
+            await asyncio.wait([task, *watch], return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            raise
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        if self._rtp_gone is not None and self._rtp_gone.done():
+            log.info("call %d: no RTP from the caller for %.0f s; hanging up", self.record.id,
+                     self.s.config.media.rtp_timeout)
+            with contextlib.suppress(Exception):
+                await self.call.hangup()
+        raise CallerGone
+
+    async def _follow(self, stream: RtpStream) -> None:
+        """The caller's signalling while the call lasts: INFO keys, re-INVITEs, REFERs."""
+        with contextlib.suppress(CallEnded):
+            async for event in self.call.events():
+                if isinstance(event, Dtmf):
+                    if stream.peer is not None:
+                        stream.peer.send_digits(event.digit)  # bridged: on to the engineer
+                    else:
+                        stream.digit_from_info(event.digit, event.duration_ms)
+                elif isinstance(event, Reinvite):
+                    media = event.media
+                    stream.set_remote((media.remote_address, media.remote_port),
+                                      (media.remote_address, media.rtcp_port))
+                elif isinstance(event, Refer):
+                    await event.finish(603, "Decline")  # a caller does not transfer the hotline
+
+    # -- prompts ---------------------------------------------------------------------------
+
+    async def prompt_items(self, prompt_ids: Sequence[str], *, barge_in: bool = True) -> list[Item]:
+        stream = await self.answer()
+        items: list[Item] = []
+        for prompt_id in prompt_ids:
+            path = self.s.library.resolve(prompt_id, self.language) or self.s.library.resolve(
+                prompt_id, self.flow.languages[0])
+            if path is None:
+                log.warning("call %d: prompt %r (%s) has no file; skipped", self.record.id, prompt_id,
+                            self.language)
+                continue
+            item = await self._item(path, stream, barge_in)
+            if item is not None:
+                items.append(item)
+        return items
+
+    async def _item(self, path: Path, stream: RtpStream, barge_in: bool) -> PromptItem | None:
+        try:
+            prompt = await self.s.prompts.load(path, stream)
+        except Exception as exc:  # a broken WAV must not drop the call
+            log.warning("cannot play %s: %s", path, exc)
+            return None
+        return PromptItem(prompt, barge_in=barge_in)
+
+    async def category_items(self, digits: Mapping[str, str]) -> list[Item]:
+        """"网络问题请按2" for each category the menu offers, in digit order."""
+        stream = await self.answer()
+        items: list[Item] = []
+        for digit, category in sorted(digits.items()):
+            path = self.s.library.resolve(f"menu-category-{category}", self.language)
+            if path is None and self.s.speech is not None:
+                info = self.s.categories.get(category)
+                if info is not None:
+                    name = info[1] if self.language == "en" and info[1] else info[0]
+                    text = (f"{name}请按{digit}。" if self.language == "zh"
+                            else f"For {name}, press {digit}.")
+                    with contextlib.suppress(Exception):
+                        path = await asyncio.wait_for(self.s.speech.say(text, self.language), 3.0)
+            item = await self._item(path, stream, True) if path is not None else None
+            if item is not None:
+                items.append(item)
+        return items
+
+    async def play_and_wait(self, items: list[Item]) -> bool:
+        """Play to the caller; True if it played to the end (False: a key cut it short)."""
+        stream = await self.answer()
+        if not items:
+            return True
+        stream.play(items)
+        return await self.until_gone(stream.wait_played())
+
+    # -- the nodes -------------------------------------------------------------------------
+
+    async def play(self, node: PlayNode) -> str:
+        await self.play_and_wait(await self.prompt_items(node.prompts, barge_in=node.barge_in))
+        return node.next
+
+    async def menu(self, node: MenuNode) -> str:
+        stream = await self.answer()
+        digit_map = self.s.category_digits() if node.categories else {}
+        tries = 0
+        while True:
+            digit = self._pressed(stream)
+            if digit is None:
+                items: list[Item] = []
+                for prompt_id in node.prompts:
+                    if prompt_id == CATEGORY_PROMPTS:
+                        items += await self.category_items(
+                            {d: c for d, c in digit_map.items() if d not in node.choices})
+                    else:
+                        items += await self.prompt_items([prompt_id], barge_in=node.barge_in)
+                stream.play(items)
+                digit = await self._next_digit(stream, node.timeout, after_playback=True)
+            if digit is None:
+                tries += 1
+                if tries > node.retries:
+                    await self._choice(node.id, "", "timeout")
+                    return node.timeout_next
+                continue
+            choice = menu_target(node, digit, digit_map)
+            if choice is None:
+                await self._choice(node.id, digit, "invalid")
+                tries += 1
+                if tries > node.retries:
+                    return node.timeout_next
+                await self.play_and_wait(await self.prompt_items(node.invalid))
+                continue
+            stream.stop_playback()
+            await self._choice(node.id, digit, choice.category or choice.next)
+            if choice.category:
+                await self.set_fields({"category": choice.category}, note=f"IVR menu: {digit}")
+            return choice.next
+
+    async def collect(self, node: CollectNode) -> str:
+        stream = await self.answer()
+        for _attempt in range(3):
+            stream.play(await self.prompt_items(node.prompts))
+            typed = ""
+            while len(typed) < node.max_digits:
+                digit = self._pressed(stream)
+                if digit is None:
+                    digit = await self._next_digit(stream, node.timeout, after_playback=not typed)
+                if digit is None:
+                    break
+                stream.stop_playback()
+                if node.terminator and digit == node.terminator:
+                    break
+                typed += digit
+            if len(typed) >= node.min_digits:
+                await self._choice(node.id, typed, node.into)
+                await self._store_collected(node.into, typed)
+                return node.next
+        await self._choice(node.id, "", "timeout")
+        return node.timeout_next
+
+    async def set(self, node: SetNode) -> str:
+        changes: dict[str, Any] = {}
+        if node.category:
+            changes["category"] = node.category
+        if node.priority:
+            changes["priority"] = node.priority
+        if node.tags:
+            changes["tags"] = sorted(set(self.issue.tags) | set(node.tags))
+        if changes:
+            await self.set_fields(changes, note=f"IVR {self.flow.name}/{node.id}")
+        if node.language:
+            self.language = node.language
+            await shielded(self.s.store.calls.update(self.record.id, language=node.language))
+        return node.next
+
+    def branch(self, node: BranchNode, facts: Mapping[str, bool]) -> str:
+        return node.then if conditions_hold(node.when, facts) else node.otherwise
+
+    async def facts(self) -> dict[str, bool]:
+        """The conditions a branch may test, as they stand now."""
+        s = self.s
+        now = s.clock()
+        day = s.calendar.day(now.astimezone(s.calendar.tz).date())
+        open_issues = await s.store.issues.open_for_caller(
+            caller_key=self.caller.number or None, employee_id=self.caller.employee_id, limit=5)
+        return {
+            "business_hours": s.calendar.is_business_time(now),
+            "holiday": day.kind is DayKind.HOLIDAY,
+            "make_up_workday": day.kind is DayKind.MAKE_UP_WORKDAY,
+            "weekend": day.kind is DayKind.WEEKEND,
+            "caller_known": self.caller.employee_id is not None,
+            "caller_has_open_issue": any(i.id != self.issue.id for i in open_issues),
+            "desk_available": s.desk_available(),
+            "major_incident": bool(s.incidents()),
+        }
+
+    async def route(self, node: RouteNode) -> str | None:
+        s = self.s
+        plan = await s.router.plan(node.to, s.clock(), ring_seconds=node.ring_seconds)
+        reason = plan.note or f"{self.flow.name}/{node.id}"
+        s.bus.publish(Routed(self.record.id, s.clock(), node.to, reason))
+        self.outcome.routed = True
+        for target in plan.targets:
+            if target.skip is not None:
+                await self._attempt(plan, target, "skipped", note=target.skip)
+        reachable = plan.reachable
+        if not reachable:
+            log.info("call %d: route %s has nobody to ring (%s)", self.record.id, node.to, reason)
+            return node.next
+        if s.config.routing.mode != "bridge":
+            return await self._hand_over(plan, reachable[0])
+        stream = await self.answer()
+        if node.to == "desk":
+            s.desk_busy += 1
+        try:
+            if plan.together:
+                done = await self._ring(plan, reachable, stream)
+            else:
+                done = False
+                for target in reachable:
+                    done = await self._ring(plan, (target,), stream)
+                    if done or self.call.is_over:
+                        break
+        finally:
+            if node.to == "desk":
+                s.desk_busy -= 1
+        if self.call.is_over:
+            raise CallerGone
+        return None if done else node.next
+
+    async def voicemail(self, node: VoicemailNode) -> str | None:
+        s = self.s
+        stream = await self.answer()
+        s.bus.publish(Routed(self.record.id, s.clock(), "voicemail", f"{self.flow.name}/{node.id}"))
+        await self.play_and_wait(await self.prompt_items(node.prompts, barge_in=False))
+        path = recording_path(s.config.media.recordings_dir, self.record.id)
+        result = await record_voicemail(
+            s.engine, stream, path, max_seconds=min(node.max_seconds, s.config.routing.voicemail_seconds),
+            silence_seconds=SILENCE_SECONDS, hangup=self.call.wait_ended(),
+        )
+        # A recording that stopped for silence after no more than the silence it waited for
+        # holds nothing but that silence: no message.
+        said = result.seconds - (SILENCE_SECONDS if result.reason == "silence" else 0.0)
+        if said < 1.0:
+            log.info("call %d: voicemail empty (%s after %.1f s)", self.record.id, result.reason,
+                     result.seconds)
+            path.unlink(missing_ok=True)
+            if self.call.is_over:
+                raise CallerGone
+            return node.next
+        self.outcome.voicemail = result.path
+        await shielded(s.store.calls.update(self.record.id, voicemail=str(result.path), route="voicemail"))
+        s.bus.publish(Voicemail(self.record.id, s.clock(), str(result.path), result.seconds))
+        await self.notify("voicemail", {"voicemail": str(result.path),
+                                         "seconds": round(result.seconds, 1)},
+                           f"voicemail of {result.seconds:.0f} s left ({result.reason})")
+        if self.call.is_over:
+            raise CallerGone
+        return node.next
+
+    async def hangup(self, node: HangupNode) -> None:
+        if node.prompts:
+            await self.play_and_wait(await self.prompt_items(node.prompts, barge_in=False))
+        await self.call.hangup()
+
+    # -- helpers of the nodes --------------------------------------------------------------
+
+    @staticmethod
+    def _pressed(stream: RtpStream) -> str | None:
+        """A key pressed before we asked (barge-in on the previous prompt), if any."""
+        if stream.digits.empty():
+            return None
+        return stream.digits.get_nowait().digit
+
+    async def _next_digit(self, stream: RtpStream, timeout: float, *, after_playback: bool) -> str | None:
+        """The next key, or None after ``timeout`` s of silence (counted once the prompt ends)."""
+
+        async def wait() -> str | None:
+            getter = asyncio.ensure_future(stream.digits.get())
+            try:
+                if after_playback:
+                    played = asyncio.ensure_future(stream.wait_played())
+                    await asyncio.wait([getter, played], return_when=asyncio.FIRST_COMPLETED)
+                    played.cancel()
+                    if getter.done():
+                        return getter.result().digit
+                try:
+                    return (await asyncio.wait_for(asyncio.shield(getter), timeout)).digit
+                except TimeoutError:
+                    return None
+            finally:
+                if not getter.done():
+                    getter.cancel()
+
+        return await self.until_gone(wait())
+
+    async def _choice(self, node: str, digits: str, choice: str) -> None:
+        s = self.s
+        await shielded(s.store.calls.add_menu_choice(
+            self.record.id, {"node": node, "digit": digits, "choice": choice}))
+        if digits:
+            await shielded(s.store.calls.add_digits(self.record.id, digits))
+        s.bus.publish(IvrChoice(self.record.id, s.clock(), node, digits, choice))
+
+    async def _store_collected(self, into: str, typed: str) -> None:
+        s = self.s
+        if into == "employee_id":
+            employee = await s.store.directory.get(typed)
+            if employee is not None:
+                await self.set_fields({"employee_id": employee.employee_id, "caller_name": employee.name},
+                                      note="employee id keyed in the IVR")
+            else:
+                await self.set_fields({"description": (self.issue.description + "\n").lstrip()
+                                       + f"IVR: employee id {typed} keyed (not in the directory)"},
+                                      note="employee id keyed in the IVR")
+        elif into == "callback_number":
+            await self.set_fields({"description": (self.issue.description + "\n").lstrip()
+                                   + f"IVR: call back on {typed}"}, note="call-back number keyed")
+
+    async def set_fields(self, changes: Mapping[str, Any], *, note: str) -> None:
+        try:
+            self.issue = await shielded(self.s.issues.update_fields(
+                self.issue.id, actor="ivr", changes=changes, note=note))
+        except Exception as exc:  # an operator may have moved the issue on: the call goes on
+            log.warning("call %d: could not set %s on issue %s: %s", self.record.id, sorted(changes),
+                        self.issue.number, exc)
+        if "category" in changes:
+            self.category = changes["category"]
+
+    async def _attempt(self, plan: RoutePlan, target: Target, outcome: str, *, note: str = "",
+                       seconds: float = 0.0, status: int | None = None) -> None:
+        s = self.s
+        entry: dict[str, Any] = {
+            "route": plan.route, "target": target.dial, "role": target.role, "person": target.person,
+            "at": s.clock().isoformat(timespec="seconds"), "outcome": outcome,
+            "seconds": round(seconds, 1),
+        }
+        if status is not None:
+            entry["status"] = status
+        if note:
+            entry["note"] = note
+        await shielded(s.store.calls.add_attempt(self.record.id, entry))
+        if outcome not in ("answered", "skipped"):
+            s.bus.publish(Declined(self.record.id, s.clock(), target.dial, target.person, outcome))
+
+    async def _ring(self, plan: RoutePlan, targets: Sequence[Target], stream: RtpStream) -> bool:
+        """Ring ``targets`` (together if several); True when one accepted and the call is done."""
+        s = self.s
+        for target in targets:
+            s.bus.publish(Ringing(self.record.id, s.clock(), target.dial, target.person))
+        whisper: list[Path] = []
+        if plan.whisper and s.speech is not None:
+            whisper = await s.speech.whisper(
+                self.flow.languages[0], caller_name=self.caller.name, department=self.caller.department,
+                number=self.caller.number if not self.caller.withheld else None,
+                category_id=self.category or self.issue.category, issue_number=self.issue.number)
+        record_to = None
+        if s.config.routing.record:
+            record_to = recording_path(s.config.media.recordings_dir, self.record.id, kind="call")
+        routing = s.config.routing
+        # A withheld number stays withheld: the engineer's phone shows the hotline instead.
+        shown = self.caller.number if not self.caller.withheld else s.config.sip.hotline_number
+        announcement = s.recorded_announcement(self.language) if routing.announce_recording else None
+        plans = [ForwardPlan(
+            t.dial, caller_id=shown, display_name=self.caller.name, ring_timeout=plan.ring_seconds,
+            whisper=tuple(whisper) or None,
+            accept_seconds=routing.accept_seconds if plan.whisper else None,
+            announcement=announcement, record_to=record_to,
+        ) for t in targets]
+        by_dial = {t.dial: t for t in targets}
+        forwarder = s.forwarder(plan.allows)
+        try:
+            result = await forwarder.forward_any(self.call, stream, plans)
+        except Exception:
+            log.exception("call %d: forwarding to %s failed", self.record.id,
+                          ", ".join(t.dial for t in targets))
+            for target in targets:
+                await self._attempt(plan, target, "failed", note="internal error")
+            return False
+        await self._record_legs(plan, result, by_dial)
+        if result.accepted:
+            target = by_dial.get(result.target, targets[0])
+            self.outcome.answered_by = target.person or target.dial
+            self.outcome.route = plan.record_label(target)
+            self.outcome.talk_seconds += result.bridged_seconds
+            self.outcome.relay = {"callee": result.callee_stats, "relay": result.relay}
+            if result.recording is not None:
+                self.outcome.recording = result.recording
+                await shielded(s.store.calls.update(self.record.id, recording=str(result.recording)))
+            return True
+        return False
+
+    async def _record_legs(self, plan: RoutePlan, result: ForwardResult,
+                           by_dial: Mapping[str, Target]) -> None:
+        s = self.s
+        legs: Sequence[LegOutcome] = result.legs
+        for leg in legs:
+            target = by_dial.get(leg.target) or Target(leg.target, "")
+            if leg.outcome == "answered":
+                self.outcome.answered_at = self.s.engine.now()
+                s.bus.publish(Answered(self.record.id, s.clock(), target.dial, target.person))
+                s.bus.publish(Accepted(self.record.id, s.clock(), target.dial, target.person))
+                await shielded(s.store.calls.update(
+                    self.record.id, answered_by=target.person or target.dial,
+                    route=plan.record_label(target),
+                    ring_seconds=round(self.s.engine.now() - self.started, 1)))
+            elif leg.outcome in ("declined", "not-accepted"):
+                s.bus.publish(Answered(self.record.id, s.clock(), target.dial, target.person))
+            await self._attempt(plan, target, leg.outcome, seconds=leg.ring_seconds, status=leg.status)
+
+    async def _hand_over(self, plan: RoutePlan, target: Target) -> str | None:
+        """Redirect (302, before we answered) or transfer (REFER): no whisper, no escalation."""
+        s = self.s
+        s.bus.publish(Ringing(self.record.id, s.clock(), target.dial, target.person))
+        self.outcome.route = plan.record_label(target)
+        if self.stream is None and s.config.routing.mode == "redirect":
+            await self.call.redirect(target.dial, diversion=None)
+            await self._attempt(plan, target, "redirected")
+            self.outcome.disposition = "redirected"
+            return None
+        await self.answer()
+        try:
+            await self.call.transfer(target.dial)
+        except Exception as exc:
+            log.info("call %d: transfer to %s failed: %s", self.record.id, target.dial, exc)
+            await self._attempt(plan, target, "failed", note=f"REFER: {exc}")
+            return None
+        await self._attempt(plan, target, "transferred")
+        self.outcome.disposition = "transferred"
+        with contextlib.suppress(Exception):
+            await self.call.hangup()
+        return None
+
+    async def notify(self, event: str, details: dict[str, Any], note: str) -> None:
+        """Queue a notice for the on-call chain and the duty operators (through the outbox)."""
+        s = self.s
+        on_call = s.router.on_call(s.clock())
+        people = list(on_call.chain) if on_call is not None else []
+        try:
+            await shielded(s.desk.notify_call(self.issue.id, event, people, details={
+                **details, "call_id": self.record.id, "caller": self.caller.display or self.caller.number,
+                "caller_name": self.caller.name}, note=note))
+        except Exception:
+            log.exception("call %d: could not queue the %s notice", self.record.id, event)
+
