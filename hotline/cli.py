@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(b)
     b.add_argument("--force", action="store_true", help="render everything again")
 
+    p = sub.add_parser("calls", help="list the latest calls with their issues (the call records)")
+    _config_arg(p)
+    p.add_argument("--limit", type=int, default=20, help="how many (default: %(default)s)")
+
     p = sub.add_parser("call", help="place a test call to the running server and print each step")
     _config_arg(p)
     from hotline.calls.testcall import add_arguments
@@ -104,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "prompts":
         return asyncio.run(_build_prompts(config, force=args.force))
+    if args.command == "calls":
+        return asyncio.run(_list_calls(config, args.limit))
     if args.command == "call":
         from hotline.calls.testcall import run
 
@@ -172,6 +178,36 @@ def _print_flow_problems(folder: Path, problems: list[str]) -> None:
     print(f"{folder}: the IVR flows have {len(problems)} problem(s):", file=sys.stderr)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
+
+
+async def _list_calls(config: Config, limit: int) -> int:
+    from hotline.store import Store
+
+    if not config.database.path.exists():
+        print(f"{config.database.path}: no database yet (hotline init-db)", file=sys.stderr)
+        return 1
+    tz = config.site.timezone
+    async with Store(config.database.path, synchronous=config.database.synchronous) as store:
+        calls = await store.calls.recent(max(1, limit))
+        for call in reversed(calls):
+            issue = await store.issues.for_call(call.id)
+            when = call.started_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+            who = call.caller_key or "withheld"
+            if issue is not None and issue.caller_name:
+                who += f" ({issue.caller_name})"
+            keys = " ".join(f"{m.get('digit') or '-'}→{m.get('choice')}" for m in call.menu)
+            print(f"#{call.id} {when} {who}: {call.disposition or 'in progress'}"
+                  + (f", route {call.route}" if call.route else "")
+                  + (f", answered by {call.answered_by}" if call.answered_by else "")
+                  + (f", keys {keys}" if keys else "")
+                  + (f", voicemail {call.voicemail}" if call.voicemail else ""))
+            for attempt in call.attempts:
+                print(f"    {attempt.get('route')}: {attempt.get('person') or attempt.get('target')}"
+                      f" {attempt.get('outcome')}" + (f" ({attempt['note']})" if attempt.get("note") else ""))
+            if issue is not None:
+                print(f"    issue {issue.number}: {issue.status}, category {issue.category or '-'}"
+                      + (", call back" if issue.call_back else ""))
+    return 0
 
 
 async def _build_prompts(config: Config, *, force: bool) -> int:

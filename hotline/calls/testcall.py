@@ -73,7 +73,6 @@ from hotline.sip.call import OutgoingCall
 from hotline.sip.call_events import Answered, Dtmf, Ended, Progress, Refer, Reinvite
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.errors import RemoteProtocolError
-from hotline.sip.events import TransactionKey
 from hotline.sip.message import Response, reason_phrase
 from hotline.sip.sdp import make_offer
 from hotline.sip.uri import SipUri, parse_uri
@@ -257,7 +256,7 @@ async def run_test_call(
     except OSError as exc:
         say(f"failed: cannot reach {plan.uri.host_port}: {exc}")
         return 1
-    endpoint = _WatchedEndpoint(_client_sip_config(config, plan, local, peer[0]),
+    endpoint = SipEndpoint(_client_sip_config(config, plan, local, peer[0]),
                                 codecs=config.media.codecs)
     low, high = _client_ports(config.media)
     engine = MediaEngine(bind_host=local, port_min=low, port_max=high)
@@ -295,29 +294,13 @@ class _Steps:
         print(f"{self.clock() - self.start:7.3f} {text}", file=self.out, flush=True)
 
 
-class _WatchedEndpoint(SipEndpoint):
-    """A `SipEndpoint` that also shows us the responses to our INVITE.
-
-    The call layer keeps 100 Trying to itself and hands up only the status
-    of a final error response; an operator trying the hotline wants to see
-    the Trying, the reason phrase and a Retry-After too.
-    """
-
-    on_response: Callable[[Response], None] | None = None
-
-    def _on_response(self, response: Response, key: TransactionKey | None) -> None:
-        if key is not None and self.on_response is not None and response.cseq.method == "INVITE":
-            self.on_response(response)
-        super()._on_response(response, key)
-
-
 class _TestCall:
     """One test call from dialling to the report (see the module doc)."""
 
     def __init__(
         self,
         plan: CallPlan,
-        endpoint: _WatchedEndpoint,
+        endpoint: SipEndpoint,
         engine: MediaEngine,
         stream: RtpStream,
         local: str,
@@ -342,7 +325,6 @@ class _TestCall:
         """Keys of `--digits` not sent yet."""
         loop = asyncio.get_running_loop()
         self._answered: asyncio.Future[Answered | Ended] = loop.create_future()
-        endpoint.on_response = self._on_response
 
     async def run(self) -> int:
         offer = make_offer(self.local, self.stream.port, self.media.codecs, ptime=self.media.ptime)
@@ -356,6 +338,8 @@ class _TestCall:
                 plan.target, allowed=lambda t: t == plan.target, caller_id=plan.caller,
                 display_name=plan.name, sdp_offer=offer.serialize(), timeout=plan.ring_timeout,
             )
+            # Responses arrive from the loop, so none can come before this line runs.
+            self.call.response_observer = self._on_response
             follower = asyncio.ensure_future(self._follow(self.call))
             outcome = await self._ring()
             if not isinstance(outcome, Answered):
@@ -490,6 +474,8 @@ class _TestCall:
     # -- signalling ----------------------------------------------------------------------
 
     def _on_response(self, response: Response) -> None:
+        if not response.headers.get("Via"):
+            return  # made up by our transaction layer (timeout, transport error): nothing heard
         call = self.call
         if call is not None and response.call_id != call.call_id:
             return

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from hotline.sip.auth import AuthError, Challenge, choose_challenge
@@ -616,6 +616,9 @@ class OutgoingCall(_CallBase):
         self._timer: asyncio.TimerHandle | None = None
         self._answered: asyncio.Future[Answered] = asyncio.get_running_loop().create_future()
         self._answered.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+        self.response_observer: Callable[[Response], None] | None = None
+        """Called with every response to our INVITE as received (100 Trying, reason phrases,
+        Retry-After included), before the call acts on it; for tools that show the exchange."""
 
     @classmethod
     async def dial(
@@ -738,6 +741,8 @@ class OutgoingCall(_CallBase):
             self._answered.set_exception(CallFailed(Ended(reason, status, contact)))
 
     def _on_response(self, response: Response) -> None:
+        if self.response_observer is not None:
+            self.response_observer(response)
         status = response.status
         if status < 200:
             if self.session.allows(_I.REMOTE_PROVISIONAL):
