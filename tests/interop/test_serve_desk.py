@@ -132,3 +132,34 @@ async def test_busy_or_unanswered_desk_overflows_to_the_on_call_engineer(
         "answered", f"oncall:{ENGINEERS[0]}", ENGINEERS[0])
     assert server.issue_of(call["id"])["category"] == "erp"
     assert seconds_of(caller, ENGINEER_HZ) > 1.5 and seconds_of(engineer, CALLER_HZ) > 1.5
+
+
+async def test_desk_phones_rung_together_first_answer_wins(
+    tmp_path: Path, free_ports: PortAllocator, caller: Baresip,
+) -> None:
+    slow = start_baresip(tmp_path / "desk1", free_ports, user="desk1", auto_answer=False)
+    quick = start_baresip(tmp_path / "desk2", free_ports, user="desk2",
+                          audio_source=tone_wav(tmp_path / "desk.wav", DESK_HZ, 60))
+    server = serve(tmp_path, free_ports, ServerOptions(
+        clock=BUSINESS_HOURS, desk=(slow.uri, quick.uri), desk_strategy="together"))
+    try:
+        server.start()
+        await asyncio.to_thread(caller.dial, server.uri)
+        await caller.ctrl.wait_event_async("CALL_ESTABLISHED", 10)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(caller.send_dtmf, "0")  # the operator
+        await slow.ctrl.wait_event_async("CALL_INCOMING", 20)  # both ring at once…
+        await quick.ctrl.wait_event_async("CALL_ESTABLISHED", 20)  # …the quick one answers
+        await slow.ctrl.wait_event_async("CALL_CLOSED", 10)  # and the other stops ringing
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(caller.hangup)
+        (call,) = server.ended_calls(1)
+    finally:
+        server.stop()
+        stop_quietly(slow, quick)
+    assert sorted((a["target"], a["outcome"]) for a in call["attempts"]) == sorted(
+        [(quick.uri, "answered"), (slow.uri, "cancelled")])
+    assert (call["disposition"], call["answered_by"]) == ("answered", quick.uri)
+    assert call["menu"][0]["choice"] == "office_hours"  # 0: no category, straight on
+    assert server.issue_of(call["id"])["category"] is None
+    assert seconds_of(caller, DESK_HZ) > 0.8
