@@ -119,7 +119,8 @@ async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
     on_call = OnCallService(desk.ctx)
     router = Router(config.routing, app[STORE], rota=lambda: app[ROTA], away=on_call.away,
                     managers={r.name: r.manager for r in config.rotas},
-                    can_dial_numbers=config.sip.outbound.proxy is not None)
+                    # A redirect or REFER hands the number to the caller's PBX, which can dial it.
+                    can_dial_numbers=config.sip.outbound.proxy is not None or config.routing.mode != "bridge")
     categories = await app[STORE].people.categories()
     speech = Speech(library, Synthesizer(),
                     categories=[(c.id, c.name, c.name_en, c.dtmf) for c in categories])

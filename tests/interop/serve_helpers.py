@@ -70,6 +70,8 @@ class ServerOptions:
     """A webhook channel (delivery may fail: the outbox rows are what the tests read)."""
     flows_dir: Path | None = None
     rtp_ports: int = 40
+    mode: str = "bridge"
+    """[routing] mode: "bridge", "redirect" or "refer"."""
     rate: str = ""
     extra: str = ""
     """More TOML appended to the file."""
@@ -143,7 +145,8 @@ class HotlineServer:
             "[ivr]", f'flows_dir = "{o.flows_dir or ROOT / "ivr_flows"}"', "",
             "[routing]", f"desk = {_toml_list(o.desk)}", f'desk_strategy = "{o.desk_strategy}"',
             f"desk_ring_seconds = {o.desk_ring_seconds}", f"oncall_ring_seconds = {o.oncall_ring_seconds}",
-            f"accept_seconds = {o.accept_seconds}", f"record = {'true' if o.record else 'false'}", "",
+            f"accept_seconds = {o.accept_seconds}", f"record = {'true' if o.record else 'false'}",
+            f'mode = "{o.mode}"', "",
         ]
         if o.notify_url:
             lines += ["[[desk.channel]]", 'name = "robot"', 'kind = "webhook"', f'url = "{o.notify_url}"',
