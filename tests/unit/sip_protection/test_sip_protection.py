@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import time
 
 import pytest
 
@@ -151,16 +150,13 @@ def test_limiter_aggregates_ipv6_per_64_and_unmaps_v4() -> None:
 
 def test_limiter_memory_is_bounded_under_100k_sources() -> None:
     limiter = RateLimiter(max_entries=1000)
-    started = time.perf_counter()
     for n in range(100_000):
         limiter.check(str(ipaddress.IPv4Address(0x0A000000 + n)), "INVITE", n * 0.001)
         assert len(limiter) <= 1000
-    elapsed = time.perf_counter() - started
     assert len(limiter) == 1000
     assert limiter.evictions == 99_000
     # The survivors are the most recent sources (LRU), so a live flooder is kept.
     assert limiter.check("10.1.134.159", "INVITE", 100.0).allowed  # 10.0.0.0 + 99999
-    assert elapsed < 5.0
 
 
 def test_limiter_lru_keeps_an_active_source() -> None:
