@@ -29,14 +29,18 @@ from hotline.calls.speech import PromptLibrary, Speech, Synthesizer
 from hotline.clock import WallClock
 from hotline.config import Config
 from hotline.console.recordings import recording_handler
+from hotline.console.security import USER
+from hotline.console.setup import setup_console
+from hotline.console.views import home
 from hotline.desk.oncall import OnCallService
 from hotline.desk.service import Desk
 from hotline.events import EventBus
 from hotline.issues import IssueService
 from hotline.jobs import Jobs
+from hotline.keys import BUS, CALENDAR, CALLS, CLOCK, CONFIG, DESK, FLOWS, ISSUES, MEDIA, ROTA, SIP, STORE
 from hotline.media.engine import MediaEngine
 from hotline.rota import Rota
-from hotline.services import CalendarSetup, build_calendar, build_rota
+from hotline.services import build_calendar, build_rota
 from hotline.sip.endpoint import SipEndpoint
 from hotline.store import Store
 
@@ -48,18 +52,6 @@ __all__ = [
 ]
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
-CONFIG = web.AppKey("config", Config)
-STORE = web.AppKey("store", Store)
-ISSUES = web.AppKey("issues", IssueService)
-CALENDAR = web.AppKey("calendar", CalendarSetup)
-ROTA = web.AppKey("rota", Rota)
-SIP = web.AppKey("sip", SipEndpoint)
-MEDIA = web.AppKey("media", MediaEngine)
-DESK = web.AppKey("desk", Desk)
-CLOCK = web.AppKey("clock", WallClock)
-BUS = web.AppKey("bus", EventBus)
-FLOWS = web.AppKey("flows", FlowRegistry)
-CALLS = web.AppKey("calls", CallController)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -185,6 +177,13 @@ async def _desk_ctx(app: web.Application) -> AsyncIterator[None]:
             await worker.stop()
 
 
+async def landing(request: web.Request) -> web.StreamResponse:
+    """The console's home for a logged-in user; otherwise the status page and a way to log in."""
+    if request.get(USER) is not None:
+        return await home.home(request)
+    return await status_page(request)
+
+
 @aiohttp_jinja2.template("status.html")
 async def status_page(request: web.Request) -> dict[str, object]:
     """A landing page without personal data; the operator console needs a login."""
@@ -248,7 +247,8 @@ def init_app(config: Config, *, tune_gc: bool = False, clock: WallClock | None =
     app.cleanup_ctx.append(_calls_ctx)
     if tune_gc:
         app.on_startup.append(_tune_gc)  # runs after the cleanup contexts have started
-    app.router.add_get("/", status_page)
+    setup_console(app, WEB_ROOT)
+    app.router.add_get("/", landing)
     app.router.add_get("/healthz", healthz)
 
     async def recording_of(call_id: int) -> str | None:

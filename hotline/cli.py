@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(b)
     b.add_argument("--force", action="store_true", help="render everything again")
 
+    p = sub.add_parser("add-user", help="let a staff member log in to the console (password from a "
+                                        "prompt or a file, never the command line)")
+    _config_arg(p)
+    p.add_argument("user", help="the staff id (people.id), e.g. zhangwei")
+    p.add_argument("--role", action="append", choices=("operator", "engineer", "manager", "admin"),
+                   help="role(s) to give; repeat for several (default: keep the staff record's roles)")
+    p.add_argument("--name", help="full name, when the person is not on the staff list yet")
+    p.add_argument("--password-file", type=Path,
+                   help="read the password from the first line of this file (else: asked twice)")
+
     p = sub.add_parser("calls", help="list the latest calls with their issues (the call records)")
     _config_arg(p)
     p.add_argument("--limit", type=int, default=20, help="how many (default: %(default)s)")
@@ -110,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_build_prompts(config, force=args.force))
     if args.command == "calls":
         return asyncio.run(_list_calls(config, args.limit))
+    if args.command == "add-user":
+        return _add_user(config, args)
     if args.command == "call":
         from hotline.calls.testcall import run
 
@@ -178,6 +190,65 @@ def _print_flow_problems(folder: Path, problems: list[str]) -> None:
     print(f"{folder}: the IVR flows have {len(problems)} problem(s):", file=sys.stderr)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr)
+
+
+def _add_user(config: Config, args: argparse.Namespace) -> int:
+    import getpass
+
+    from hotline.console.passwords import PasswordError, check_strength
+
+    if args.password_file is not None:
+        try:
+            password = args.password_file.read_text(encoding="utf-8").splitlines()[0]
+        except (OSError, IndexError, UnicodeDecodeError) as exc:
+            print(f"{args.password_file}: cannot read a password ({exc})", file=sys.stderr)
+            return 2
+    else:
+        password = getpass.getpass(f"password for {args.user}: ")
+        if getpass.getpass("again: ") != password:
+            print("the two passwords differ", file=sys.stderr)
+            return 2
+    try:
+        check_strength(password, user=args.user)
+    except PasswordError as exc:
+        print(f"add-user: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_store_user(config, args.user, password, args.role, args.name))
+
+
+async def _store_user(config: Config, user: str, password: str, roles: list[str] | None,
+                      name: str | None) -> int:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from hotline.console.passwords import hash_password
+    from hotline.store import Store
+    from hotline.store.accounts import AuditEntry
+    from hotline.store.records import Person
+
+    async with Store(config.database.path, synchronous=config.database.synchronous) as store:
+        person = await store.people.get(user)
+        if person is None:
+            if not name:
+                print(f"add-user: {user!r} is not on the staff list; give --name to add them",
+                      file=sys.stderr)
+                return 2
+            person = Person(user, name, roles=tuple(roles or ()))
+        elif roles:
+            person = replace(person, roles=tuple(dict.fromkeys(roles)))
+        if name:
+            person = replace(person, name=name)
+        await store.people.upsert_people([person])
+        now = datetime.now(UTC)
+        hashed = await asyncio.to_thread(hash_password, password)
+        created = await store.accounts.set_password(user, hashed, now)
+        if not created:
+            await store.accounts.close_sessions_of(user)  # a new password ends every session
+        await store.accounts.audit(AuditEntry(now, "cli", "add_user" if created else "password",
+                                              f"{user} roles={','.join(person.roles)}"))
+    print(f"{user}: {'account created' if created else 'password changed'}; roles "
+          f"{', '.join(person.roles) or '(none)'}")
+    return 0
 
 
 async def _list_calls(config: Config, limit: int) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hotline.store.accounts import AccountStore
 from hotline.store.calls import CallStore
 from hotline.store.db import Database, StoreError
 from hotline.store.directory import DirectoryStore
@@ -30,6 +31,7 @@ class Store:
         self.directory = DirectoryStore(self.db)
         self.people = PeopleStore(self.db)
         self.rota = RotaStore(self.db)
+        self.accounts = AccountStore(self.db)
 
     async def open(self, *, migrate: bool = True) -> None:
         await self.db.open(migrate=migrate)

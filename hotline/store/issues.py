@@ -268,6 +268,18 @@ class IssueStore:
                 ))
         return ids
 
+    async def awaiting_entry(self, limit: int = 50) -> list[IssueRecord]:
+        """Issues still ``new`` (the record not completed yet), oldest call first."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM issues WHERE status = 'new' ORDER BY created_at, id LIMIT ?", (limit,))
+        return [issue_record(r) for r in rows]
+
+    async def to_call_back(self, limit: int = 50) -> list[IssueRecord]:
+        """Issues flagged for a call back (missed or refused calls) and not closed, oldest first."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM issues WHERE call_back = 1 AND status <> 'closed' ORDER BY id LIMIT ?", (limit,))
+        return [issue_record(r) for r in rows]
+
     async def count(self, status: str | None = None) -> int:
         if status is None:
             return int(await self._db.fetch_value("SELECT COUNT(*) FROM issues"))
