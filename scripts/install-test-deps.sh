@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite talks to, each only when missing.
-# Real peers, not mocks: sipp, baresip, kamailio, Chromium, espeak-ng/sox for prompts.
+# Real peers, not mocks: sipp, baresip, kamailio, Chromium (with a CJK font, so screenshots show
+# Chinese), espeak-ng/sox for prompts.
 set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for pkg in sip-tester baresip-core kamailio kamailio-sqlite-modules kamailio-utils-modules \
-           chromium espeak-ng sox libsox-fmt-all sqlite3; do
+           chromium fonts-wqy-microhei espeak-ng sox libsox-fmt-all sqlite3; do
     have "$pkg" || need+=("$pkg")
 done
 if ((${#need[@]})); then
