@@ -22,6 +22,8 @@ def N_(message: str) -> str:
 NAV = (
     # (path, label, roles that see it)
     ("/", N_("Home"), ()),
+    ("/live", N_("Live calls"), ("operator", "manager", "admin")),
+    ("/issues", N_("Issues"), ("operator", "engineer", "manager", "admin")),
     ("/audit", N_("Audit log"), ("manager", "admin")),
 )
 
