@@ -187,16 +187,19 @@ class Database:
         with contextlib.suppress(sqlite3.OperationalError):
             await conn.execute("ROLLBACK")
 
+    # Every read is ONE call on the reader's thread (execute, fetch, close). A cursor left open
+    # across an await -- execute() in one hop, fetchone() in the next -- keeps the shared reader
+    # inside a read transaction, and every other task's query on it then sees that old snapshot:
+    # an issue committed a moment ago reads as missing.
+
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
         conn = self._require(self._reader)
-        async with conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await conn.execute_fetchall(sql, params))
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
         conn = self._require(self._reader)
-        async with conn.execute(sql, params) as cur:
-            row: aiosqlite.Row | None = await cur.fetchone()
-            return row
+        rows = list(await conn.execute_fetchall(sql, params))
+        return rows[0] if rows else None
 
     async def fetch_value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetch_one(sql, params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,3 +72,28 @@ async def test_issue_tags_and_call_back_flag_and_category_english_name(tmp_path:
         (category,) = await store.people.categories()
     assert issue.tags == ("vip", "after-hours") and issue.call_back is True
     assert category.name_en == "Network" and category.dtmf == "2"
+
+
+async def test_a_row_just_committed_is_visible_to_the_next_read_while_others_read(tmp_path: Path) -> None:
+    """Reads share one connection: none may leave it in an old snapshot for the others."""
+    async with Store(tmp_path / "h.sqlite3") as store:
+        for n in range(200):
+            await new_call(store, f"old-{n}")
+        stop = asyncio.Event()
+
+        async def busy_reader() -> None:
+            while not stop.is_set():
+                await store.issues.recent(300)
+                await store.calls.recent(300)
+
+        readers = [asyncio.ensure_future(busy_reader()) for _ in range(3)]
+        missing = []
+        try:
+            for n in range(80):
+                _, issue_id = await new_call(store, f"new-{n}")
+                if await store.issues.get(issue_id) is None:
+                    missing.append(issue_id)
+        finally:
+            stop.set()
+            await asyncio.gather(*readers)
+    assert missing == []
