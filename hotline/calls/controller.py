@@ -167,9 +167,11 @@ class CallController:
         )
         key = caller.key
         refusal = self._refusal(key)
-        self.active += 1
-        if key:
-            self.by_caller[key] += 1
+        if refusal is None:
+            # Only admitted calls count: refusals still being written must not hold places.
+            self.active += 1
+            if key:
+                self.by_caller[key] += 1
         try:
             flow = self.flows().for_number(call.called)
             record, issue = await shielded(s.issues.create_issue_for_call(NewCall(
@@ -201,11 +203,12 @@ class CallController:
                 await call.reject(exc.status)
             await self._finish(run)
         finally:
-            self.active -= 1
-            if key:
-                self.by_caller[key] -= 1
-                if self.by_caller[key] <= 0:
-                    del self.by_caller[key]
+            if refusal is None:
+                self.active -= 1
+                if key:
+                    self.by_caller[key] -= 1
+                    if self.by_caller[key] <= 0:
+                        del self.by_caller[key]
 
     async def _facts(self, caller: Any, issue: IssueRecord) -> CallerFacts:
         withheld = caller.kind is CallerKind.WITHHELD
@@ -226,17 +229,21 @@ class CallController:
         s = self.s
         self.refused += 1
         log.warning("call %s refused with 503: %s", call.call_id, why)
+        ended = s.clock()
         if not call.is_over:
             with contextlib.suppress(Exception):
                 await call.reject(503, retry_after=s.config.sip.retry_after)
-        with contextlib.suppress(Exception):
+        try:
             await shielded(s.issues.update_fields(issue.id, actor="system", changes={"call_back": True},
                                                   note=f"refused for overload: {why}"))
-        await shielded(s.store.calls.end(record.id, s.clock(), "rejected"))
+        except Exception:
+            log.exception("call %s: could not flag issue %s for a call back", call.call_id, issue.number)
+        await shielded(s.store.calls.end(record.id, ended, "rejected"))
         s.bus.publish(CallEnded(record.id, s.clock(), "rejected"))
 
     async def _finish(self, run: CallRun) -> None:
         s, call = self.s, run.call
+        ended = s.clock()  # before the writes below queue behind others
         stats: dict[str, Any] = {}
         if run.stream is not None:
             stats = {"caller": await run.stream.close("hangup")}
@@ -263,7 +270,7 @@ class CallController:
         if stats:
             with contextlib.suppress(Exception):
                 await shielded(s.store.calls.set_media_stats(run.record.id, stats))
-        await shielded(s.store.calls.end(run.record.id, s.clock(), disposition))
+        await shielded(s.store.calls.end(run.record.id, ended, disposition))
         if disposition == "missed" or (disposition == "abandoned" and run.outcome.routed):
             await self._flag_call_back(run, disposition)
         s.bus.publish(CallEnded(run.record.id, s.clock(), disposition, run.outcome.answered_by))

@@ -264,13 +264,16 @@ class Forwarder:
         return await self.forward_any(call, stream, [plan])
 
     async def forward_any(
-        self, call: IncomingCall, stream: RtpStream, plans: Sequence[ForwardPlan]
+        self, call: IncomingCall, stream: RtpStream, plans: Sequence[ForwardPlan], *,
+        on_bridged: Callable[[LegOutcome], Awaitable[None]] | None = None,
     ) -> ForwardResult:
         """Ring every plan's target at once; the first to answer is whispered to and bridged.
 
         The other legs are CANCELled as soon as one answers. With one plan this is
         `forward`. Raises `DialRefused` (before dialling anything) if `allowed`
-        refuses any target.
+        refuses any target. `on_bridged` is awaited as soon as the legs are bridged
+        (with the answering leg), so the call layer can record who answered while
+        the conversation goes on; the result comes when the call is over.
         """
         if not plans:
             raise ValueError("forward_any needs at least one target")
@@ -346,10 +349,16 @@ class Forwarder:
             if ended is None:
                 self.engine.bridge(stream, out)
                 bridged_at = self.engine.now()
-                done.append(LegOutcome(plan.target, "answered", None, rang))
+                answered_leg = LegOutcome(plan.target, "answered", None, rang)
+                done.append(answered_leg)
                 if plan.record_to is not None:
                     recording = self.engine.record(plan.record_to, [stream, out],
                                                    stereo=plan.stereo)
+                if on_bridged is not None:
+                    try:
+                        await on_bridged(answered_leg)
+                    except Exception:  # the record is the call layer's business; the call goes on
+                        log.exception("forward %s: on_bridged failed", call.call_id)
                 ended = await _first(watch)
             else:
                 done.append(LegOutcome(plan.target, "cancelled", None, rang))

@@ -457,6 +457,7 @@ class CallRun:
         reason = plan.note or f"{self.flow.name}/{node.id}"
         s.bus.publish(Routed(self.record.id, s.clock(), node.to, reason))
         self.outcome.routed = True
+        self.outcome.route = node.to  # the route tried, until someone on it answers
         for target in plan.targets:
             if target.skip is not None:
                 await self._attempt(plan, target, "skipped", note=target.skip)
@@ -506,6 +507,7 @@ class CallRun:
                 raise CallerGone
             return node.next
         self.outcome.voicemail = result.path
+        self.outcome.route = "voicemail"
         await shielded(s.store.calls.update(self.record.id, voicemail=str(result.path), route="voicemail"))
         s.bus.publish(Voicemail(self.record.id, s.clock(), str(result.path), result.seconds))
         await self.notify("voicemail", {"voicemail": str(result.path),
@@ -626,8 +628,13 @@ class CallRun:
         ) for t in targets]
         by_dial = {t.dial: t for t in targets}
         forwarder = s.forwarder(plan.allows)
+
+        async def bridged(leg: LegOutcome) -> None:
+            # Who answered goes on the record now, not when the conversation ends.
+            await self._answered(plan, by_dial.get(leg.target) or Target(leg.target, ""), leg)
+
         try:
-            result = await forwarder.forward_any(self.call, stream, plans)
+            result = await forwarder.forward_any(self.call, stream, plans, on_bridged=bridged)
         except Exception:
             log.exception("call %d: forwarding to %s failed", self.record.id,
                           ", ".join(t.dial for t in targets))
@@ -636,9 +643,6 @@ class CallRun:
             return False
         await self._record_legs(plan, result, by_dial)
         if result.accepted:
-            target = by_dial.get(result.target, targets[0])
-            self.outcome.answered_by = target.person or target.dial
-            self.outcome.route = plan.record_label(target)
             self.outcome.talk_seconds += result.bridged_seconds
             self.outcome.relay = {"callee": result.callee_stats, "relay": result.relay}
             if result.recording is not None:
@@ -654,16 +658,22 @@ class CallRun:
         for leg in legs:
             target = by_dial.get(leg.target) or Target(leg.target, "")
             if leg.outcome == "answered":
-                self.outcome.answered_at = self.s.engine.now()
-                s.bus.publish(Answered(self.record.id, s.clock(), target.dial, target.person))
-                s.bus.publish(Accepted(self.record.id, s.clock(), target.dial, target.person))
-                await shielded(s.store.calls.update(
-                    self.record.id, answered_by=target.person or target.dial,
-                    route=plan.record_label(target),
-                    ring_seconds=round(self.s.engine.now() - self.started, 1)))
-            elif leg.outcome in ("declined", "not-accepted"):
+                continue  # recorded when it was bridged
+            if leg.outcome in ("declined", "not-accepted"):
                 s.bus.publish(Answered(self.record.id, s.clock(), target.dial, target.person))
             await self._attempt(plan, target, leg.outcome, seconds=leg.ring_seconds, status=leg.status)
+
+    async def _answered(self, plan: RoutePlan, target: Target, leg: LegOutcome) -> None:
+        s = self.s
+        self.outcome.answered_at = s.engine.now()
+        self.outcome.answered_by = target.person or target.dial
+        self.outcome.route = plan.record_label(target)
+        s.bus.publish(Answered(self.record.id, s.clock(), target.dial, target.person))
+        s.bus.publish(Accepted(self.record.id, s.clock(), target.dial, target.person))
+        await shielded(s.store.calls.update(
+            self.record.id, answered_by=self.outcome.answered_by, route=self.outcome.route,
+            ring_seconds=round(self.outcome.answered_at - self.started, 1)))
+        await self._attempt(plan, target, "answered", seconds=leg.ring_seconds)
 
     async def _hand_over(self, plan: RoutePlan, target: Target) -> str | None:
         """Redirect (302, before we answered) or transfer (REFER): no whisper, no escalation."""
