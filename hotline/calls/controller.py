@@ -37,7 +37,8 @@ from hotline.calendar import BusinessCalendar
 from hotline.callerid import CallerKind, caller_from_headers
 from hotline.calls.flows import FlowSet
 from hotline.calls.forwarding import Forwarder
-from hotline.calls.interpreter import CallerFacts, CallRun, PromptLoader, shielded
+from hotline.calls.interpreter import CallRun, PromptLoader
+from hotline.calls.outcome import CallerFacts, shielded
 from hotline.calls.routing import Router
 from hotline.calls.speech import PromptLibrary, Speech
 from hotline.config import Config

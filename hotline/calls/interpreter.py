@@ -11,9 +11,9 @@ call is over:
   ringing);
 * every wait is raced against the caller hanging up (or its RTP stopping): then
   :class:`CallerGone` unwinds to :meth:`CallRun.run`, which records the call as it stood;
-* ``route`` asks the :class:`~hotline.calls.routing.Router` for a plan and rings its
-  targets through the :class:`~hotline.calls.forwarding.Forwarder` — one after another,
-  or together — with the whisper and press-1 accept for engineers; each attempt is
+* ``route`` is handed to :class:`~hotline.calls.connecting.Connector`: the router's plan, rung
+  through the :class:`~hotline.calls.forwarding.Forwarder` — one after another, or
+  together — with the whisper and press-1 accept for engineers; each attempt is
   appended to the call row and published on the event bus as it happens, so the record
   and the console never wait for the end of the call;
 * the disposition follows from what happened: ``answered`` (a person accepted),
@@ -33,11 +33,11 @@ import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hotline.calendar import DayKind
+from hotline.calls.connecting import Connector
 from hotline.calls.flows import (
     CATEGORY_PROMPTS,
     BranchNode,
@@ -54,9 +54,8 @@ from hotline.calls.flows import (
     conditions_hold,
     menu_target,
 )
-from hotline.calls.forwarding import ForwardPlan, ForwardResult, LegOutcome
-from hotline.calls.routing import RoutePlan, Target
-from hotline.events import Accepted, Answered, Declined, IvrChoice, Ringing, Routed, Voicemail
+from hotline.calls.outcome import CallerFacts, CallerGone, Outcome, shielded
+from hotline.events import IvrChoice, Routed, Voicemail
 from hotline.media.codecs import codec_named
 from hotline.media.player import Item, PromptItem
 from hotline.media.prompt import Prompt, PromptCache
@@ -85,29 +84,6 @@ SILENCE_SECONDS = 5.0
 """A voicemail ends after this long without speech."""
 
 
-class CallerGone(Exception):
-    """The caller hung up, or their RTP stopped, while we were waiting for something."""
-
-
-async def shielded(write: Awaitable[T]) -> T:
-    """Run a store write to its end even if the call's task is cancelled meanwhile."""
-    return await asyncio.shield(write)
-
-
-@dataclass(frozen=True, slots=True)
-class CallerFacts:
-    """Who is calling, as the directory knows it."""
-
-    number: str
-    """The key (E.164 when valid), or the presented digits; "" when withheld."""
-    display: str
-    """How the number is shown (national format), "" when withheld."""
-    name: str | None
-    department: str | None
-    employee_id: str | None
-    withheld: bool = False
-
-
 class PromptLoader:
     """Prompt files encoded for a stream's codec, loaded off the event loop and cached."""
 
@@ -123,21 +99,6 @@ class PromptLoader:
                 return self.cache.get(path, config.codec, config.ptime_ms)
 
         return await asyncio.to_thread(load)
-
-
-@dataclass
-class _Outcome:
-    """What the call came to, for the record."""
-
-    answered_by: str | None = None
-    answered_at: float | None = None
-    route: str | None = None
-    talk_seconds: float = 0.0
-    voicemail: Path | None = None
-    routed: bool = False
-    recording: Path | None = None
-    disposition: str | None = None
-    relay: dict[str, Any] = field(default_factory=dict)
 
 
 class CallRun:
@@ -161,7 +122,7 @@ class CallRun:
         self.language = flow.languages[0]
         self.category: str | None = None
         self.stream: RtpStream | None = None
-        self.outcome = _Outcome()
+        self.outcome = Outcome()
         self.started = services.engine.now()
         self._gone: asyncio.Future[Any] | None = None
         self._rtp_gone: asyncio.Future[Any] | None = None
@@ -452,39 +413,7 @@ class CallRun:
         }
 
     async def route(self, node: RouteNode) -> str | None:
-        s = self.s
-        plan = await s.router.plan(node.to, s.clock(), ring_seconds=node.ring_seconds)
-        reason = plan.note or f"{self.flow.name}/{node.id}"
-        s.bus.publish(Routed(self.record.id, s.clock(), node.to, reason))
-        self.outcome.routed = True
-        self.outcome.route = node.to  # the route tried, until someone on it answers
-        for target in plan.targets:
-            if target.skip is not None:
-                await self._attempt(plan, target, "skipped", note=target.skip)
-        reachable = plan.reachable
-        if not reachable:
-            log.info("call %d: route %s has nobody to ring (%s)", self.record.id, node.to, reason)
-            return node.next
-        if s.config.routing.mode != "bridge":
-            return await self._hand_over(plan, reachable[0])
-        stream = await self.answer()
-        if node.to == "desk":
-            s.desk_busy += 1
-        try:
-            if plan.together:
-                done = await self._ring(plan, reachable, stream)
-            else:
-                done = False
-                for target in reachable:
-                    done = await self._ring(plan, (target,), stream)
-                    if done or self.call.is_over:
-                        break
-        finally:
-            if node.to == "desk":
-                s.desk_busy -= 1
-        if self.call.is_over:
-            raise CallerGone
-        return None if done else node.next
+        return await Connector(self).route(node)
 
     async def voicemail(self, node: VoicemailNode) -> str | None:
         s = self.s
@@ -585,118 +514,6 @@ class CallRun:
                         self.issue.number, exc)
         if "category" in changes:
             self.category = changes["category"]
-
-    async def _attempt(self, plan: RoutePlan, target: Target, outcome: str, *, note: str = "",
-                       seconds: float = 0.0, status: int | None = None) -> None:
-        s = self.s
-        entry: dict[str, Any] = {
-            "route": plan.route, "target": target.dial, "role": target.role, "person": target.person,
-            "at": s.clock().isoformat(timespec="seconds"), "outcome": outcome,
-            "seconds": round(seconds, 1),
-        }
-        if status is not None:
-            entry["status"] = status
-        if note:
-            entry["note"] = note
-        await shielded(s.store.calls.add_attempt(self.record.id, entry))
-        if outcome not in ("answered", "skipped"):
-            s.bus.publish(Declined(self.record.id, s.clock(), target.dial, target.person, outcome))
-
-    async def _ring(self, plan: RoutePlan, targets: Sequence[Target], stream: RtpStream) -> bool:
-        """Ring ``targets`` (together if several); True when one accepted and the call is done."""
-        s = self.s
-        for target in targets:
-            s.bus.publish(Ringing(self.record.id, s.clock(), target.dial, target.person))
-        whisper: list[Path] = []
-        if plan.whisper and s.speech is not None:
-            whisper = await s.speech.whisper(
-                self.flow.languages[0], caller_name=self.caller.name, department=self.caller.department,
-                number=self.caller.number if not self.caller.withheld else None,
-                category_id=self.category or self.issue.category, issue_number=self.issue.number)
-        record_to = None
-        if s.config.routing.record:
-            record_to = recording_path(s.config.media.recordings_dir, self.record.id, kind="call")
-        routing = s.config.routing
-        # A withheld number stays withheld: the engineer's phone shows the hotline instead.
-        shown = self.caller.number if not self.caller.withheld else s.config.sip.hotline_number
-        announcement = s.recorded_announcement(self.language) if routing.announce_recording else None
-        plans = [ForwardPlan(
-            t.dial, caller_id=shown, display_name=self.caller.name, ring_timeout=plan.ring_seconds,
-            whisper=tuple(whisper) or None,
-            accept_seconds=routing.accept_seconds if plan.whisper else None,
-            announcement=announcement, record_to=record_to,
-        ) for t in targets]
-        by_dial = {t.dial: t for t in targets}
-        forwarder = s.forwarder(plan.allows)
-
-        async def bridged(leg: LegOutcome) -> None:
-            # Who answered goes on the record now, not when the conversation ends.
-            await self._answered(plan, by_dial.get(leg.target) or Target(leg.target, ""), leg)
-
-        try:
-            result = await forwarder.forward_any(self.call, stream, plans, on_bridged=bridged)
-        except Exception:
-            log.exception("call %d: forwarding to %s failed", self.record.id,
-                          ", ".join(t.dial for t in targets))
-            for target in targets:
-                await self._attempt(plan, target, "failed", note="internal error")
-            return False
-        await self._record_legs(plan, result, by_dial)
-        if result.accepted:
-            self.outcome.talk_seconds += result.bridged_seconds
-            self.outcome.relay = {"callee": result.callee_stats, "relay": result.relay}
-            if result.recording is not None:
-                self.outcome.recording = result.recording
-                await shielded(s.store.calls.update(self.record.id, recording=str(result.recording)))
-            return True
-        return False
-
-    async def _record_legs(self, plan: RoutePlan, result: ForwardResult,
-                           by_dial: Mapping[str, Target]) -> None:
-        s = self.s
-        legs: Sequence[LegOutcome] = result.legs
-        for leg in legs:
-            target = by_dial.get(leg.target) or Target(leg.target, "")
-            if leg.outcome == "answered":
-                continue  # recorded when it was bridged
-            if leg.outcome in ("declined", "not-accepted"):
-                s.bus.publish(Answered(self.record.id, s.clock(), target.dial, target.person))
-            await self._attempt(plan, target, leg.outcome, seconds=leg.ring_seconds, status=leg.status)
-
-    async def _answered(self, plan: RoutePlan, target: Target, leg: LegOutcome) -> None:
-        s = self.s
-        self.outcome.answered_at = s.engine.now()
-        self.outcome.answered_by = target.person or target.dial
-        self.outcome.route = plan.record_label(target)
-        s.bus.publish(Answered(self.record.id, s.clock(), target.dial, target.person))
-        s.bus.publish(Accepted(self.record.id, s.clock(), target.dial, target.person))
-        await shielded(s.store.calls.update(
-            self.record.id, answered_by=self.outcome.answered_by, route=self.outcome.route,
-            ring_seconds=round(self.outcome.answered_at - self.started, 1)))
-        await self._attempt(plan, target, "answered", seconds=leg.ring_seconds)
-
-    async def _hand_over(self, plan: RoutePlan, target: Target) -> str | None:
-        """Redirect (302, before we answered) or transfer (REFER): no whisper, no escalation."""
-        s = self.s
-        s.bus.publish(Ringing(self.record.id, s.clock(), target.dial, target.person))
-        self.outcome.route = plan.record_label(target)
-        if self.stream is None and s.config.routing.mode == "redirect":
-            await self.call.redirect(target.dial, diversion=None)
-            await self._attempt(plan, target, "redirected")
-            self.outcome.disposition = "redirected"
-            return None
-        await self.answer()
-        try:
-            await self.call.transfer(target.dial)
-        except Exception as exc:
-            log.info("call %d: transfer to %s failed: %s", self.record.id, target.dial, exc)
-            await self._attempt(plan, target, "failed", note=f"REFER: {exc}")
-            return None
-        await self._attempt(plan, target, "transferred")
-        self.outcome.disposition = "transferred"
-        with contextlib.suppress(Exception):
-            await self.call.hangup()
-        return None
 
     async def notify(self, event: str, details: dict[str, Any], note: str) -> None:
         """Queue a notice for the on-call chain and the duty operators (through the outbox)."""
