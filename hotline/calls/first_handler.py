@@ -1,6 +1,8 @@
 """The first call handler: every accepted call leaves a call record and an issue.
 
-Until IVR flows take over, this is what ``hotline serve`` does with a call:
+``hotline serve`` runs the flow-driven :class:`~hotline.calls.controller.CallController`;
+this minimal handler stays as the smallest complete one, which the endpoint's interop tests
+use (in-band DTMF, REFER, RTP time-outs) without IVR flows or prompts. With a call it:
 
 1. normalise the caller (P-Asserted-Identity, Remote-Party-ID, From, Privacy)
    with the site's numbering plan;
