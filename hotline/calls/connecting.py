@@ -47,7 +47,7 @@ class Connector:
         self.run.outcome.route = node.to  # the route tried, until someone on it answers
         for target in plan.targets:
             if target.skip is not None:
-                await self._attempt(plan, target, "skipped", note=target.skip)
+                self._attempt_later(plan, target, "skipped", note=target.skip)
         reachable = plan.reachable
         if not reachable:
             log.info("call %d: route %s has nobody to ring (%s)", self.run.record.id, node.to, reason)
@@ -72,6 +72,10 @@ class Connector:
         if self.run.call.is_over:
             raise CallerGone
         return None if done else node.next
+
+    def _attempt_later(self, plan: RoutePlan, target: Target, outcome: str, *, note: str = "") -> None:
+        """Record an attempt without holding up the ringing (the run's write chain keeps order)."""
+        self.run.later(lambda: self._attempt(plan, target, outcome, note=note))
 
     async def _attempt(self, plan: RoutePlan, target: Target, outcome: str, *, note: str = "",
                        seconds: float = 0.0, status: int | None = None) -> None:

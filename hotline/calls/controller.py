@@ -245,6 +245,7 @@ class CallController:
     async def _finish(self, run: CallRun) -> None:
         s, call = self.s, run.call
         ended = s.clock()  # before the writes below queue behind others
+        await run.flush()
         stats: dict[str, Any] = {}
         if run.stream is not None:
             stats = {"caller": await run.stream.close("hangup")}

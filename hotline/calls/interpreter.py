@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -127,6 +128,7 @@ class CallRun:
         self._gone: asyncio.Future[Any] | None = None
         self._rtp_gone: asyncio.Future[Any] | None = None
         self._follower: asyncio.Task[None] | None = None
+        self._writes: asyncio.Future[None] | None = None
 
     # -- the walk ------------------------------------------------------------------------
 
@@ -351,7 +353,9 @@ class CallRun:
             stream.stop_playback()
             await self._choice(node.id, digit, choice.category or choice.next)
             if choice.category:
-                await self.set_fields({"category": choice.category}, note=f"IVR menu: {digit}")
+                self.category = choice.category
+                self.later(functools.partial(self.set_fields, {"category": choice.category},
+                                             note=f"IVR menu: {digit}"))
             return choice.next
 
     async def collect(self, node: CollectNode) -> str:
@@ -484,11 +488,34 @@ class CallRun:
 
     async def _choice(self, node: str, digits: str, choice: str) -> None:
         s = self.s
-        await shielded(s.store.calls.add_menu_choice(
-            self.record.id, {"node": node, "digit": digits, "choice": choice}))
-        if digits:
-            await shielded(s.store.calls.add_digits(self.record.id, digits))
+        # Written behind: the caller waits for no disk before being routed.
+        self.later(lambda: s.store.calls.add_menu_choice(
+            self.record.id, {"node": node, "digit": digits, "choice": choice}, digits))
         s.bus.publish(IvrChoice(self.record.id, s.clock(), node, digits, choice))
+
+    def later(self, write: Callable[[], Awaitable[object]]) -> None:
+        """Run a store write after the ones queued before it, without waiting for it.
+
+        The call's own writes keep their order (one chain per call); :meth:`flush` waits for
+        them all (the controller does before it writes the end of the call). A failed write is
+        logged and the chain goes on.
+        """
+        previous = self._writes
+
+        async def chained() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            try:
+                await shielded(write())
+            except Exception:
+                log.exception("call %d: a write of its record failed", self.record.id)
+
+        self._writes = asyncio.ensure_future(chained())
+
+    async def flush(self) -> None:
+        """Wait until every write queued with :meth:`later` is done."""
+        if self._writes is not None:
+            await asyncio.wait([self._writes])
 
     async def _store_collected(self, into: str, typed: str) -> None:
         s = self.s

@@ -78,9 +78,15 @@ class CallStore:
                 "UPDATE calls SET digits = digits || ? WHERE id = ?", (digits, call_id)
             )
 
-    async def add_menu_choice(self, call_id: int, choice: dict[str, Any]) -> None:
-        """Append one IVR choice ({"node", "digit", "choice"}) to the call's menu trail."""
-        await self._append_json(call_id, "menu", choice)
+    async def add_menu_choice(self, call_id: int, choice: dict[str, Any], digits: str = "") -> None:
+        """Append one IVR choice ({"node", "digit", "choice"}) to the call's menu trail, and the
+        keys pressed to its digits, in one transaction."""
+        async with self._db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE calls SET menu = json_insert(menu, '$[#]', json(?)), digits = digits || ?"
+                " WHERE id = ?", (to_json(choice), digits, call_id))
+            if cur.rowcount != 1:
+                raise StoreError(f"calls: no call {call_id}")
 
     async def add_attempt(self, call_id: int, attempt: dict[str, Any]) -> None:
         """Append one attempt to reach someone (who was rung, when, the outcome)."""
@@ -123,4 +129,17 @@ class CallStore:
 
     async def recent(self, limit: int = 50) -> list[CallRecord]:
         rows = await self._db.fetch_all("SELECT * FROM calls ORDER BY id DESC LIMIT ?", (limit,))
+        return [call_record(r) for r in rows]
+
+    async def in_progress(self, started_after: datetime, limit: int = 1000) -> list[CallRecord]:
+        """Calls not ended yet (no ``ended_at``) that started after ``started_after``, oldest first.
+
+        The bound keeps the query on the ``calls_started`` index; a call open for longer than
+        any call lasts is a crash's leftover (closed as interrupted at the next start). The
+        limit is far above ``sip.max_calls``: the live panel takes a call missing here as ended.
+        """
+        rows = await self._db.fetch_all(
+            "SELECT * FROM calls WHERE started_at > ? AND ended_at IS NULL ORDER BY id LIMIT ?",
+            (utc_text(started_after), limit),
+        )
         return [call_record(r) for r in rows]
