@@ -18,3 +18,12 @@ if ((${#need[@]})); then
     apt-get update
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
 fi
+# The IPv6 tests bind ::1; some containers start with IPv6 off on the loopback. As root, turn it on.
+if ! ip -6 addr show dev lo 2>/dev/null | grep -q "inet6 ::1/128"; then
+    if [ "$(id -u)" = 0 ]; then
+        sysctl -qw net.ipv6.conf.lo.disable_ipv6=0 || true
+        ip -6 addr add ::1/128 dev lo 2>/dev/null || true
+    fi
+    ip -6 addr show dev lo 2>/dev/null | grep -q "inet6 ::1/128" \
+        || echo "warning: no IPv6 loopback ::1: the IPv6 tests will fail in CI" >&2
+fi

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.gate import require
 from tests.system.test_serve import free_port, hotline, make_config
 
 pytestmark = pytest.mark.browser
@@ -22,10 +22,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def chromium_dump_dom(url: str, profile: Path) -> str:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (make test installs it)")
-        pytest.skip("chromium is not installed")
+    require(CHROMIUM is not None, "chromium is not installed (make test installs it)")
     # The flags keep Chromium off the network: this machine has none but loopback.
     result = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

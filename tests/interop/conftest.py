@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.gate import require
 from tests.interop.peers import (
     Baresip,
     Kamailio,
@@ -36,6 +37,7 @@ from tests.interop.peers import (
     start_kamailio,
 )
 from tests.interop.pyvoip_phone import PyVoipPhone
+from tests.ports import PORTS
 
 INTEROP_DIR = Path(__file__).resolve().parent
 
@@ -48,17 +50,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def need(binary: str) -> None:
     """Skip (outside CI) or fail (in CI) when ``binary`` is not installed."""
-    if shutil.which(binary) or os.access(f"/usr/sbin/{binary}", os.X_OK):
-        return
-    message = f"{binary} is not installed (scripts/install-test-deps.sh installs the interop peers)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI is set, so this is an error, not a skip")
-    pytest.skip(message)
+    require(bool(shutil.which(binary) or os.access(f"/usr/sbin/{binary}", os.X_OK)),
+            f"{binary} is not installed (scripts/install-test-deps.sh installs the interop peers)")
 
 
 @pytest.fixture(scope="session")
 def free_ports() -> PortAllocator:
-    return PortAllocator()
+    return PORTS
 
 
 @pytest.fixture
@@ -105,11 +103,8 @@ def baresip_caller(tmp_path: Path, free_ports: PortAllocator) -> Iterator[Baresi
 
 @pytest.fixture
 def pyvoip_phone(kamailio: Kamailio, free_ports: PortAllocator) -> Iterator[PyVoipPhone]:
-    if importlib.util.find_spec("pyVoIP") is None:
-        message = "pyVoIP is not installed (pip install -e '.[test]')"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI is set, so this is an error, not a skip")
-        pytest.skip(message)
+    require(importlib.util.find_spec("pyVoIP") is not None,
+            "pyVoIP is not installed (pip install -e '.[test]')")
     phone = PyVoipPhone.start(kamailio.open_port, free_ports, username="pyvoip")
     try:
         yield phone

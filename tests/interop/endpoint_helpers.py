@@ -14,22 +14,14 @@ from hotline.sip.sdp import make_offer
 from hotline.store import Store
 from hotline.store.records import CallRecord
 from tests.conftest import EXAMPLE_CONFIG, ROOT
+from tests.ports import PORTS
 
 Message = Request | Response
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    """A port free for UDP and TCP on 127.0.0.1 right now."""
-    while True:
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
+    """A port free for UDP and TCP on 127.0.0.1, from the session's allocator."""
+    return PORTS.one()
 
 
 def sip_config(

@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.ports import PortAllocator, is_free
+
 HERE = Path(__file__).resolve().parent
 SCENARIOS = HERE / "scenarios"
 DATA = HERE / "data"
@@ -72,51 +74,7 @@ class PeerError(RuntimeError):
 # -- ports ------------------------------------------------------------------------------------
 
 
-def _free(port: int, host: str = LOOPBACK) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(family, kind) as s:
-            try:
-                s.bind((host, port))
-            except OSError:
-                return False
-    return True
-
-
-class PortAllocator:
-    """Hands out loopback ports that are free for both UDP and TCP.
-
-    Starts at a random base in 30000-39999 and only moves up, so two test
-    sessions on one machine rarely even try the same port, and each port is
-    checked free (bound and released) before it is handed out.
-    """
-
-    LOW, HIGH = 30000, 39999
-
-    def __init__(self, seed: int | None = None) -> None:
-        rng = random.Random(seed)
-        self._next = rng.randrange(self.LOW, self.HIGH - 2000)
-        self._lock = threading.Lock()
-
-    def take(self, count: int = 1) -> list[int]:
-        """``count`` free ports (not necessarily contiguous)."""
-        return [self.block(1) for _ in range(count)]
-
-    def one(self) -> int:
-        """One free port."""
-        return self.block(1)
-
-    def block(self, size: int) -> int:
-        """The first of ``size`` contiguous free ports (for RTP ranges and sipp ``-mp``)."""
-        with self._lock:
-            for _ in range(2000):
-                base = self._next
-                if base + size > self.HIGH:
-                    base = self.LOW
-                self._next = base + size
-                if all(_free(p) for p in range(base, base + size)):
-                    return base
-        raise PeerError(f"no {size} free contiguous loopback ports in {self.LOW}-{self.HIGH}")
+_free = is_free
 
 
 # -- processes --------------------------------------------------------------------------------
@@ -445,9 +403,9 @@ class Sipp:
         (``u1`` UDP, ``t1`` TCP).
         """
         if media and not can_play_pcap():
-            import pytest
+            from tests.gate import require
 
-            pytest.skip(NO_RAW_SOCKET)
+            require(False, NO_RAW_SOCKET)
         self._count += 1
         stem = Path(scenario).stem
         workdir = self.workdir / f"sipp{self._count}-{stem}"

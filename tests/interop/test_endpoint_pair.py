@@ -21,8 +21,8 @@ from hotline.sip.endpoint import DialRefused, SipEndpoint
 from hotline.sip.message import Request, Response
 from hotline.sip.sdp import make_offer
 from hotline.sip.transaction import TimerConfig
+from tests.gate import has_ipv6, require
 from tests.interop.endpoint_helpers import RawPeer, offer, sip_config
-from tests.interop.transport_helpers import has_ipv6
 
 Handler = Callable[[IncomingCall], Awaitable[None]]
 ALLOW_ALL = lambda target: True  # noqa: E731
@@ -363,8 +363,8 @@ async def test_call_over_tcp(uas: Uas) -> None:
         await tcp_uas.endpoint.stop()
 
 
-@pytest.mark.skipif(not has_ipv6(), reason="no IPv6 on this host")
 async def test_call_over_ipv6() -> None:
+    require(has_ipv6(), "IPv6 loopback ::1 is not available (scripts/install-test-deps.sh adds it as root)")
     v6 = dict(listen=(ListenAddress("udp", "::1", 0),), allowed_peers=(ipaddress.ip_network("::1/128"),))
     uas = SipEndpoint(sip_config(0, **v6), on_call=answer_and_hold)  # type: ignore[arg-type]
     await uas.start()

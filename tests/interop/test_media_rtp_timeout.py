@@ -117,4 +117,5 @@ async def test_forwarded_call_ends_when_the_engineer_leg_sends_no_rtp(
     assert result.answered and result.ended_by == "callee-rtp-timeout", result
     assert result.relay["from_caller"]["relayed"] > 30  # baresip kept talking into the bridge
     assert result.relay["from_callee"]["relayed"] == 0
-    assert TIMEOUT - 0.05 <= took[0] <= TIMEOUT + 0.6, took
+    # Not before the timeout; after it, within what a busy 2-core machine can be late by.
+    assert TIMEOUT - 0.05 <= took[0] <= TIMEOUT + 2.0, took

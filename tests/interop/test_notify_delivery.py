@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -30,15 +29,14 @@ from hotline.desk.service import Desk
 from hotline.desk.settings import ChannelSettings, DeskSettings
 from hotline.store import Store
 from hotline.store.records import Category, Person, Post, PostAssignment
+from tests.ports import PORTS
 
 pytestmark = pytest.mark.interop
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return PORTS.one()
 
 
 class MailSink:

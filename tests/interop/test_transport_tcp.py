@@ -10,7 +10,8 @@ import pytest
 
 from hotline.sip.message import Request, Response, build_response, parse_message
 from hotline.sip.transport import MalformedReceived, MessageReceived, TcpTransport, TransportError
-from tests.interop.transport_helpers import Events, has_ipv6, options
+from tests.gate import has_ipv6, require
+from tests.interop.transport_helpers import Events, options
 
 
 @pytest.fixture
@@ -221,8 +222,8 @@ async def test_connect_failure_is_reported(tcp: tuple[TcpTransport, Events]) -> 
     assert t.connection_count == 0
 
 
-@pytest.mark.skipif(not has_ipv6(), reason="IPv6 loopback ::1 not available on this host")
 async def test_ipv6() -> None:
+    require(has_ipv6(), "IPv6 loopback ::1 is not available (scripts/install-test-deps.sh adds it as root)")
     events = Events()
     t = await TcpTransport.create(events, "::1", 0)
     loop = asyncio.get_running_loop()

@@ -21,7 +21,8 @@ from hotline.sip.transport import (
     response_destination,
     stamp_via,
 )
-from tests.interop.transport_helpers import Events, has_ipv6, options
+from tests.gate import has_ipv6, require
+from tests.interop.transport_helpers import Events, options
 
 
 @pytest.fixture
@@ -142,8 +143,8 @@ async def test_destination_must_be_an_ip_literal(udp: tuple[UdpTransport, Events
         t.send(b"x", ("pbx.example.com", 5060))
 
 
-@pytest.mark.skipif(not has_ipv6(), reason="IPv6 loopback ::1 not available on this host")
 async def test_ipv6_round_trip() -> None:
+    require(has_ipv6(), "IPv6 loopback ::1 is not available (scripts/install-test-deps.sh adds it as root)")
     events = Events()
     t = await UdpTransport.create(events, "::1", 0)
     loop = asyncio.get_running_loop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 from hotline.sip.transport import TransportEvent
 
@@ -59,11 +58,3 @@ def options(
     return head.encode() + body
 
 
-def has_ipv6() -> bool:
-    """Whether ::1 can be bound here (some containers have IPv6 off)."""
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True

@@ -13,7 +13,6 @@ import asyncio
 import io
 import json
 import os
-import random
 import re
 import select
 import signal
@@ -35,6 +34,7 @@ from hotline.calls.testcall import TEST_CALLER, add_arguments, run_test_call
 from hotline.config import load_config
 from hotline.sip.message import Request, build_response, parse_message
 from tests.conftest import ROOT
+from tests.ports import PORTS
 from tests.system.test_serve import free_port, make_config
 
 CALL = [sys.executable, "-m", "hotline", "call"]
@@ -49,29 +49,12 @@ class Server:
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return PORTS.one()
 
 
 def free_rtp_block() -> int:
-    """An even port starting a block of ports free for UDP (the server's, then the command's)."""
-    rng = random.Random()
-    for _ in range(50):
-        base = rng.randrange(21000, 29000, 2)
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + 2 * RTP_BLOCK):  # the command takes ports above the server's
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free RTP port block")
+    """An even port starting a block free for UDP (the server's range, then the command's)."""
+    return PORTS.block(2 * RTP_BLOCK)
 
 
 def write_config(tmp: Path, sip_port: int) -> Path:

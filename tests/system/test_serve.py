@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,23 +14,29 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.ports import PORTS
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return PORTS.one()
+
+
+def replaced(text: str, old: str, new: str) -> str:
+    """``text`` with ``old`` replaced once; fails when the example config no longer has it."""
+    assert text.count(old) == 1, f"config/hotline.toml should hold {old!r} exactly once"
+    return text.replace(old, new)
 
 
 def make_config(tmp_path: Path, web_port: int, sip_port: int) -> Path:
     text = (ROOT / "config" / "hotline.toml").read_text(encoding="utf-8")
-    text = text.replace('path = "../var/hotline.sqlite3"', f'path = "{tmp_path / "h.sqlite3"}"')
-    text = text.replace("port = 8080", f"port = {web_port}")
-    text = re.sub(r'listen = \[.*\]', f'listen = ["udp:127.0.0.1:{sip_port}", "tcp:127.0.0.1:{sip_port}"]', text)
-    text = text.replace('folder = "calendar"', f'folder = "{ROOT / "config" / "calendar"}"')
-    text = text.replace('flows_dir = "../ivr_flows"', f'flows_dir = "{ROOT / "ivr_flows"}"')
-    text = text.replace('prompts_dir = "../hotline/media/prompts"', f'prompts_dir = "{ROOT / "hotline" / "media" / "prompts"}"')
-    text = text.replace('recordings_dir = "../var/recordings"', f'recordings_dir = "{tmp_path / "rec"}"')
+    text = replaced(text, 'path = "../var/hotline.sqlite3"', f'path = "{tmp_path / "h.sqlite3"}"')
+    text = replaced(text, "port = 8080", f"port = {web_port}")
+    text, n = re.subn(r'listen = \[.*\]', f'listen = ["udp:127.0.0.1:{sip_port}", "tcp:127.0.0.1:{sip_port}"]', text)
+    assert n == 1, "config/hotline.toml should hold one sip listen line"
+    text = replaced(text, 'folder = "calendar"', f'folder = "{ROOT / "config" / "calendar"}"')
+    text = replaced(text, 'flows_dir = "../ivr_flows"', f'flows_dir = "{ROOT / "ivr_flows"}"')
+    text = replaced(text, 'prompts_dir = "../hotline/media/prompts"', f'prompts_dir = "{ROOT / "hotline" / "media" / "prompts"}"')
+    text = replaced(text, 'recordings_dir = "../var/recordings"', f'recordings_dir = "{tmp_path / "rec"}"')
     path = tmp_path / "hotline.toml"
     path.write_text(text, encoding="utf-8")
     return path

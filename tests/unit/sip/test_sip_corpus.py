@@ -295,6 +295,7 @@ def test_valid_rfc4475_round_trips(name: str) -> None:
 # -- real equipment and derived fixtures ---------------------------------------------
 
 REAL = sorted((TRACES / "real").glob("*.sip")) + sorted((TRACES / "derived").glob("*.sip"))
+assert len(REAL) >= 30, "the real and derived SIP traces are missing: the parametrised tests would test nothing"
 
 
 def check_round_trip(path: Path) -> None:

@@ -19,6 +19,7 @@ from hotline.sip.sdp import (
 
 DATA = Path(__file__).parent / "data"
 BODIES = sorted(DATA.glob("*.sdp"))
+assert len(BODIES) >= 10, f"no SDP bodies under {DATA}: the parametrised tests would test nothing"
 
 
 def body(name: str) -> bytes:
