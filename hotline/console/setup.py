@@ -10,10 +10,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hotline.console import live
 from hotline.console.i18n import load_catalogs
 from hotline.console.security import CATALOGS, LIMITER, SESSIONS, security_middlewares
 from hotline.console.sessions import LoginLimiter, SessionManager
-from hotline.console.views import audit, auth, home
+from hotline.console.views import audit, auth, home, issues
 from hotline.keys import CLOCK, CONFIG, STORE
 
 __all__ = ["setup_console"]
@@ -52,6 +53,7 @@ def setup_console(app: web.Application, web_root: Path) -> None:
     app[CATALOGS] = load_catalogs(web_root / "locale", config.site.timezone)
     app[LIMITER] = LoginLimiter()
     app.cleanup_ctx.append(_console_ctx)
+    app.cleanup_ctx.append(live.live_ctx)
     r = app.router
     r.add_get("/login", auth.login_form)
     r.add_post("/login", auth.login_submit)
@@ -59,3 +61,5 @@ def setup_console(app: web.Application, web_root: Path) -> None:
     r.add_post("/language", auth.language)
     r.add_get("/home", home.home)
     r.add_get("/audit", audit.audit_log)
+    issues.add_routes(r)
+    live.setup_live(app)

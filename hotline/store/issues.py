@@ -210,6 +210,20 @@ class IssueStore:
         row = await self._db.fetch_one("SELECT * FROM issues WHERE call_id = ?", (call_id,))
         return None if row is None else issue_record(row)
 
+    async def for_calls(self, call_ids: Sequence[int]) -> dict[int, IssueRecord]:
+        """The issues of these calls, by call id (calls without an issue are left out)."""
+        out: dict[int, IssueRecord] = {}
+        ids = list(call_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = await self._db.fetch_all(
+                f"SELECT * FROM issues WHERE call_id IN ({','.join('?' * len(chunk))})", chunk)
+            for row in rows:
+                issue = issue_record(row)
+                assert issue.call_id is not None
+                out[issue.call_id] = issue
+        return out
+
     async def events(self, issue_id: int) -> list[IssueEvent]:
         rows = await self._db.fetch_all(
             "SELECT * FROM issue_events WHERE issue_id = ? ORDER BY id", (issue_id,)
@@ -288,3 +302,166 @@ class IssueStore:
     async def recent(self, limit: int = 50) -> list[IssueRecord]:
         rows = await self._db.fetch_all("SELECT * FROM issues ORDER BY id DESC LIMIT ?", (limit,))
         return [issue_record(r) for r in rows]
+
+    # -- the console's issue list ------------------------------------------------------------
+    async def list_page(self, f: IssueFilter, *, sort: str = "newest", before: int | None = None,
+                        limit: int = 50) -> IssuePage:
+        """One page of the issue list (see :func:`issue_list_sql`); ``before`` is the last issue
+        of the previous page (keyset pagination: never OFFSET, so page 1,000 costs what page 1
+        does). Raises :class:`StoreError` if ``before`` names no issue."""
+        cursor: tuple[str | None, str, int] | None = None
+        if before is not None:
+            row = await self._db.fetch_one(
+                "SELECT priority, created_at, id FROM issues WHERE id = ?", (before,))
+            if row is None:
+                raise StoreError(f"no issue with id {before} to continue the list after")
+            cursor = (row["priority"], row["created_at"], row["id"])
+        rows: list[IssueListRow] = []
+        for sql, params in issue_list_sql(f, sort=sort, cursor=cursor, limit=limit + 1):
+            for r in await self._db.fetch_all(sql, params):
+                rows.append(IssueListRow(issue_record(r), r["call_disposition"], r["sla"]))
+            if len(rows) > limit:
+                break
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return IssuePage(tuple(rows), rows[-1].issue.id if more and rows else None)
+
+
+@dataclass(frozen=True)
+class IssueFilter:
+    """What the console's issue list may be narrowed to; None everywhere: every issue."""
+
+    status: str | None = None
+    category: str | None = None
+    priority: str | None = None
+    """"P1".."P4"; "" for issues without a priority."""
+    owner: str | None = None
+    """A person id; "" for issues nobody owns."""
+    source: str | None = None
+    created_from: datetime | None = None
+    """Created at or after this instant."""
+    created_to: datetime | None = None
+    """Created before this instant."""
+    recording_overdue: bool | None = None
+    call_back: bool | None = None
+    sla_state: str | None = None
+    """The desk's stored SLA projection (``desk_issue.sla_state``; none yet counts as on_track)."""
+    disposition: str | None = None
+    """How the issue's call ended (``calls.disposition``: missed, voicemail, abandoned…)."""
+    ids: tuple[int, ...] | None = None
+    """Only these issues (e.g. the hits of a full-text search)."""
+
+
+@dataclass(frozen=True)
+class IssueListRow:
+    issue: IssueRecord
+    disposition: str | None
+    """The disposition of the issue's call, if it came from one."""
+    sla_state: str | None
+    """The stored SLA state, None if the desk has not projected one yet."""
+
+
+@dataclass(frozen=True)
+class IssuePage:
+    rows: tuple[IssueListRow, ...]
+    next_before: int | None
+    """The cursor of the next page (the last row's id), None on the last page."""
+
+
+LIST_SORTS = ("newest", "oldest", "priority")
+PRIORITY_BUCKETS: tuple[str | None, ...] = ("P1", "P2", "P3", "P4", None)
+
+
+def issue_list_sql(
+    f: IssueFilter, *, sort: str, cursor: tuple[str | None, str, int] | None, limit: int,
+) -> list[tuple[str, list[Any]]]:
+    """The queries of one list page, to run in order until ``limit`` rows are found.
+
+    Access paths, for a million issues: every query walks an index in the list's order and
+    stops after ``limit`` matches, never sorting — ``issues_status (status, created_at)`` when
+    a status is chosen, else ``issues_created (created_at)``; the rowid breaks ties (both
+    indexes end with it), so the keyset ``(created_at, id) < (?, ?)`` is a range on the index.
+    The other filters are checked on the rows the walk meets; owner and call-back are spelled
+    ``+column`` so that SQLite does not prefer their indexes, which would mean sorting all of
+    an owner's issues for every page. The call's disposition and the SLA state are one
+    primary-key lookup each. Sorting by priority (no index has it) runs one such walk per
+    priority, P1 first, issues without one last. ``cursor`` is (priority, created_at, id) of
+    the previous page's last row.
+    """
+    if sort not in LIST_SORTS:
+        raise StoreError(f"issue list: unknown sort {sort!r}")
+    where, params = _list_filters(f)
+    desc = sort != "oldest"
+    order = "DESC" if desc else "ASC"
+    select = ("SELECT i.*, (SELECT c.disposition FROM calls c WHERE c.id = i.call_id) AS call_disposition,"
+              " (SELECT d.sla_state FROM desk_issue d WHERE d.issue_id = i.id) AS sla FROM issues i")
+    tail = f" ORDER BY i.created_at {order}, i.id {order} LIMIT ?"
+    keyset = f"(i.created_at, i.id) {'<' if desc else '>'} (?, ?)"
+    if sort != "priority" or f.priority is not None:
+        clauses, values = list(where), list(params)
+        if cursor is not None:
+            clauses.append(keyset)
+            values += [cursor[1], cursor[2]]
+        return [(select + _where_sql(clauses) + tail, [*values, limit])]
+    queries = []
+    buckets = list(PRIORITY_BUCKETS)
+    if cursor is not None:
+        known = cursor[0] if cursor[0] in PRIORITY_BUCKETS else None
+        buckets = buckets[buckets.index(known):]
+    for n, bucket in enumerate(buckets):
+        clauses, values = list(where), list(params)
+        if bucket is None:
+            clauses.append("i.priority IS NULL")
+        else:
+            clauses.append("i.priority = ?")
+            values.append(bucket)
+        if n == 0 and cursor is not None:
+            clauses.append(keyset)
+            values += [cursor[1], cursor[2]]
+        queries.append((select + _where_sql(clauses) + tail, [*values, limit]))
+    return queries
+
+
+def _where_sql(clauses: list[str]) -> str:
+    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+def _list_filters(f: IssueFilter) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def add(clause: str, *values: Any) -> None:
+        clauses.append(clause)
+        params.extend(values)
+
+    if f.status is not None:
+        add("i.status = ?", f.status)
+    if f.category is not None:
+        add("i.category = ?", f.category)
+    if f.priority == "":
+        add("i.priority IS NULL")
+    elif f.priority is not None:
+        add("i.priority = ?", f.priority)
+    if f.owner == "":
+        add("+i.owner IS NULL")
+    elif f.owner is not None:
+        add("+i.owner = ?", f.owner)
+    if f.source is not None:
+        add("i.source = ?", f.source)
+    if f.created_from is not None:
+        add("i.created_at >= ?", utc_text(f.created_from))
+    if f.created_to is not None:
+        add("i.created_at < ?", utc_text(f.created_to))
+    if f.recording_overdue is not None:
+        add("i.recording_overdue = ?", int(f.recording_overdue))
+    if f.call_back is not None:
+        add("+i.call_back = ?", int(f.call_back))
+    if f.sla_state is not None:
+        add("COALESCE((SELECT d.sla_state FROM desk_issue d WHERE d.issue_id = i.id), 'on_track') = ?",
+            f.sla_state)
+    if f.disposition is not None:
+        add("EXISTS (SELECT 1 FROM calls c WHERE c.id = i.call_id AND c.disposition = ?)", f.disposition)
+    if f.ids is not None:
+        ids = list(f.ids) or [0]
+        add(f"i.id IN ({','.join('?' * len(ids))})", *ids)
+    return clauses, params
