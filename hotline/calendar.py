@@ -48,14 +48,14 @@ from __future__ import annotations
 import enum
 import logging
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
+
+from hotline.configreader import ConfigError, ConfigProblem, Document, Section, read_document
 
 log = logging.getLogger(__name__)
 
@@ -135,17 +135,14 @@ class CalendarYear:
     """File the year was loaded from, for messages; empty when built in code."""
 
 
-class CalendarFileError(ValueError):
+class CalendarFileError(ConfigError, ValueError):
     """A calendar year file (or the set of them) is unreadable or inconsistent.
 
-    This is an operator's configuration mistake.  ``problems`` holds one line per
-    mistake in the form ``file[:line]: key: what is wrong``; the message is all
-    of them joined by newlines, so several mistakes are reported together.
+    This is an operator's configuration mistake, reported like any other:
+    ``problems`` holds a :class:`~hotline.configreader.ConfigProblem` per mistake
+    (``file[:line]: key: what is wrong``); the message is all of them joined by
+    newlines, so several mistakes are reported together.
     """
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -189,6 +186,7 @@ class CalendarData:
 
 
 _YEAR_IN_NAME = re.compile(r"(?:^|\D)(\d{4})$")
+# Every key a year file may hold; the validation below reads them from ``Section.data``.
 _TOP_KEYS = {"year", "region", "source", "published", "source_url", "cross_checked",
              "holiday", "workday"}
 _HOLIDAY_KEYS = {"name", "name_en", "start", "end", "days", "notice", "note"}
@@ -204,8 +202,9 @@ def load_calendar_dir(path: str | Path) -> CalendarData:
     """
     directory = Path(path)
     if not directory.is_dir():
-        raise CalendarFileError([f"{directory}: calendar directory does not exist"])
-    problems: list[str] = []
+        raise CalendarFileError(
+            [ConfigProblem(str(directory), None, "-", "calendar directory does not exist")])
+    problems: list[ConfigProblem] = []
     years: dict[int, CalendarYear] = {}
     for file in sorted(directory.glob("*.toml")):
         try:
@@ -214,7 +213,8 @@ def load_calendar_dir(path: str | Path) -> CalendarData:
             problems.extend(e.problems)
             continue
         if cy.year in years:
-            problems.append(f"{file}: year: {cy.year} is already given by {years[cy.year].path}")
+            problems.append(ConfigProblem(
+                str(file), None, "year", f"{cy.year} is already given by {years[cy.year].path}"))
             continue
         years[cy.year] = cy
     if problems:
@@ -230,171 +230,104 @@ def load_calendar_file(path: str | Path) -> CalendarYear:
     """
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise CalendarFileError([f"{file}: cannot read: {e}"]) from e
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        m = re.search(r"\(at line (\d+), column \d+\)", str(e))
-        where = f"{file}:{m.group(1)}" if m else str(file)
-        raise CalendarFileError([f"{where}: invalid TOML: {e}"]) from e
-    return _YearParser(file, text, doc).parse()
+        doc = read_document(file)
+    except ConfigError as e:
+        raise CalendarFileError(e.problems) from None
+    cy = _read_year(doc, file)
+    if cy is None or doc.problems:
+        raise CalendarFileError(doc.problems)
+    return cy
 
 
-class _YearParser:
-    """Validates one parsed year file, collecting every problem with its line."""
+def _read_year(doc: Document, file: Path) -> CalendarYear | None:
+    """One year file's data, its problems recorded in ``doc``; None if it has no usable year."""
+    top = doc.root()
+    top.finish(also=_TOP_KEYS, hint=True)
+    m = _YEAR_IN_NAME.search(file.stem)
+    name_year = int(m.group(1)) if m else None
+    if name_year is None:
+        doc.problems.append(ConfigProblem(
+            doc.file, None, "-", "file name must end with the year, e.g. cn-2026.toml"))
+    year = top.data.get("year")
+    if not isinstance(year, int) or isinstance(year, bool):
+        top.bad("year", "an integer year", year)
+        return None
+    if name_year is not None and year != name_year:
+        top.problem("year", f"{year} does not match the year {name_year} in the file name")
+    holidays = _holidays(top, year)
+    return CalendarYear(
+        year=year,
+        holidays=tuple(h for _, h in holidays),
+        workdays=_workdays(top, year, holidays),
+        region=str(top.data.get("region", "")),
+        source=str(top.data.get("source", "")),
+        path=str(file),
+    )
 
-    def __init__(self, file: Path, text: str, doc: dict[str, Any]) -> None:
-        self.file = file
-        self.lines = text.splitlines()
-        self.doc = doc
-        self.problems: list[str] = []
 
-    def problem(self, key: str, message: str, table: str | None = None, index: int = 0,
-                item_key: str | None = None) -> None:
-        line = self._line_of(table, index, item_key or key)
-        where = f"{self.file}:{line}" if line else str(self.file)
-        self.problems.append(f"{where}: {key}: {message}")
+def _date(table: Section, key: str, year: int) -> date | None:
+    value = table.data.get(key)
+    if not isinstance(value, date) or isinstance(value, datetime):
+        table.bad(key, f"a date like {year}-10-01", value)
+        return None
+    if value.year != year:
+        table.problem(key, f"{value} is not in {year}")
+        return None
+    return value
 
-    def _line_of(self, table: str | None, index: int, key: str) -> int | None:
-        """Line number (1-based) of ``key`` at top level or in the index-th ``[[table]]``.
 
-        A plain text scan, good enough for the flat files we write: inside the
-        right block it returns the key's line, else the block's header line;
-        when it finds nothing the message simply has no line.
-        """
-        key_re = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        table_re = re.compile(rf"^\s*\[\[\s*{re.escape(table or '')}\s*\]\]")
-        seen = -1
-        header: int | None = None
-        for no, line in enumerate(self.lines, 1):
-            if line.lstrip().startswith("["):
-                if header is not None or table is None:
-                    break  # left the block we were in (or the top-level keys)
-                if table_re.match(line):
-                    seen += 1
-                    if seen == index:
-                        header = no
-                continue
-            if (table is None or header is not None) and key_re.match(line):
-                return no
-        return header
+def _holidays(top: Section, year: int) -> list[tuple[int, Holiday]]:
+    out: list[tuple[int, Holiday]] = []
+    for i, h in enumerate(top.tables("holiday")):
+        h.finish(also=_HOLIDAY_KEYS)
+        name = h.string("name", "")
+        start = _date(h, "start", year)
+        end = _date(h, "end", year)
+        if start is None or end is None:
+            continue
+        if end < start:
+            h.problem("end", f"{end} is before start {start}")
+            continue
+        days = h.data.get("days")
+        if days is not None and days != (end - start).days + 1:
+            h.problem("days", f"{days!r} but {start}..{end} is {(end - start).days + 1} days")
+        hol = Holiday(name=name, start=start, end=end, name_en=str(h.data.get("name_en", "")))
+        for j, other in out:
+            if hol.start <= other.end and other.start <= hol.end:
+                h.doc.problem(h.where, f"{start}..{end} overlaps holiday[{j}] "
+                              f"{other.name} {other.start}..{other.end}")
+        out.append((i, hol))
+    return out
 
-    def parse(self) -> CalendarYear:
-        doc = self.doc
-        for key in sorted(set(doc) - _TOP_KEYS):
-            self.problem(key, f"unknown key (expected one of {', '.join(sorted(_TOP_KEYS))})")
 
-        m = _YEAR_IN_NAME.search(self.file.stem)
-        name_year = int(m.group(1)) if m else None
-        if name_year is None:
-            self.problems.append(
-                f"{self.file}: file name must end with the year, e.g. cn-2026.toml")
-        year = doc.get("year")
-        if not isinstance(year, int) or isinstance(year, bool):
-            self.problem("year", f"expected an integer year, got {year!r}")
-            raise CalendarFileError(self.problems)
-        if name_year is not None and year != name_year:
-            self.problem("year", f"{year} does not match the year {name_year} in the file name")
-
-        holidays = self._holidays(year)
-        workdays = self._workdays(year, holidays)
-        if self.problems:
-            raise CalendarFileError(self.problems)
-        return CalendarYear(
-            year=year,
-            holidays=tuple(h for _, h in holidays),
-            workdays=workdays,
-            region=str(doc.get("region", "")),
-            source=str(doc.get("source", "")),
-            path=str(self.file),
-        )
-
-    def _tables(self, name: str) -> list[Any]:
-        value = self.doc.get(name, [])
-        if not isinstance(value, list):
-            self.problem(name, f"expected an array of tables [[{name}]]")
-            return []
-        return value
-
-    def _date(self, key: str, value: Any, year: int, table: str, i: int, item: str) -> date | None:
-        if not isinstance(value, date) or isinstance(value, datetime):
-            self.problem(key, f"expected a date like {year}-10-01, got {value!r}", table, i, item)
-            return None
-        if value.year != year:
-            self.problem(key, f"{value} is not in {year}", table, i, item)
-            return None
-        return value
-
-    def _holidays(self, year: int) -> list[tuple[int, Holiday]]:
-        out: list[tuple[int, Holiday]] = []
-        for i, h in enumerate(self._tables("holiday")):
-            base = f"holiday[{i}]"
-            if not isinstance(h, dict):
-                self.problem(base, "expected a table")
-                continue
-            for key in sorted(set(h) - _HOLIDAY_KEYS):
-                self.problem(f"{base}.{key}", "unknown key", "holiday", i, key)
-            name = h.get("name")
-            if not isinstance(name, str) or not name.strip():
-                self.problem(f"{base}.name", "expected a non-empty string", "holiday", i, "name")
-                name = ""
-            start = self._date(f"{base}.start", h.get("start"), year, "holiday", i, "start")
-            end = self._date(f"{base}.end", h.get("end"), year, "holiday", i, "end")
-            if start is None or end is None:
-                continue
-            if end < start:
-                self.problem(f"{base}.end", f"{end} is before start {start}", "holiday", i, "end")
-                continue
-            days = h.get("days")
-            if days is not None and days != (end - start).days + 1:
-                self.problem(f"{base}.days", f"{days!r} but {start}..{end} is "
-                             f"{(end - start).days + 1} days", "holiday", i, "days")
-            hol = Holiday(name=name, start=start, end=end, name_en=str(h.get("name_en", "")))
-            for j, other in out:
-                if hol.start <= other.end and other.start <= hol.end:
-                    self.problem(f"{base}", f"{start}..{end} overlaps holiday[{j}] "
-                                 f"{other.name} {other.start}..{other.end}", "holiday", i, "start")
-            out.append((i, hol))
-        return out
-
-    def _workdays(
-        self, year: int, holidays: list[tuple[int, Holiday]]
-    ) -> tuple[MakeUpWorkday, ...]:
-        out: list[MakeUpWorkday] = []
-        names = {h.name for _, h in holidays}
-        for i, w in enumerate(self._tables("workday")):
-            base = f"workday[{i}]"
-            if not isinstance(w, dict):
-                self.problem(base, "expected a table")
-                continue
-            for key in sorted(set(w) - _WORKDAY_KEYS):
-                self.problem(f"{base}.{key}", "unknown key", "workday", i, key)
-            d = self._date(f"{base}.date", w.get("date"), year, "workday", i, "date")
-            if d is None:
-                continue
-            actual = _WEEKDAY_NAMES[d.weekday()]
-            wd = w.get("weekday")
-            if wd is not None and str(wd).lower() != actual.lower():
-                self.problem(f"{base}.weekday", f"{d} is a {actual}, not {wd}", "workday", i,
-                             "weekday")
-            if d.weekday() < 5:
-                self.problem(f"{base}.date", f"{d} is a {actual}; a make-up working day is a "
-                             "Saturday or Sunday", "workday", i, "date")
-            for j, h in holidays:
-                if h.start <= d <= h.end:
-                    self.problem(f"{base}.date", f"{d} is both a working day and inside "
-                                 f"holiday[{j}] {h.name} {h.start}..{h.end}", "workday", i, "date")
-            if any(o.date == d for o in out):
-                self.problem(f"{base}.date", f"{d} is listed twice", "workday", i, "date")
-            made_up = w.get("holiday", "")
-            if not isinstance(made_up, str) or (made_up and made_up not in names):
-                self.problem(f"{base}.holiday", f"{made_up!r} is not the name of a [[holiday]] "
-                             "in this file", "workday", i, "holiday")
-                made_up = ""
-            out.append(MakeUpWorkday(date=d, holiday=made_up))
-        return tuple(out)
+def _workdays(
+    top: Section, year: int, holidays: list[tuple[int, Holiday]]
+) -> tuple[MakeUpWorkday, ...]:
+    out: list[MakeUpWorkday] = []
+    names = {h.name for _, h in holidays}
+    for w in top.tables("workday"):
+        w.finish(also=_WORKDAY_KEYS)
+        d = _date(w, "date", year)
+        if d is None:
+            continue
+        actual = _WEEKDAY_NAMES[d.weekday()]
+        wd = w.data.get("weekday")
+        if wd is not None and str(wd).lower() != actual.lower():
+            w.problem("weekday", f"{d} is a {actual}, not {wd}")
+        if d.weekday() < 5:
+            w.problem("date", f"{d} is a {actual}; a make-up working day is a Saturday or Sunday")
+        for j, h in holidays:
+            if h.start <= d <= h.end:
+                w.problem("date", f"{d} is both a working day and inside holiday[{j}] "
+                          f"{h.name} {h.start}..{h.end}")
+        if any(o.date == d for o in out):
+            w.problem("date", f"{d} is listed twice")
+        made_up = w.data.get("holiday", "")
+        if not isinstance(made_up, str) or (made_up and made_up not in names):
+            w.problem("holiday", f"{made_up!r} is not the name of a [[holiday]] in this file")
+            made_up = ""
+        out.append(MakeUpWorkday(date=d, holiday=made_up))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------

@@ -50,10 +50,11 @@ from typing import Any
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType, shortnumberinfo
 
+from hotline.sip.headers import LenientNameAddr, parse_name_addr_lenient, split_header_list
+
 __all__ = [
     "CallerId",
     "CallerKind",
-    "NameAddr",
     "NumberingPlan",
     "NumberingPlanError",
     "caller_from_headers",
@@ -477,19 +478,7 @@ def normalise_number(
 
 
 # --------------------------------------------------------------------------------
-# Header values: name-addr parsing and display names
-
-
-@dataclass(frozen=True, slots=True)
-class NameAddr:
-    """One parsed ``name-addr`` / ``addr-spec`` header value."""
-
-    display_name: str | None
-    """Decoded display name, ``None`` when absent."""
-    uri: str
-    """The URI between ``<>`` (or the bare addr-spec)."""
-    params: dict[str, str]
-    """Header parameters after the address (``tag``, ``privacy``…), names lowercased."""
+# Header values: name-addr (read by the SIP layer's parser) and display names
 
 
 @dataclass(frozen=True, slots=True)
@@ -533,72 +522,26 @@ def _pct(text: str) -> str:
 
 
 def split_header_values(value: str) -> list[str]:
-    """Split a header's comma-separated values, respecting quotes and ``<>``."""
-    values: list[str] = []
-    start = 0
-    quoted = angle = False
-    i = 0
-    while i < len(value):
-        c = value[i]
-        if quoted:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                quoted = False
-        elif c == '"':
-            quoted = True
-        elif c == "<":
-            angle = True
-        elif c == ">":
-            angle = False
-        elif c == "," and not angle:
-            values.append(value[start:i].strip())
-            start = i + 1
-        i += 1
-    values.append(value[start:].strip())
-    return [v for v in values if v]
+    """Split a header's comma-separated values, respecting quotes and ``<>``.
+
+    The SIP layer's list grammar, leniently: empty values are dropped and an
+    unterminated quote runs to the end.
+    """
+    return split_header_list(value, lenient=True)
 
 
-def parse_name_addr(value: str | bytes) -> NameAddr | None:
+def parse_name_addr(value: str | bytes) -> LenientNameAddr | None:
     """Parse ``"name" <uri>;params``, ``name <uri>`` or ``uri;params``.
 
     Returns ``None`` when the value holds no URI at all. Lenient by design: this
-    reads caller identity, it does not validate messages (the SIP parser does).
+    reads caller identity, it does not validate messages (the strict
+    :meth:`hotline.sip.headers.NameAddr.parse` does). The display name is decoded
+    (:func:`_decode_text`).
     """
-    text = _to_text(value).strip()
-    display: str | None = None
-    rest = text
-    if text.startswith('"'):
-        i, chars = 1, []
-        while i < len(text) and text[i] != '"':
-            if text[i] == "\\" and i + 1 < len(text):
-                i += 1
-            chars.append(text[i])
-            i += 1
-        display = "".join(chars)
-        rest = text[i + 1:]
-    lt = rest.find("<")
-    if lt >= 0:
-        gt = rest.find(">", lt)
-        if gt < 0:
-            return None
-        if display is None:
-            token = " ".join(rest[:lt].split())
-            display = token or None
-        uri, after = rest[lt + 1:gt].strip(), rest[gt + 1:]
-    else:
-        # addr-spec form: parameters after ";" belong to the header (RFC 3261 §20).
-        uri, _, tail = rest.strip().partition(";")
-        after = ";" + tail if tail else ""
-    if not uri or ":" not in uri:
-        return None
-    params: dict[str, str] = {}
-    for item in after.split(";"):
-        key, _, val = item.partition("=")
-        if key.strip():
-            params[key.strip().lower()] = val.strip().strip('"')
-    name = _decode_text(display) if display is not None else None
-    return NameAddr(display_name=name, uri=uri, params=params)
+    addr = parse_name_addr_lenient(_to_text(value).strip())
+    if addr is None or addr.display_name is None:
+        return addr
+    return dataclasses.replace(addr, display_name=_decode_text(addr.display_name))
 
 
 def _to_text(value: str | bytes) -> str:
@@ -660,7 +603,7 @@ def _privacy_tokens(privacy: str | bytes | None) -> set[str]:
 class _Candidate:
     header: str
     raw: str
-    addr: NameAddr
+    addr: LenientNameAddr
 
 
 def caller_from_headers(

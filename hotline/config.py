@@ -25,6 +25,14 @@ import phonenumbers
 from hotline.configreader import ConfigError, ConfigProblem, Document, Section, parse_clock
 from hotline.desk.settings import DEFAULT_SLA, ChannelSettings, DeskSettings, SlaPolicy, SlaTarget
 from hotline.sip.protection import PeerAllowList
+from hotline.sip.settings import (
+    ListenAddress,
+    OutboundSettings,
+    RateLimits,
+    RegisterSettings,
+    SipAccount,
+    SipSettings,
+)
 
 __all__ = [
     "CalendarConfig",
@@ -48,7 +56,6 @@ __all__ = [
     "load_config",
 ]
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -66,99 +73,24 @@ class SiteConfig:
     """Regular expression matching internal desk extensions, e.g. "[2-8]\\d{3}"."""
 
 
-@dataclass(frozen=True)
-class ListenAddress:
-    transport: str
-    """"udp" or "tcp"."""
-    host: str
-    """IPv4 or IPv6 address to bind (no host names: binding must not depend on DNS)."""
-    port: int
-    """Port 1–65535 (5060 is the SIP default)."""
+# The SIP layer's settings are its own types (hotline.sip.settings); the names the
+# configuration has always used stay importable from here.
+RegisterConfig = RegisterSettings
+OutboundConfig = OutboundSettings
+RateLimitConfig = RateLimits
 
 
-@dataclass(frozen=True)
-class RegisterConfig:
-    registrar: str
-    """SIP URI of the enterprise PBX registrar, e.g. "sip:pbx.corp.example:5060"."""
-    username: str
-    """Authentication user name (often the hotline's extension)."""
-    password: str
-    """Digest password. Keep this file readable by the service account only."""
-    expires: int
-    """Requested registration lifetime in seconds; refreshed well before it runs out."""
+@dataclass(frozen=True, kw_only=True)
+class SipConfig(SipSettings):
+    """The ``[sip]`` table: the endpoint's :class:`~hotline.sip.settings.SipSettings`, which the
+    endpoint takes as they are, plus the call-admission limits that call control applies."""
 
-
-@dataclass(frozen=True)
-class OutboundConfig:
-    proxy: str | None
-    """SIP URI of the trunk or outbound proxy that on-call forwarding dials through."""
-    username: str | None
-    """Digest user for the proxy's 401/407 challenges, if it asks."""
-    password: str | None
-    """Digest password for the proxy."""
-    caller_id: str
-    """How the original caller is presented to the on-call phone: "pai" or "from"."""
-    diversion: bool
-    """Add a Diversion header (RFC 5806) naming the hotline number."""
-
-
-@dataclass(frozen=True)
-class RateLimitConfig:
-    invite_per_second: float
-    """Sustained INVITEs per second accepted from one source address."""
-    register_per_second: float
-    """Sustained REGISTERs per second from one source address."""
-    options_per_second: float
-    """Sustained OPTIONS per second from one source address."""
-    burst: int
-    """Bucket size: how many requests one source may send at once."""
-
-
-@dataclass(frozen=True)
-class SipAccount:
-    username: str
-    """Digest user name a caller outside ``allowed_peers`` authenticates with (a duty-desk
-    softphone, a SIP trunk that authenticates instead of being listed by address)."""
-    password: str = field(repr=False)
-    """Its digest password (kept out of reprs and logs)."""
-
-
-@dataclass(frozen=True)
-class SipConfig:
-    mode: str
-    """"trunk": calls come straight from allowed peers; "register": we register to a PBX."""
-    listen: tuple[ListenAddress, ...]
-    """Where the endpoint listens, e.g. ["udp:0.0.0.0:5060", "tcp:[::]:5060"]."""
-    hotline_number: str
-    """The hotline's own number or user part, used in Diversion and Contact."""
-    allowed_peers: tuple[str | Network, ...]
-    """Addresses, networks or ``address:port`` entries (``192.0.2.10:5060``, ``[::1]:5082``)
-    allowed to send calls; everyone else gets 403."""
-    register: RegisterConfig | None
-    """Registration settings, required in register mode."""
-    outbound: OutboundConfig
-    """How outbound legs (forwarding to on-call mobiles) leave."""
-    rate_limits: RateLimitConfig
-    """Per-source token buckets against floods and scanners."""
     ring_seconds: float
     """How long an incoming call rings before it is answered."""
     max_call_seconds: int
     """Hard limit on one call's duration."""
-    trace: bool
-    """Log every SIP message in and out (logger "hotline.sip.trace")."""
-    accept_refer: bool
-    """Whether an incoming REFER may transfer a call (off: 403)."""
     forward_targets: tuple[str, ...]
     """Extra numbers the hotline may dial besides staff mobiles from the rota. Nothing else is dialled."""
-    accounts: tuple[SipAccount, ...] = ()
-    """``[[sip.accounts]]``: digest users allowed to call in from outside ``allowed_peers``.
-    With none, strangers get 403 as before; with some, their INVITEs get a 401 challenge."""
-    auth_realm: str = "hotline"
-    """Digest realm of our challenges (what softphones show when they ask for a password)."""
-    auth_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
-    """Digest algorithms challenged, one ``WWW-Authenticate`` each, preferred first ("SHA-256",
-    "SHA-512-256", "MD5"). Clients answer the first they support, but some older phones read only
-    the first header and know only MD5: put "MD5" first for those."""
     max_calls: int = 250
     """Calls handled at once; past it a new call is answered ``503 Service Unavailable`` with
     ``Retry-After`` (and still recorded, flagged for a call back). Default: half the RTP port
@@ -167,10 +99,6 @@ class SipConfig:
     """Calls at once from one caller number (a stuck auto-dialler, a prank) before 503."""
     retry_after: int = 30
     """Seconds a caller refused for overload is told to wait (``Retry-After``)."""
-    auth_secret: str | None = None
-    """Key (at least 16 characters) signing our digest nonces. Unset: a random key drawn at each
-    start, fine for one node (a restart only costs an open challenge); set the same value on
-    every node behind one dispatcher so that any of them accepts another's nonces."""
 
 
 @dataclass(frozen=True)
@@ -451,7 +379,7 @@ def _sip(s: Section) -> SipConfig:
     reg_section = s.table("register", required=(mode == "register"))
     register = None
     if reg_section.data or mode == "register":
-        register = RegisterConfig(
+        register = RegisterSettings(
             registrar=reg_section.string("registrar", pattern=r"sips?:.+"),
             username=reg_section.string("username"),
             password=reg_section.string("password"),
@@ -461,7 +389,7 @@ def _sip(s: Section) -> SipConfig:
     if mode == "trunk" and not peers:
         s.problem("allowed_peers", "trunk mode needs at least one allowed peer address or network")
     out_section = s.table("outbound")
-    outbound = OutboundConfig(
+    outbound = OutboundSettings(
         proxy=out_section.optional_string("proxy"),
         username=out_section.optional_string("username"),
         password=out_section.optional_string("password"),
@@ -472,11 +400,12 @@ def _sip(s: Section) -> SipConfig:
         out_section.bad("proxy", 'a SIP URI like "sip:10.0.0.5:5060"', outbound.proxy)
     out_section.finish()
     rl = s.table("rate_limits")
-    limits = RateLimitConfig(
-        invite_per_second=rl.number("invite_per_second", 0.1, 10000, 20.0),
-        register_per_second=rl.number("register_per_second", 0.1, 10000, 5.0),
-        options_per_second=rl.number("options_per_second", 0.1, 10000, 10.0),
-        burst=rl.integer("burst", 1, 100000, 40),
+    default_limits = RateLimits()
+    limits = RateLimits(
+        invite_per_second=rl.number("invite_per_second", 0.1, 10000, default_limits.invite_per_second),
+        register_per_second=rl.number("register_per_second", 0.1, 10000, default_limits.register_per_second),
+        options_per_second=rl.number("options_per_second", 0.1, 10000, default_limits.options_per_second),
+        burst=rl.integer("burst", 1, 100000, default_limits.burst),
     )
     rl.finish()
     config = SipConfig(

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hotline.tomlsource import KeyLines
+from hotline.tomlsource import KeyLines, error_line
 
-__all__ = ["ConfigError", "ConfigProblem", "Document", "Section"]
+__all__ = ["ConfigError", "ConfigProblem", "Document", "Section", "read_document"]
 
 T = TypeVar("T")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -51,10 +52,9 @@ class ConfigProblem:
 class ConfigError(Exception):
     """A configuration that must not be used. Carries every problem found."""
 
-    def __init__(self, problems: list[ConfigProblem] | list[str]) -> None:
-        # Strings come preformatted as "file:line: key: message" (the calendar loader's).
-        self.problems: list[ConfigProblem | str] = list(problems)
-        super().__init__("\n".join(str(p) for p in problems))
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems: list[ConfigProblem] = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def _show(value: object) -> str:
@@ -67,6 +67,28 @@ def _show(value: object) -> str:
     if isinstance(value, list):
         return "an array"
     return str(value)
+
+
+def read_document(path: Path, shown: str | None = None) -> Document:
+    """Read and parse one TOML file; a file that cannot be used raises :class:`ConfigError`.
+
+    ``shown`` is the file as problems name it (default: ``path``). Problems with the
+    file as a whole have the key ``-``; an invalid TOML one names its line.
+    """
+    name = str(path) if shown is None else shown
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(name, None, "-", "file not found")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigProblem(name, None, "-", f"not UTF-8 text ({exc.reason})")]) from None
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(name, None, "-", f"cannot read ({exc.strerror or exc})")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem(name, error_line(exc), "-", f"not valid TOML: {exc}")]) from None
+    return Document(name, text, data)
 
 
 class Document:
@@ -122,11 +144,19 @@ class Section:
     def problem(self, key: str, message: str) -> None:
         self.doc.problem((*self.where, key), message)
 
-    def finish(self) -> None:
-        """Report keys that no accessor asked for (typos, misplaced keys)."""
+    def finish(self, *, also: Iterable[str] = (), hint: bool = False) -> None:
+        """Report keys that no accessor asked for (typos, misplaced keys).
+
+        ``also`` are keys allowed without being asked for (read from ``data``, or
+        informational); with ``hint`` each message lists the keys that are known.
+        """
+        known = self._seen.union(also)
+        message = "unknown key"
+        if hint:
+            message += f" (expected one of {', '.join(sorted(known))})"
         for key in self.data:
-            if key not in self._seen:
-                self.doc.problem((*self.where, key), "unknown key")
+            if key not in known:
+                self.doc.problem((*self.where, key), message)
 
     # -- typed accessors --------------------------------------------------------------------
     def table(self, key: str, required: bool = False) -> Section:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, time
 
-from hotline.calendar import BusinessCalendar, CalendarFileError, load_calendar_dir
+from hotline.calendar import BusinessCalendar, load_calendar_dir
 from hotline.callerid import NumberingPlan
-from hotline.config import Config, ConfigError
+from hotline.config import Config, ConfigError, ConfigProblem
 from hotline.rota import EscalationChain, Level, Override, Period, Rota, RotaError, Rotation, Swap
 from hotline.store.records import RotaChange
 
@@ -27,11 +27,12 @@ class CalendarSetup(BusinessCalendar):
 
 
 def build_calendar(config: Config) -> CalendarSetup:
-    """The site's business calendar; calendar file mistakes are configuration errors."""
-    try:
-        data = load_calendar_dir(config.calendar.folder)
-    except CalendarFileError as exc:
-        raise ConfigError(exc.problems) from None
+    """The site's business calendar; calendar file mistakes are configuration errors.
+
+    A calendar file's mistakes raise :class:`~hotline.calendar.CalendarFileError`, a
+    :class:`ConfigError` naming the file's lines.
+    """
+    data = load_calendar_dir(config.calendar.folder)
     # The configuration writes the end of the day as 24:00 (time.max); the calendar as 00:00.
     hours = {
         day: tuple((start, time(0) if end == time.max else end) for start, end in spans)
@@ -40,7 +41,7 @@ def build_calendar(config: Config) -> CalendarSetup:
     try:
         return CalendarSetup(config.site.timezone, hours, data, config.calendar.make_up_day_as)
     except ValueError as exc:
-        raise ConfigError([f"{config.source}: calendar: {exc}"]) from None
+        raise ConfigError([_problem(config, "calendar", exc)]) from None
 
 
 def build_rota(
@@ -64,7 +65,7 @@ def build_rota(
                 handover_weekday=rc.handover_weekday if rc.period == "weekly" else None,
             ))
         except RotaError as exc:
-            raise ConfigError([f"{config.source}: rota[{index}] ({rc.name}): {exc}"]) from None
+            raise ConfigError([_problem(config, f"rota[{index}] ({rc.name})", exc)]) from None
         chains.append(EscalationChain(rota=rc.name, manager=rc.manager))
     overrides: list[Override] = []
     swaps: list[Swap] = []
@@ -82,7 +83,12 @@ def build_rota(
     try:
         return Rota(rotations, chains, overrides, swaps, people=people)
     except RotaError as exc:
-        raise ConfigError([f"{config.source}: rota: {exc}"]) from None
+        raise ConfigError([_problem(config, "rota", exc)]) from None
+
+
+def _problem(config: Config, key: str, exc: Exception) -> ConfigProblem:
+    # The domain objects check what spans several keys; their errors name no line.
+    return ConfigProblem(str(config.source), None, key, str(exc))
 
 
 def numbering_plan(config: Config) -> NumberingPlan:

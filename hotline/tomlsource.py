@@ -12,13 +12,29 @@ It never decides whether the file is valid: ``tomllib`` does that first.
 from __future__ import annotations
 
 import re
+import tomllib
 
-__all__ = ["KeyLines"]
+__all__ = ["KeyLines", "error_line"]
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _SIMPLE = r"""(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')"""
 _KEY = re.compile(rf"^\s*({_SIMPLE}(?:\s*\.\s*{_SIMPLE})*)\s*=")
 _PART = re.compile(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""")
+
+
+_ERROR_AT = re.compile(r"\(at line (\d+), column \d+\)")
+
+
+def error_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    """The 1-based line a ``tomllib`` error points at, None when it names none (end of document).
+
+    Python 3.14 gives it as ``exc.lineno``; before that it is only in the message.
+    """
+    line = getattr(exc, "lineno", None)
+    if isinstance(line, int):
+        return line
+    match = _ERROR_AT.search(str(exc))
+    return int(match.group(1)) if match else None
 
 
 def _split_key(text: str) -> list[str]:

@@ -56,14 +56,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from hotline.config import (
-    Config,
-    ListenAddress,
-    MediaConfig,
-    OutboundConfig,
-    RateLimitConfig,
-    SipConfig,
-)
+from hotline.config import Config, MediaConfig
 from hotline.media.codecs import codec_named
 from hotline.media.engine import MediaEngine, Recording
 from hotline.media.ports import PortsExhausted
@@ -75,6 +68,7 @@ from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.errors import RemoteProtocolError
 from hotline.sip.message import Response, reason_phrase
 from hotline.sip.sdp import make_offer
+from hotline.sip.settings import ListenAddress, OutboundSettings, RateLimits, SipSettings
 from hotline.sip.uri import SipUri, parse_uri
 
 __all__ = [
@@ -256,7 +250,7 @@ async def run_test_call(
     except OSError as exc:
         say(f"failed: cannot reach {plan.uri.host_port}: {exc}")
         return 1
-    endpoint = SipEndpoint(_client_sip_config(config, plan, local, peer[0]),
+    endpoint = SipEndpoint(_client_sip_settings(config, plan, local, peer[0]),
                                 codecs=config.media.codecs)
     low, high = _client_ports(config.media)
     engine = MediaEngine(bind_host=local, port_min=low, port_max=high)
@@ -589,26 +583,20 @@ def _local_address_toward(ip: str) -> str:
         return str(s.getsockname()[0])
 
 
-def _client_sip_config(config: Config, plan: CallPlan, local: str, peer: str) -> SipConfig:
+def _client_sip_settings(config: Config, plan: CallPlan, local: str, peer: str) -> SipSettings:
     """A trunk-mode endpoint on an ephemeral port that presents `plan.caller` in From."""
     listen = [ListenAddress("udp", local, 0)]
     if plan.uri.transport == "tcp":
         listen.append(ListenAddress("tcp", local, 0))
-    return SipConfig(
+    return SipSettings(
         mode="trunk",
         listen=tuple(listen),
         hotline_number=plan.caller,  # the user part of our Contact
         allowed_peers=(peer,),  # the server's BYE and re-INVITEs come from there
-        register=None,
-        outbound=OutboundConfig(proxy=None, username=None, password=None,
-                                caller_id="from", diversion=False),
-        rate_limits=RateLimitConfig(invite_per_second=10.0, register_per_second=1.0,
-                                    options_per_second=10.0, burst=20),
-        ring_seconds=0.0,
-        max_call_seconds=int(MAX_CALL_SECONDS),
+        outbound=OutboundSettings(caller_id="from", diversion=False),
+        rate_limits=RateLimits(invite_per_second=10.0, register_per_second=1.0,
+                               options_per_second=10.0, burst=20),
         trace=config.sip.trace,
-        accept_refer=False,
-        forward_targets=(),
     )
 
 

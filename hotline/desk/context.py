@@ -12,14 +12,15 @@ from hotline.rota import Rota
 from hotline.store import Store
 from hotline.store.desk_stores import DeskStores
 
-__all__ = ["DeskContext", "RotaSource"]
+__all__ = ["DeskContext", "RotaSource", "utc_now"]
 
 RotaSource = Rota | Callable[[], Rota]
 """The on-call rota, or a function returning the current one (the app may rebuild it when
 overrides are made, and the desk must see the one call routing uses)."""
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
+    """The real time, aware and in UTC: the desk's clock unless it is given another."""
     return datetime.now(UTC)
 
 
@@ -28,7 +29,7 @@ class DeskContext:
     store: Store
     calendar: BusinessCalendar
     settings: DeskSettings
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
     """Returns the current aware datetime; tests pass a fake."""
     rota: RotaSource | None = None
     """The site's on-call rota (the one call routing forwards to); None: no after-hours rules."""

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import aiohttp
 
 from hotline.calendar import BusinessCalendar
 from hotline.desk.callback import CallbackOutcome, CallbackScores, CallbackService
-from hotline.desk.context import DeskContext, RotaSource
+from hotline.desk.context import DeskContext, RotaSource, utc_now
 from hotline.desk.dispatch import CoverageGap, CoverageReport, DispatchResult, DispatchService
 from hotline.desk.kb import KnowledgeBase, SearchHit
 from hotline.desk.notify import drafts, issue_payload
@@ -37,15 +37,11 @@ from hotline.store.records import IssueEvent, IssueRecord
 __all__ = ["Desk"]
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Desk:
     """The service desk: dispatch, SLA, progress, callback, scoring, notifications, KB, reports."""
 
     def __init__(self, store: Store, calendar: BusinessCalendar, settings: DeskSettings | None = None,
-                 clock: Callable[[], datetime] = _utc_now, *, rota: RotaSource | None = None,
+                 clock: Callable[[], datetime] = utc_now, *, rota: RotaSource | None = None,
                  rota_name: str | None = None) -> None:
         """``rota`` is the site's on-call rota — the one call routing forwards to — or a function
         returning the current one; ``rota_name`` picks its rotation (default: the first).

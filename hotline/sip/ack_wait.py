@@ -9,13 +9,9 @@ torn down with a BYE.  On reliable transports it only waits.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from hotline.sip.events import AckTimeout, Action, Address, Transmit
 from hotline.sip.message import Response
-
-if TYPE_CHECKING:
-    from hotline.sip.transaction import TimerConfig
+from hotline.sip.timers import TimerConfig
 
 __all__ = ["AckWait"]
 
@@ -36,8 +32,6 @@ class AckWait:
         timers: TimerConfig | None = None,
     ) -> None:
         if timers is None:
-            from hotline.sip.transaction import TimerConfig
-
             timers = TimerConfig()
         self.response = response
         self.destination = destination

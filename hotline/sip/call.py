@@ -4,10 +4,13 @@ A call object is the asyncio face of one INVITE session
 (:class:`~hotline.sip.session.InviteSession`) and its
 :class:`~hotline.sip.dialog.Dialog`.  Its methods (``ringing``, ``answer``,
 ``reject``, ``redirect``, ``transfer``, ``hangup``) turn into responses and
-requests through the :class:`~hotline.sip.endpoint.SipEndpoint`; what the far
-end does arrives as :mod:`~hotline.sip.call_events` on :meth:`_CallBase.events`,
-whose last event is always :class:`~hotline.sip.call_events.Ended`.
-Media is not handled here: only SDP is carried.
+requests through the endpoint that owns the call, seen here only as a
+:class:`~hotline.sip.call_host.CallHost`; what the far end does arrives as
+:mod:`~hotline.sip.call_events` on :meth:`_CallBase.events`, whose last event
+is always :class:`~hotline.sip.call_events.Ended`.  The endpoint reaches a call
+through the :class:`~hotline.sip.call_host.DialogUser` methods (``on_*`` and
+``shutdown``), which are for it alone.  Media is not handled here: only SDP is
+carried.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
 
 from hotline.sip.auth import AuthError, Challenge, choose_challenge
 from hotline.sip.call_events import (
@@ -29,6 +31,8 @@ from hotline.sip.call_events import (
     Reinvite,
     TransferProgress,
 )
+from hotline.sip.call_host import CallHost
+from hotline.sip.capabilities import ALLOW_TEXT, capability_headers
 from hotline.sip.dialog import Dialog, DialogId, DialogState
 from hotline.sip.errors import LocalProtocolError, RemoteProtocolError
 from hotline.sip.events import TransactionKey
@@ -51,10 +55,8 @@ from hotline.sip.session import (
     parse_dtmf_info,
     parse_sipfrag,
 )
-from hotline.sip.uri import SipUri, TelUri, Uri, parse_uri
-
-if TYPE_CHECKING:
-    from hotline.sip.endpoint import SipEndpoint, Transport
+from hotline.sip.transport import Transport
+from hotline.sip.uri import SipUri, TelUri, Uri, is_ip_literal, parse_uri
 
 __all__ = ["CallEnded", "CallFailed", "IncomingCall", "OutgoingCall", "TransferFailed"]
 
@@ -96,16 +98,6 @@ def _user_of(uri: Uri) -> str:
     return ""
 
 
-def _ip_literal(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
 def _media_of(sdp: bytes) -> tuple[str, int] | None:
     """(connection address, audio port) of an SDP we wrote."""
     try:
@@ -125,8 +117,9 @@ class _CallBase:
 
     role = "uas"
 
-    def __init__(self, endpoint: SipEndpoint, call_id: str, transport: Transport, next_hop: tuple[str, int]):
+    def __init__(self, endpoint: CallHost, call_id: str, transport: Transport, next_hop: tuple[str, int]):
         self.endpoint = endpoint
+        """The endpoint that owns the call."""
         self.call_id = call_id
         self.sip_transport = transport
         """The endpoint transport this call's messages go out on."""
@@ -218,8 +211,7 @@ class _CallBase:
         self._ended.set_result(ended)
         if self._transfer is not None and not self._transfer.done():
             self._transfer.set_result(487)
-        self.endpoint.forget_call(self)
-        self.endpoint.counters[f"ended {reason}"] += 1
+        self.endpoint.call_ended(self, reason)
 
     def _destination(self) -> tuple[str, int]:
         """Where in-dialog requests go: the first route, else the remote target (IP literals)."""
@@ -227,7 +219,7 @@ class _CallBase:
         uri = self.dialog.route_set[0].uri if self.dialog.route_set else self.dialog.remote_target
         if isinstance(uri, SipUri):
             host = (uri.param("maddr") or uri.host).strip("[]")
-            if _ip_literal(host):
+            if is_ip_literal(host):
                 return host, uri.port or 5060
         return self._next_hop
 
@@ -270,7 +262,10 @@ class _CallBase:
             self.session.fire(_I.BYE_DONE, end_reason=reason)
         self._end(reason)
 
-    def _on_in_dialog_request(self, request: Request, key: TransactionKey) -> None:
+    # -- what the endpoint calls (the DialogUser protocol) -----------------------------------
+
+    def on_in_dialog_request(self, request: Request, key: TransactionKey) -> None:
+        """A request in our dialog (see :class:`~hotline.sip.call_host.DialogUser`)."""
         ep = self.endpoint
         if self.dialog is None:
             # Our early dialog (after a 180): nothing but CANCEL may end it from the caller's side.
@@ -316,11 +311,33 @@ class _CallBase:
                 notifier.start()  # RFC 3515 §2.4.4: NOTIFY 100 Trying at once
                 self._emit(Refer(refer_to.strip().strip("<>"), notifier))
         elif method == "OPTIONS":
-            ep.respond(key, request, 200, headers=ep.capabilities())
+            ep.respond(key, request, 200, headers=capability_headers())
         elif method == "ACK":
             pass
         else:
-            ep.respond(key, request, 405, headers=[("Allow", ", ".join(_allow()))])
+            ep.respond(key, request, 405, headers=[("Allow", ALLOW_TEXT)])
+
+    def on_ack(self, request: Request) -> None:
+        """The ACK of our 2xx arrived (incoming calls)."""
+        return None
+
+    def on_ack_timeout(self) -> None:
+        """No ACK for our 2xx (incoming calls): BYE."""
+        return None
+
+    def on_cancel(self, invite_key: TransactionKey) -> bool:
+        """A CANCEL of the INVITE ``invite_key``: whether it was ours (incoming calls)."""
+        return False
+
+    def on_stray_2xx(self, response: Response) -> None:
+        """A late 2xx retransmission (outgoing calls): ACK it again."""
+        return None
+
+    async def shutdown(self) -> None:
+        """The endpoint is stopping: end the call at once, whatever its state."""
+        raise NotImplementedError
+
+    # -- internals of the in-dialog requests -------------------------------------------------
 
     def _on_reinvite(self, request: Request, key: TransactionKey) -> None:
         ep = self.endpoint
@@ -354,28 +371,9 @@ class _CallBase:
         ep.respond(key, request, 200, headers=headers, body=body, content_type="application/sdp")
         self._emit(Reinvite(request.body, answer.media.on_hold, answer.media))
 
-    # -- hooks the endpoint calls (overridden per side) -----------------------------------
-
     def _bye_before_ack(self) -> None:
+        """Overridden by incoming calls: a BYE came before the ACK of our 2xx."""
         return None
-
-    def _on_ack(self, request: Request) -> None:
-        return None
-
-    def _on_ack_timeout(self) -> None:
-        return None
-
-    def _on_stray_2xx(self, response: Response) -> None:
-        return None
-
-    async def _shutdown(self) -> None:
-        raise NotImplementedError
-
-
-def _allow() -> tuple[str, ...]:
-    from hotline.sip.endpoint import ALLOW
-
-    return ALLOW
 
 
 class IncomingCall(_CallBase):
@@ -389,7 +387,7 @@ class IncomingCall(_CallBase):
 
     def __init__(
         self,
-        endpoint: SipEndpoint,
+        endpoint: CallHost,
         request: Request,
         server_key: TransactionKey,
         source: tuple[str, int],
@@ -542,13 +540,18 @@ class IncomingCall(_CallBase):
             body=body, content_type=content_type,
         )
 
-    def _on_cancel(self) -> None:
+    # -- what the endpoint calls ------------------------------------------------------------
+
+    def on_cancel(self, invite_key: TransactionKey) -> bool:
+        if invite_key != self.server_key:
+            return False
         if self.session.allows(_I.REMOTE_CANCEL):
             self.session.fire(_I.REMOTE_CANCEL)
             self._respond(487)
             self._end("cancelled", 487)
+        return True
 
-    def _on_ack(self, request: Request) -> None:
+    def on_ack(self, request: Request) -> None:
         if request.to_tag != self.to_tag:
             return
         if self.session.state is _S.ANSWERED:
@@ -569,20 +572,21 @@ class IncomingCall(_CallBase):
             self._ack.set_result(None)
         self._emit(Answered(self.negotiated, self.request.body))
 
-    def _on_ack_timeout(self) -> None:
+    def on_ack_timeout(self) -> None:
         if self.session.state is _S.ANSWERED:
             self.session.fire(_I.ACK_TIMEOUT)
             if not self._ack.done():
                 self._ack.cancel()
             self.endpoint.spawn(self._bye("no-ack"), name=f"no-ack-{self.call_id[:12]}")
 
-    async def _handler_done(self) -> None:
+    async def handler_done(self) -> None:
+        """The ``on_call`` handler returned: reject a call it left ringing (480), hang up one it left up."""
         if self.session.state in (_S.OFFERED, _S.EARLY):
             await self.reject(480)
         elif not self.is_over:
             await self.hangup()
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self) -> None:
         if self.session.state in (_S.OFFERED, _S.EARLY):
             self.session.fire(_I.LOCAL_REJECT, end_reason="shutdown")
             self._respond(503)
@@ -592,13 +596,13 @@ class IncomingCall(_CallBase):
 
 
 class OutgoingCall(_CallBase):
-    """A leg we dial (on-call forwarding).  Made by :meth:`SipEndpoint.place_call`."""
+    """A leg we dial (on-call forwarding).  Made by :meth:`~hotline.sip.endpoint.SipEndpoint.place_call`."""
 
     role = "uac"
 
     def __init__(
         self,
-        endpoint: SipEndpoint,
+        endpoint: CallHost,
         request: Request,
         offer: SessionDescription | None,
         transport: Transport,
@@ -623,7 +627,7 @@ class OutgoingCall(_CallBase):
     @classmethod
     async def dial(
         cls,
-        endpoint: SipEndpoint,
+        endpoint: CallHost,
         target: str,
         *,
         caller_id: str,
@@ -632,7 +636,7 @@ class OutgoingCall(_CallBase):
         timeout: float,
         headers: tuple[tuple[str, str], ...],
     ) -> OutgoingCall:
-        """Build and send the INVITE (see :meth:`SipEndpoint.place_call`)."""
+        """Build and send the INVITE (see :meth:`~hotline.sip.endpoint.SipEndpoint.place_call`)."""
         out = endpoint.config.outbound
         proxy = parse_uri(out.proxy) if out.proxy else None
         if target.startswith(("sip:", "sips:")):
@@ -664,7 +668,7 @@ class OutgoingCall(_CallBase):
         if out.diversion:
             ours = SipUri(host=host, user=our_number or None)
             extra.append(("Diversion", f"<{ours}>;reason=unconditional;counter=1"))
-        extra.append(("Allow", ", ".join(_allow())))
+        extra.append(("Allow", ALLOW_TEXT))
         extra.extend(headers)
         request = build_request(
             "INVITE",
@@ -727,7 +731,7 @@ class OutgoingCall(_CallBase):
         self.session.fire(_I.LOCAL_CANCEL)
         self.endpoint.cancel_invite(self._key)
         # A far end that ignores our CANCEL: the layer's Timer C ends the INVITE
-        # transaction 64*T1 later and the leg ends on that local 408 (_on_response).
+        # transaction 64*T1 later and the leg ends on that local 408 (on_invite_response).
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -740,7 +744,10 @@ class OutgoingCall(_CallBase):
         if not self._answered.done():
             self._answered.set_exception(CallFailed(Ended(reason, status, contact)))
 
-    def _on_response(self, response: Response) -> None:
+    # -- what the endpoint calls ------------------------------------------------------------
+
+    def on_invite_response(self, response: Response) -> None:
+        """A response to our INVITE (see :class:`~hotline.sip.call_host.InviteUser`)."""
         if self.response_observer is not None:
             self.response_observer(response)
         status = response.status
@@ -861,7 +868,7 @@ class OutgoingCall(_CallBase):
             )
         self.endpoint.send_stateless(self.sip_transport, self._ack_request, self._destination())
 
-    def _on_stray_2xx(self, response: Response) -> None:
+    def on_stray_2xx(self, response: Response) -> None:
         if self.dialog is not None:
             self._send_ack(response)
 
@@ -870,7 +877,7 @@ class OutgoingCall(_CallBase):
         if not self._answered.done():
             self._answered.set_exception(CallFailed(Ended(reason, status, contact)))
 
-    async def _shutdown(self) -> None:
+    async def shutdown(self) -> None:
         if self.session.state in (_S.OFFERED, _S.EARLY):
             self._cancel_reason = "shutdown"
             await self.cancel()

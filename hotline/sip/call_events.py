@@ -9,13 +9,10 @@ in :mod:`hotline.sip.events`; these sit one layer up, RFC 3261 §5's transaction
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from hotline.sip.errors import LocalProtocolError
 from hotline.sip.sdp import NegotiatedMedia
-
-if TYPE_CHECKING:
-    from hotline.sip.refer import ReferNotifier
 
 __all__ = [
     "Answered",
@@ -24,6 +21,7 @@ __all__ = [
     "Ended",
     "Progress",
     "Refer",
+    "ReferSubscription",
     "Reinvite",
     "TransferProgress",
 ]
@@ -96,6 +94,18 @@ class Reinvite:
     """What is now agreed."""
 
 
+class ReferSubscription(Protocol):
+    """The NOTIFYs owed for an accepted REFER (:class:`hotline.sip.refer.ReferNotifier`)."""
+
+    async def progress(self, status: int, reason: str | None = None) -> int | None:
+        """NOTIFY a 1xx of the call to the target; the referrer's answer, or None if unsent."""
+        ...
+
+    async def finish(self, status: int, reason: str | None = None) -> int | None:
+        """NOTIFY the final status (200-699), ending the subscription; the referrer's answer."""
+        ...
+
+
 @dataclass(frozen=True)
 class Refer:
     """The far end asked us to transfer the call (incoming REFER, only with ``accept_refer``).
@@ -110,7 +120,7 @@ class Refer:
 
     target: str
     """The Refer-To URI, as sent.  Nothing dials it on its own."""
-    notifier: ReferNotifier | None = field(default=None, compare=False, repr=False)
+    notifier: ReferSubscription | None = field(default=None, compare=False, repr=False)
     """Sends the NOTIFYs (``None`` only for events made up in tests)."""
 
     async def progress(self, status: int, reason: str | None = None) -> int | None:
@@ -121,7 +131,7 @@ class Refer:
         """NOTIFY the final status (200-699) and end the REFER's subscription."""
         return await self._notifier().finish(status, reason)
 
-    def _notifier(self) -> ReferNotifier:
+    def _notifier(self) -> ReferSubscription:
         if self.notifier is None:
             raise LocalProtocolError("this Refer event has no subscription to notify")
         return self.notifier

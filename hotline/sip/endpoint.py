@@ -11,6 +11,12 @@ It holds no protocol rules of its own: a message from a transport goes
     gatekeeper -> transaction layer -> actions -> (send | dialog/call)
 
 and every action list the pure core returns is carried out by :meth:`_run`.
+The endpoint and its calls know each other only through the two Protocols of
+:mod:`hotline.sip.call_host`: a call asks its
+:class:`~hotline.sip.call_host.CallHost` (this endpoint) to send and answer,
+and the endpoint routes what arrives to a
+:class:`~hotline.sip.call_host.DialogUser` (``on_in_dialog_request``,
+``on_ack``, ``on_cancel``...).
 
 Incoming calls are handed to the ``on_call`` coroutine given to the
 constructor, one task per call, which the endpoint owns (cancelled and awaited
@@ -61,7 +67,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import ipaddress
 import logging
 import math
 import secrets
@@ -70,11 +75,12 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
 
-from hotline.config import SipConfig
 from hotline.sip import trace
 from hotline.sip.auth import AuthError, Credentials, DigestClient, DigestServer
+from hotline.sip.call import IncomingCall, OutgoingCall
+from hotline.sip.call_host import DialogUser, InviteUser
+from hotline.sip.capabilities import ALLOW, ALLOW_TEXT, SUPPORTED, capability_headers
 from hotline.sip.dialog import DialogId
 from hotline.sip.errors import LocalProtocolError, RemoteProtocolError
 from hotline.sip.events import (
@@ -91,7 +97,7 @@ from hotline.sip.events import (
     TransportFailed,
 )
 from hotline.sip.events import TransportError as TxnTransportError
-from hotline.sip.headers import Via
+from hotline.sip.headers import Via, canonical_name
 from hotline.sip.message import (
     KNOWN_METHODS,
     Request,
@@ -112,34 +118,26 @@ from hotline.sip.registration import (
 )
 from hotline.sip.sdp import SdpError, SessionDescription, check_offer
 from hotline.sip.session import unsupported_requirements
-from hotline.sip.transaction import TimerConfig, TransactionLayer, server_key
+from hotline.sip.settings import SipSettings
+from hotline.sip.timers import TimerConfig
+from hotline.sip.transaction import TransactionLayer, server_key
 from hotline.sip.transport import (
     MalformedReceived,
     MessageReceived,
     TcpTransport,
+    Transport,
     TransportEvent,
     UdpTransport,
 )
 from hotline.sip.transport import TransportError as WireTransportError
-from hotline.sip.uri import SipUri, Uri, parse_uri
+from hotline.sip.uri import SipUri, Uri, is_ip_literal, parse_uri
 
-if TYPE_CHECKING:
-    from hotline.sip.call import IncomingCall, OutgoingCall, _CallBase
-
-__all__ = ["ALLOW", "DialRefused", "SipEndpoint"]
+__all__ = ["ALLOW", "SUPPORTED", "CallHandler", "DialRefused", "SipEndpoint"]
 
 log = logging.getLogger(__name__)
 
-Transport = UdpTransport | TcpTransport
 Address = tuple[str, int]
-CallHandler = Callable[["IncomingCall"], Awaitable[None]]
-
-#: Methods we handle (the Allow header of OPTIONS, 405 and our dialog requests).
-ALLOW = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "REFER", "NOTIFY")
-_ALLOW_TEXT = ", ".join(ALLOW)
-#: Option tags we implement (none needs a Require); anything required beyond them gets 420.
-SUPPORTED: frozenset[str] = frozenset()
-_ACCEPT = "application/sdp, application/dtmf-relay, application/dtmf, message/sipfrag"
+CallHandler = Callable[[IncomingCall], Awaitable[None]]
 #: Timer granularity: deadlines are rounded up to this, so that thousands of
 #: transactions with nearby deadlines cost one wake-up, not one each.
 _TIMER_RESOLUTION = 0.1
@@ -147,14 +145,6 @@ _TIMER_RESOLUTION = 0.1
 
 class DialRefused(Exception):
     """``place_call`` was asked to dial a target its ``allowed`` check refuses (our bug or config)."""
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def _wildcard(host: str) -> bool:
@@ -169,16 +159,18 @@ def _source_route_host(host: str) -> str:
 class SipEndpoint:
     """One SIP user agent (UAS for the hotline number, UAC for outbound legs).
 
-    ``config`` is ``Config.sip``.  ``codecs`` are the audio codecs offered and
-    accepted (``MediaConfig.codecs``).  ``advertise`` is the address written into
-    Via and Contact when the endpoint listens on a wildcard address.
+    ``config`` is the SIP layer's :class:`~hotline.sip.settings.SipSettings`
+    (the server passes ``Config.sip``, which extends them).  ``codecs`` are the
+    audio codecs offered and accepted (``MediaConfig.codecs``).  ``advertise``
+    is the address written into Via and Contact when the endpoint listens on a
+    wildcard address.  ``timers``, when given, replaces ``config.timers``.
     ``clock`` defaults to the running loop's ``time``; digest nonces use it
     too when given, else the wall clock (nonces carry their issue time).
     """
 
     def __init__(
         self,
-        config: SipConfig,
+        config: SipSettings,
         *,
         on_call: CallHandler | None = None,
         codecs: Iterable[str] = ("PCMU", "PCMA"),
@@ -190,7 +182,7 @@ class SipEndpoint:
         self.on_call = on_call
         self.codecs = tuple(codecs)
         self.advertise = advertise
-        self.timers = timers or TimerConfig()
+        self.timers = timers or config.timers
         self._clock = clock
         self.layer = TransactionLayer(timers=self.timers)
         self.gatekeeper = self._make_gatekeeper(config)
@@ -209,9 +201,9 @@ class SipEndpoint:
         self._authenticated: weakref.WeakKeyDictionary[IncomingCall, str] = weakref.WeakKeyDictionary()
         self._txn_transport: dict[TransactionKey, Transport] = {}
         self._pending: dict[TransactionKey, asyncio.Future[Response]] = {}
-        self._invites: dict[TransactionKey, OutgoingCall] = {}
-        self._dialogs: dict[DialogId, _CallBase] = {}
-        self._calls: dict[str, _CallBase] = {}
+        self._invites: dict[TransactionKey, InviteUser] = {}
+        self._dialogs: dict[DialogId, DialogUser] = {}
+        self._calls: dict[str, DialogUser] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._wake_at: float | None = None
@@ -227,7 +219,7 @@ class SipEndpoint:
     # -- life cycle --------------------------------------------------------------------------
 
     @staticmethod
-    def _make_gatekeeper(config: SipConfig) -> Gatekeeper:
+    def _make_gatekeeper(config: SipSettings) -> Gatekeeper:
         peers = PeerAllowList()
         for net in config.allowed_peers:
             peers.add(net)
@@ -244,7 +236,7 @@ class SipEndpoint:
                 uri = parse_uri(text)
             except RemoteProtocolError:
                 continue
-            if isinstance(uri, SipUri) and _is_ip(uri.host):
+            if isinstance(uri, SipUri) and is_ip_literal(uri.host):
                 if mode is Mode.REGISTER:
                     # The registrar's address may be shared (loopback, a PBX host): its port too.
                     peers.add(f"{_source_route_host(uri.host)}:{uri.port or 5060}")
@@ -260,7 +252,7 @@ class SipEndpoint:
         return Gatekeeper(mode, peers, RateLimiter(limits), challenge=challenge)
 
     @staticmethod
-    def _make_digest_server(config: SipConfig) -> DigestServer | None:
+    def _make_digest_server(config: SipSettings) -> DigestServer | None:
         if not config.accounts:
             return None
         passwords = {a.username: a.password for a in config.accounts}
@@ -302,7 +294,7 @@ class SipEndpoint:
         self._stopping = True
         calls = list({id(c): c for c in self._calls.values()}.values())
         if calls:
-            hangups = [asyncio.ensure_future(c._shutdown()) for c in calls]
+            hangups = [asyncio.ensure_future(c.shutdown()) for c in calls]
             _, late = await asyncio.wait(hangups, timeout=3.0)
             for task in late:
                 task.cancel()
@@ -422,7 +414,7 @@ class SipEndpoint:
         name = "TCP" if uri.transport == "tcp" else "UDP"
         host = (uri.param("maddr") or uri.host).strip("[]")
         port = uri.port or 5060
-        if not _is_ip(host):
+        if not is_ip_literal(host):
             loop = asyncio.get_running_loop()
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
             if not infos:
@@ -463,7 +455,7 @@ class SipEndpoint:
         return fut
 
     def send_invite(
-        self, request: Request, transport: Transport, destination: Address, call: OutgoingCall
+        self, request: Request, transport: Transport, destination: Address, call: InviteUser
     ) -> TransactionKey:
         """Start an INVITE client transaction whose responses go to ``call``."""
         key, actions = self.layer.send_request(
@@ -505,12 +497,12 @@ class SipEndpoint:
 
     # -- registry of calls -----------------------------------------------------------------
 
-    def register_dialog(self, dialog_id: DialogId, call: _CallBase) -> None:
+    def register_dialog(self, dialog_id: DialogId, call: DialogUser) -> None:
         """Route in-dialog requests for ``dialog_id`` to ``call``."""
         self._dialogs[dialog_id] = call
         self._calls[dialog_id.call_id] = call
 
-    def forget_call(self, call: _CallBase) -> None:
+    def forget_call(self, call: DialogUser) -> None:
         """Drop a finished call from the routing tables."""
         for dialog_id in [d for d, c in self._dialogs.items() if c is call]:
             del self._dialogs[dialog_id]
@@ -519,8 +511,13 @@ class SipEndpoint:
         for key in [k for k, c in self._invites.items() if c is call]:
             del self._invites[key]
 
+    def call_ended(self, call: DialogUser, reason: str) -> None:
+        """``call`` is over: forget it and count how it ended (``"ended <reason>"``)."""
+        self.forget_call(call)
+        self.counters[f"ended {reason}"] += 1
+
     @property
-    def live_calls(self) -> list[_CallBase]:
+    def live_calls(self) -> list[DialogUser]:
         """Calls not yet ended."""
         return list({id(c): c for c in self._calls.values()}.values())
 
@@ -631,7 +628,7 @@ class SipEndpoint:
         elif isinstance(action, AckReceived):
             call = self._calls.get(action.request.call_id)
             if call is not None:
-                call._on_ack(action.request)
+                call.on_ack(action.request)
         elif isinstance(action, CancelReceived):
             self._on_cancel(action)
         elif isinstance(action, TransactionTimedOut):
@@ -641,7 +638,7 @@ class SipEndpoint:
         elif isinstance(action, AckTimeout):
             call = self._calls.get(action.call_id)
             if call is not None:
-                call._on_ack_timeout()
+                call.on_ack_timeout()
         elif isinstance(action, TransactionTerminated):
             terminated.append(action.key)
             if action.key.side == "server" and action.key.method == "INVITE":
@@ -735,13 +732,13 @@ class SipEndpoint:
         elif method in ("BYE", "INFO", "NOTIFY", "PRACK", "UPDATE"):
             self.respond(key, request, 481, to_tag=new_tag())
         elif method in KNOWN_METHODS:
-            self.respond(key, request, 405, to_tag=new_tag(), headers=[("Allow", _ALLOW_TEXT)])
+            self.respond(key, request, 405, to_tag=new_tag(), headers=[("Allow", ALLOW_TEXT)])
         else:
-            self.respond(key, request, 501, to_tag=new_tag(), headers=[("Allow", _ALLOW_TEXT)])
+            self.respond(key, request, 501, to_tag=new_tag(), headers=[("Allow", ALLOW_TEXT)])
 
     def capabilities(self) -> list[tuple[str, str]]:
         """Allow, Accept and Supported headers (OPTIONS answers, 405s)."""
-        return [("Allow", _ALLOW_TEXT), ("Accept", _ACCEPT), ("Supported", ", ".join(sorted(SUPPORTED)))]
+        return capability_headers()
 
     def _in_dialog(self, request: Request, key: TransactionKey) -> None:
         call = self._dialogs.get(DialogId.for_incoming_request(request))
@@ -751,11 +748,9 @@ class SipEndpoint:
             else:
                 self.respond(key, request, 481)
             return
-        call._on_in_dialog_request(request, key)
+        call.on_in_dialog_request(request, key)
 
     def _new_invite(self, request: Request, source: Address | None, key: TransactionKey) -> None:
-        from hotline.sip.call import IncomingCall
-
         user: str | None = None
         if self.digest_server is not None and not self._from_peer(key, source):
             # Before anything else: a stranger learns nothing until it has authenticated.
@@ -860,15 +855,11 @@ class SipEndpoint:
         finally:
             if not call.is_over:
                 with contextlib.suppress(Exception):
-                    await call._handler_done()
+                    await call.handler_done()
 
     def _on_cancel(self, event: CancelReceived) -> None:
         call = self._calls.get(event.request.call_id)
-        from hotline.sip.call import IncomingCall
-
-        if isinstance(call, IncomingCall) and call.server_key == event.invite_key:
-            call._on_cancel()
-        else:
+        if call is None or not call.on_cancel(event.invite_key):
             server = self.layer.server(event.invite_key)
             if server is not None and not server.terminated:
                 self.respond(event.invite_key, server.request, 487, to_tag=new_tag())
@@ -880,11 +871,11 @@ class SipEndpoint:
             # A 2xx retransmission after the INVITE transaction ended: ACK it again.
             call = self._calls.get(response.call_id)
             if call is not None and response.cseq.method == "INVITE" and response.is_success:
-                call._on_stray_2xx(response)
+                call.on_stray_2xx(response)
             return
         invite_call = self._invites.get(key)
         if invite_call is not None:
-            invite_call._on_response(response)
+            invite_call.on_invite_response(response)
             return
         fut = self._pending.get(key)
         if fut is not None and response.status >= 200:
@@ -895,7 +886,7 @@ class SipEndpoint:
     def _on_txn_failure(self, key: TransactionKey, status: int, why: str) -> None:
         invite_call = self._invites.pop(key, None)
         if invite_call is not None:
-            invite_call._on_response(_synthetic(status, why))
+            invite_call.on_invite_response(_synthetic(status, why))
             return
         fut = self._pending.pop(key, None)
         if fut is not None and not fut.done():
@@ -997,8 +988,6 @@ class SipEndpoint:
         ``await call.answered()`` or ``call.events()``.  The leg is CANCELled
         after ``timeout`` seconds without an answer.
         """
-        from hotline.sip.call import OutgoingCall
-
         if not allowed(target):
             raise DialRefused(f"target {target!r} is not an allowed destination")
         if self._stopping:
@@ -1042,9 +1031,6 @@ def _synthetic(status: int, reason: str) -> Response:
     return Response(status=status, reason=reason)
 
 
-_COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id"}
-
-
 def _answer_for_malformed(raw: bytes, error: RemoteProtocolError) -> bytes | None:
     """A response to a request too broken to parse, when enough of it can be read, else None.
 
@@ -1065,8 +1051,7 @@ def _answer_for_malformed(raw: bytes, error: RemoteProtocolError) -> bytes | Non
         name, sep, value = line.partition(":")
         if not sep:
             continue
-        lname = name.strip().lower()
-        lname = _COMPACT.get(lname, lname)
+        lname = canonical_name(name.strip()).lower()
         if lname in wanted:
             wanted[lname].append(f"{name.strip()}:{value}")
     if any(not v for v in wanted.values()):

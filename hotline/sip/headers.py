@@ -7,6 +7,12 @@ Parsing is liberal where RFC 4475 says a robust element may be (spaces inside
 change meaning (unterminated quotes, unquoted display names with separators,
 bare addr-specs carrying ``?`` headers).  Every failure is a
 :class:`RemoteProtocolError` with status 400.
+
+Identity headers (From, P-Asserted-Identity, Remote-Party-ID) are also read
+by caller-ID code that must take them as PBXs write them, not judge them:
+:func:`parse_name_addr_lenient` and ``split_header_list(..., lenient=True)``
+walk the same grammar but skip what the strict parser would answer with 400,
+and leave the URI as text.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from hotline.sip.uri import SipUri, Uri, parse_uri
 __all__ = [
     "COMPACT_FORMS",
     "CSeq",
+    "LenientNameAddr",
     "NameAddr",
     "Via",
     "canonical_name",
     "format_params",
+    "parse_name_addr_lenient",
     "parse_params",
     "quote_string",
     "split_header_list",
@@ -131,8 +139,14 @@ def _read_quoted(text: str, start: int) -> tuple[str, int]:
     raise RemoteProtocolError(400, "unterminated quoted string")
 
 
-def _skip_quoted(text: str, start: int) -> int:
-    return _read_quoted(text, start)[1]
+def _skip_quoted(text: str, start: int, lenient: bool = False) -> int:
+    """Index after the quoted-string at ``start``; leniently, an unterminated one runs to the end."""
+    try:
+        return _read_quoted(text, start)[1]
+    except RemoteProtocolError:
+        if lenient:
+            return len(text)
+        raise
 
 
 def _check_quotes(value: str) -> None:
@@ -145,16 +159,19 @@ def _check_quotes(value: str) -> None:
         i = _skip_quoted(value, i)
 
 
-def split_header_list(value: str) -> list[str]:
+def split_header_list(value: str, *, lenient: bool = False) -> list[str]:
     """Split a comma-separated header value, ignoring commas in quotes and ``<...>``.
 
-    Items are stripped.  An empty item (``a,,b``) is a 400.
+    Items are stripped.  An empty item (``a,,b``) is a 400; ``lenient`` drops
+    empty items instead and lets an unterminated quoted string run to the end.
     """
     if "," not in value:  # the usual case: one item, nothing to scan for
         item = value.strip()
         if not item:
+            if lenient:
+                return []
             raise RemoteProtocolError(400, "empty element in header list")
-        if '"' in item:
+        if '"' in item and not lenient:
             _check_quotes(item)
         return [item]
     items: list[str] = []
@@ -164,7 +181,7 @@ def split_header_list(value: str) -> list[str]:
     while i < len(value):
         c = value[i]
         if c == '"':
-            i = _skip_quoted(value, i)
+            i = _skip_quoted(value, i, lenient)
             continue
         if c == "<":
             depth += 1
@@ -176,16 +193,20 @@ def split_header_list(value: str) -> list[str]:
         i += 1
     items.append(value[start:].strip())
     if any(not item for item in items):
+        if lenient:
+            return [item for item in items if item]
         raise RemoteProtocolError(400, "empty element in header list")
     return items
 
 
-def parse_params(text: str) -> dict[str, str | None]:
+def parse_params(text: str, *, lenient: bool = False) -> dict[str, str | None]:
     """Parse ``;name=value;flag`` header parameters (LWS around ``;`` and ``=`` allowed).
 
     Values are kept as written, quoted-strings with their quotes, so that a
     parameter such as ``+sip.instance="<urn:uuid:...>"`` serialises unchanged.
-    ``text`` must be empty or start with ``;``.
+    ``text`` must be empty or start with ``;``.  ``lenient`` skips what the strict
+    reading rejects (junk up to the next ``;``, nameless parameters), reads
+    ``name=`` as an empty value and an unterminated quoted value to the end.
     """
     params: dict[str, str | None] = {}
     i = 0
@@ -196,7 +217,10 @@ def parse_params(text: str) -> dict[str, str | None]:
         if i >= n:
             return params
         if text[i] != ";":
-            raise RemoteProtocolError(400, f"junk in parameters: {text[i:]!r}")
+            if not lenient:
+                raise RemoteProtocolError(400, f"junk in parameters: {text[i:]!r}")
+            i = _next_semicolon(text, i)
+            continue
         i += 1
         while i < n and text[i] in _LWS:
             i += 1
@@ -205,7 +229,10 @@ def parse_params(text: str) -> dict[str, str | None]:
             i += 1
         name = text[start:i]
         if not name:
-            raise RemoteProtocolError(400, "empty parameter")
+            if not lenient:
+                raise RemoteProtocolError(400, "empty parameter")
+            i = _next_semicolon(text, i)
+            continue
         while i < n and text[i] in _LWS:
             i += 1
         value: str | None = None
@@ -214,7 +241,7 @@ def parse_params(text: str) -> dict[str, str | None]:
             while i < n and text[i] in _LWS:
                 i += 1
             if i < n and text[i] == '"':
-                end = _skip_quoted(text, i)
+                end = _skip_quoted(text, i, lenient)
                 value = text[i:end]
                 i = end
             else:
@@ -223,9 +250,14 @@ def parse_params(text: str) -> dict[str, str | None]:
                 while i < n and text[i] not in ";, \t\"<>":
                     i += 1
                 value = text[start:i]
-                if not value:
+                if not value and not lenient:
                     raise RemoteProtocolError(400, f"parameter {name} has an empty value")
         params[name] = value
+
+
+def _next_semicolon(text: str, i: int) -> int:
+    semi = text.find(";", i)
+    return len(text) if semi < 0 else semi
 
 
 def format_params(params: dict[str, str | None]) -> str:
@@ -253,11 +285,6 @@ def _set_param(params: dict[str, str | None], name: str, value: str | None) -> N
             params[key] = value
             return
     params[name] = value
-
-
-def _parse_bracketed_uri(inner: str) -> Uri:
-    # RFC 4475 §3.1.2.14: a robust element may ignore spaces inside <...>.
-    return parse_uri(inner.strip(_LWS))
 
 
 @dataclass
@@ -303,53 +330,96 @@ class NameAddr:
     @classmethod
     def parse(cls, text: str) -> NameAddr:
         """Parse one name-addr or addr-spec with its parameters."""
-        text = text.strip(_LWS)
-        if not text:
-            raise RemoteProtocolError(400, "empty address")
-        display: str | None = None
-        if text.startswith('"'):
-            display, i = _read_quoted(text, 0)
-            rest = text[i:].lstrip(_LWS)
-            if not rest.startswith("<"):
-                raise RemoteProtocolError(400, "quoted display name not followed by <")
-            return cls._bracketed(display, rest)
-        lt = text.find("<")
-        if lt >= 0:
-            raw = text[:lt].strip(_LWS)
-            if raw:
-                # Unquoted display name: tokens separated by LWS.  Non-ASCII is
-                # tolerated (real PBXs send raw UTF-8/GBK names); separators are not.
-                for word in raw.split():
-                    if not all(c in _TOKEN_CHARS or ord(c) > 0x7F for c in word):
-                        raise RemoteProtocolError(400, f"non-token display name {raw!r}")
-                display = " ".join(raw.split())
-            return cls._bracketed(display, text[lt:])
-        # addr-spec without <>: parameters after it belong to the header.
-        semi = text.find(";")
-        uri_text = text if semi < 0 else text[:semi]
-        params_text = "" if semi < 0 else text[semi:]
-        uri_text = uri_text.strip(_LWS)
-        if "?" in uri_text or "," in uri_text:
-            raise RemoteProtocolError(400, "addr-spec with ',' or '?' must be enclosed in <>")
-        scheme, colon, after = uri_text.partition(":")
-        if colon and after[:1] in (" ", "\t"):
-            # Seen from a real dispatch system: "sip: 172.17.2.2:5060".
-            uri_text = scheme + ":" + after.lstrip(_LWS)
-        return cls(uri=parse_uri(uri_text), params=parse_params(params_text))
-
-    @classmethod
-    def _bracketed(cls, display: str | None, rest: str) -> NameAddr:
-        gt = rest.find(">")
-        if gt < 0:
-            raise RemoteProtocolError(400, "missing > in address")
-        uri = _parse_bracketed_uri(rest[1:gt])
-        return cls(uri=uri, display_name=display, params=parse_params(rest[gt + 1 :]))
+        display, uri_text, params_text = _split_name_addr(text, lenient=False)
+        return cls(uri=parse_uri(uri_text), display_name=display, params=parse_params(params_text))
 
     def __str__(self) -> str:
         head = f"<{self.uri}>"
         if self.display_name is not None:
             head = f"{quote_string(self.display_name)} {head}"
         return head + format_params(self.params)
+
+
+def _split_name_addr(text: str, *, lenient: bool) -> tuple[str | None, str, str]:
+    """Cut a name-addr or addr-spec into (display name, URI text, header parameter text).
+
+    Strict, a quoted display name must be followed by ``<``, an unquoted one must
+    be tokens, and a bare addr-spec may not hold ``?`` or ``,``.  Lenient, text
+    between a quoted name and ``<`` is ignored (with no ``<`` at all the rest is
+    an addr-spec), any words before ``<`` are a name and ``?``/``,`` are kept.
+    Both raise 400 for an empty value, an unterminated quote or a missing ``>``.
+    """
+    text = text.strip(_LWS)
+    if not text:
+        raise RemoteProtocolError(400, "empty address")
+    display: str | None = None
+    rest = text
+    quoted = text.startswith('"')
+    if quoted:
+        display, i = _read_quoted(text, 0)
+        rest = text[i:].lstrip(_LWS)
+        if not rest.startswith("<") and not lenient:
+            raise RemoteProtocolError(400, "quoted display name not followed by <")
+    lt = rest.find("<")
+    if lt >= 0:
+        raw = rest[:lt].strip(_LWS)
+        if raw and not quoted:
+            # Unquoted display name: tokens separated by LWS.  Non-ASCII is
+            # tolerated (real PBXs send raw UTF-8/GBK names); separators are not.
+            for word in raw.split():
+                if not lenient and not all(c in _TOKEN_CHARS or ord(c) > 0x7F for c in word):
+                    raise RemoteProtocolError(400, f"non-token display name {raw!r}")
+            display = " ".join(raw.split())
+        gt = rest.find(">", lt)
+        if gt < 0:
+            raise RemoteProtocolError(400, "missing > in address")
+        # RFC 4475 §3.1.2.14: a robust element may ignore spaces inside <...>.
+        return display, rest[lt + 1 : gt].strip(_LWS), rest[gt + 1 :]
+    # addr-spec without <>: parameters after it belong to the header.
+    uri_text, semi, params_text = rest.partition(";")
+    uri_text = uri_text.strip(_LWS)
+    if not lenient and ("?" in uri_text or "," in uri_text):
+        raise RemoteProtocolError(400, "addr-spec with ',' or '?' must be enclosed in <>")
+    scheme, colon, after = uri_text.partition(":")
+    if colon and after[:1] in (" ", "\t"):
+        # Seen from a real dispatch system: "sip: 172.17.2.2:5060".
+        uri_text = scheme + ":" + after.lstrip(_LWS)
+    return display, uri_text, semi + params_text
+
+
+@dataclass(frozen=True, slots=True)
+class LenientNameAddr:
+    """A name-addr as :func:`parse_name_addr_lenient` reads it: the URI kept as text."""
+
+    display_name: str | None
+    """Display name without its quotes and quoted-pairs, ``None`` when absent."""
+    uri: str
+    """The URI between ``<>`` (or the bare addr-spec) as written, not validated."""
+    params: dict[str, str]
+    """Header parameters after the address: names lower-cased, values without
+    their quotes, ``""`` for a parameter without a value."""
+
+
+def parse_name_addr_lenient(text: str) -> LenientNameAddr | None:
+    """Read ``"name" <uri>;params``, ``name <uri>`` or ``uri;params`` as PBXs write them.
+
+    For values that are read rather than answered (who is calling): the grammar
+    of :meth:`NameAddr.parse` without its verdicts (see :func:`_split_name_addr`
+    and ``parse_params(lenient=True)``); the URI only needs a scheme.  ``None``
+    when no URI can be found.
+    """
+    try:
+        display, uri, params_text = _split_name_addr(text, lenient=True)
+    except RemoteProtocolError:
+        return None
+    if ":" not in uri:
+        return None
+    params = parse_params(params_text, lenient=True)
+    return LenientNameAddr(
+        display_name=display,
+        uri=uri,
+        params={name.lower(): (value or "").strip('"') for name, value in params.items()},
+    )
 
 
 _VIA_RE = re.compile(

@@ -285,7 +285,8 @@ class Message:
     # changes).  The objects returned are shared: read them, never change them
     # in place (``NameAddr.with_tag`` and friends make copies).
 
-    def _one(self, name: str) -> str:
+    def required_header(self, name: str) -> str:
+        """The first ``name`` header's value as received; a 400 :class:`RemoteProtocolError` if absent."""
         value = self.headers.get(name)
         if value is None:
             raise RemoteProtocolError(400, f"missing {name} header")
@@ -300,7 +301,7 @@ class Message:
     @property
     def call_id(self) -> str:
         """The Call-ID."""
-        return self._one("Call-ID")
+        return self.required_header("Call-ID")
 
     @property
     def cseq(self) -> CSeq:
@@ -308,7 +309,7 @@ class Message:
         parsed = self.headers._parsed
         value = parsed.get("cseq")
         if value is None:
-            value = parsed["cseq"] = CSeq.parse(self._one("CSeq"))
+            value = parsed["cseq"] = CSeq.parse(self.required_header("CSeq"))
         return value
 
     @property
@@ -317,7 +318,7 @@ class Message:
         parsed = self.headers._parsed
         value = parsed.get("from")
         if value is None:
-            value = parsed["from"] = NameAddr.parse(self._one("From"))
+            value = parsed["from"] = NameAddr.parse(self.required_header("From"))
         return value
 
     @property
@@ -326,7 +327,7 @@ class Message:
         parsed = self.headers._parsed
         value = parsed.get("to")
         if value is None:
-            value = parsed["to"] = NameAddr.parse(self._one("To"))
+            value = parsed["to"] = NameAddr.parse(self.required_header("To"))
         return value
 
     @property
@@ -812,15 +813,15 @@ def build_response(
     h = Headers()
     for value in request.headers.get_all("Via"):
         h.add("Via", value)
-    h.add("From", request._one("From"))
+    h.add("From", request.required_header("From"))
     to = request.to
     if to_tag is not None and to.tag is None and status != 100:
         to = to.with_tag(to_tag)
         h.add("To", str(to))
     else:
-        h.add("To", request._one("To"))
+        h.add("To", request.required_header("To"))
     h.add("Call-ID", request.call_id)
-    h.add("CSeq", request._one("CSeq"))
+    h.add("CSeq", request.required_header("CSeq"))
     # The copied lines mean what they meant in the request: share its parsed views.
     parsed = h._parsed
     parsed["to"] = to

@@ -52,19 +52,18 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from hotline.sip.auth import AuthError, Challenge, DigestClient, choose_challenge
 from hotline.sip.errors import LocalProtocolError, RemoteProtocolError
 from hotline.sip.events import Address
 from hotline.sip.headers import NameAddr, Via
 from hotline.sip.message import Request, Response, build_request, new_branch, new_call_id, new_tag
+from hotline.sip.settings import RegisterSettings
 from hotline.sip.uri import SipUri
 
 __all__ = [
     "Input",
     "RegisterRequest",
-    "RegisterSettings",
     "Registered",
     "Registration",
     "RegistrationFailed",
@@ -289,19 +288,6 @@ class _InFlight:
     authorized: bool  # carried credentials, so a retry (423) may carry them again
 
 
-class RegisterSettings(Protocol):
-    """What :meth:`Registration.from_config` reads (``hotline.config.RegisterConfig``)."""
-
-    @property
-    def registrar(self) -> str: ...
-    @property
-    def username(self) -> str: ...
-    @property
-    def password(self) -> str: ...
-    @property
-    def expires(self) -> int: ...
-
-
 # --------------------------------------------------------------------------- the machine
 
 
@@ -391,7 +377,7 @@ class Registration:
         timers: RegistrationTimers | None = None,
         user_agent: str | None = None,
     ) -> Registration:
-        """Build from the ``[sip.register]`` settings (:class:`hotline.config.RegisterConfig`)."""
+        """Build from the ``[sip.register]`` settings (:class:`~hotline.sip.settings.RegisterSettings`)."""
         return cls(
             config.registrar,
             contact,

@@ -29,7 +29,6 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from hotline.sip.ack_wait import AckWait
@@ -50,6 +49,7 @@ from hotline.sip.events import (
 )
 from hotline.sip.headers import split_header_list
 from hotline.sip.message import Headers, Request, Response, build_response, new_tag
+from hotline.sip.timers import TimerConfig
 
 __all__ = [
     "ClientState",
@@ -59,7 +59,6 @@ __all__ = [
     "NonInviteClientTransaction",
     "NonInviteServerTransaction",
     "ServerState",
-    "TimerConfig",
     "Transaction",
     "TransactionLayer",
     "build_ack_for_non2xx",
@@ -67,23 +66,6 @@ __all__ = [
     "client_key",
     "server_key",
 ]
-
-
-@dataclass(frozen=True)
-class TimerConfig:
-    """Timer values of RFC 3261 Table 4, in seconds."""
-
-    t1: float = 0.5
-    """Round-trip estimate; A, E and G start at T1; B, F, H and J last 64*T1."""
-    t2: float = 4.0
-    """Cap of the non-INVITE request and INVITE response retransmission interval."""
-    t4: float = 5.0
-    """Longest time a message stays in the network; timers I and K."""
-    timer_d: float = 32.0
-    """Wait for response retransmissions after a non-2xx final to an INVITE (UDP)."""
-    timer_c: float = 181.0
-    """Longest an INVITE client transaction stays Proceeding without a new provisional
-    (RFC 3261 §16.6: more than 3 minutes); after our CANCEL it is cut to 64*T1 (§9.1)."""
 
 
 class ClientState(enum.Enum):
@@ -277,7 +259,7 @@ def build_ack_for_non2xx(request: Request, response: Response) -> Request:
     branch) as the INVITE, the To of the response (with its tag), the INVITE's
     Route headers.
     """
-    return _same_transaction_request(request, "ACK", to=response._one("To"))
+    return _same_transaction_request(request, "ACK", to=response.required_header("To"))
 
 
 def build_cancel(request: Request) -> Request:
@@ -286,7 +268,7 @@ def build_cancel(request: Request) -> Request:
     Request-URI, Call-ID, To, From, CSeq number and Route as the INVITE, a
     single Via equal to the INVITE's top Via (same branch), method CANCEL.
     """
-    return _same_transaction_request(request, "CANCEL", to=request._one("To"))
+    return _same_transaction_request(request, "CANCEL", to=request.required_header("To"))
 
 
 def _same_transaction_request(request: Request, method: str, *, to: str) -> Request:
@@ -296,7 +278,7 @@ def _same_transaction_request(request: Request, method: str, *, to: str) -> Requ
     h.add("Max-Forwards", "70")
     for route in request.headers.get_all("Route"):
         h.add("Route", route)
-    h.add("From", request._one("From"))
+    h.add("From", request.required_header("From"))
     h.add("To", to)
     h.add("Call-ID", request.call_id)
     h.add("CSeq", f"{request.cseq.seq} {method}")

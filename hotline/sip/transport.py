@@ -65,6 +65,7 @@ __all__ = [
     "MalformedReceived",
     "MessageReceived",
     "TcpTransport",
+    "Transport",
     "TransportError",
     "TransportEvent",
     "UdpTransport",
@@ -652,3 +653,7 @@ class TcpTransport:
             if not self._connections:
                 break
             await asyncio.sleep(0)
+
+
+#: Either kind of transport: what the endpoint opens and a call sends on.
+Transport = UdpTransport | TcpTransport

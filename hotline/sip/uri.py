@@ -10,6 +10,7 @@ a user part survives a round trip instead of truncating the address
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import string
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from urllib.parse import quote, unquote
 
 from hotline.sip.errors import RemoteProtocolError
 
-__all__ = ["AbsoluteUri", "SipUri", "TelUri", "Uri", "parse_uri"]
+__all__ = ["AbsoluteUri", "SipUri", "TelUri", "Uri", "is_ip_literal", "parse_uri"]
 
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 # Characters that may stand unescaped in each URI component (besides the
@@ -261,3 +262,12 @@ def parse_uri(text: str) -> Uri:
     if not rest or any(c in rest for c in " \t\r\n<>"):
         raise RemoteProtocolError(400, f"malformed URI: {text!r}")
     return AbsoluteUri(scheme=scheme, rest=rest)
+
+
+def is_ip_literal(host: str) -> bool:
+    """Whether a URI or Via host is an IP address (IPv6 with or without its brackets), not a name."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

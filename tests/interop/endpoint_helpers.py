@@ -1,4 +1,4 @@
-"""Helpers for the endpoint tests: a SipConfig for loopback, free ports, a tiny SDP."""
+"""Helpers for the endpoint tests: SipSettings (and a SipConfig) for loopback, free ports, a tiny SDP."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 
-from hotline.config import Config, ListenAddress, OutboundConfig, RateLimitConfig, SipConfig, load_config
+from hotline.config import Config, SipConfig, load_config
 from hotline.sip.message import Request, Response, parse_message
 from hotline.sip.sdp import make_offer
+from hotline.sip.settings import ListenAddress, OutboundSettings, RateLimits, SipSettings
 from hotline.store import Store
 from hotline.store.records import CallRecord
 from tests.conftest import EXAMPLE_CONFIG, ROOT
@@ -24,7 +25,7 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
     return PORTS.one()
 
 
-def sip_config(
+def sip_settings(
     port: int = 0,
     *,
     transports: tuple[str, ...] = ("udp",),
@@ -36,27 +37,37 @@ def sip_config(
     diversion: bool = True,
     number: str = "12345",
     **changes: object,
-) -> SipConfig:
-    """A trunk-mode SipConfig listening on 127.0.0.1:``port``."""
-    config = SipConfig(
+) -> SipSettings:
+    """The SIP layer's settings for a trunk-mode endpoint listening on 127.0.0.1:``port``."""
+    settings = SipSettings(
         mode="trunk",
         listen=tuple(ListenAddress(t, "127.0.0.1", port) for t in transports),
         hotline_number=number,
         allowed_peers=tuple(ipaddress.ip_network(a) for a in allowed),
-        register=None,
-        outbound=OutboundConfig(
+        outbound=OutboundSettings(
             proxy=proxy, username=username, password=password, caller_id=caller_id, diversion=diversion
         ),
-        rate_limits=RateLimitConfig(
-            invite_per_second=5.0, register_per_second=1.0, options_per_second=5.0, burst=10
-        ),
-        ring_seconds=0.1,
-        max_call_seconds=30,
-        trace=False,
-        accept_refer=False,
-        forward_targets=(),
+        rate_limits=RateLimits(invite_per_second=5.0, register_per_second=1.0, options_per_second=5.0, burst=10),
     )
-    return replace(config, **changes)  # type: ignore[arg-type]
+    return replace(settings, **changes)  # type: ignore[arg-type]
+
+
+def sip_config(
+    port: int = 0,
+    *,
+    ring_seconds: float = 0.1,
+    max_call_seconds: int = 30,
+    forward_targets: tuple[str, ...] = (),
+    **settings: object,
+) -> SipConfig:
+    """A ``[sip]`` configuration (for a whole :class:`Config`): :func:`sip_settings` plus call admission."""
+    base = sip_settings(port, **settings)  # type: ignore[arg-type]
+    return SipConfig(
+        **{f.name: getattr(base, f.name) for f in fields(SipSettings)},
+        ring_seconds=ring_seconds,
+        max_call_seconds=max_call_seconds,
+        forward_targets=forward_targets,
+    )
 
 
 def offer(port: int = 40000) -> bytes:

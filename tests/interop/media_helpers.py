@@ -19,13 +19,13 @@ import wave
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from hotline.config import SipConfig
 from hotline.media.codecs import audioop, samples_from_pcm
 from hotline.media.engine import MediaEngine
 from hotline.media.stream import RtpStream
 from hotline.sip.call import CallEnded, IncomingCall
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.sdp import negotiate_answer
+from hotline.sip.settings import SipSettings
 from tests.interop.peers import (
     LOOPBACK,
     Baresip,
@@ -39,7 +39,7 @@ Behaviour = Callable[[IncomingCall, RtpStream], Awaitable[None]]
 class MediaDesk:
     """hotline's endpoint + media engine on 127.0.0.1; each call is answered and handed to `behaviour`."""
 
-    def __init__(self, sip: SipConfig, engine: MediaEngine, behaviour: Behaviour, *,
+    def __init__(self, sip: SipSettings, engine: MediaEngine, behaviour: Behaviour, *,
                  codecs: tuple[str, ...] = ("PCMU", "PCMA"), **stream_options: object) -> None:
         self.stream_options = stream_options
         """`StreamConfig` fields for the answered calls' streams (rtp_timeout=...)."""

@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from hotline.config import SipAccount, SipConfig
 from hotline.sip.auth import Challenge, DigestClient, DigestServer, choose_challenge
 from hotline.sip.call import IncomingCall
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.message import Response
-from tests.interop.endpoint_helpers import RawPeer, offer, sip_config
+from hotline.sip.settings import SipAccount, SipSettings
+from tests.interop.endpoint_helpers import RawPeer, offer, sip_settings
 from tests.interop.peers import Sipp
 
 ACCOUNTS = (SipAccount("desk-101", "s3cret-101"), SipAccount("trunk-b", "other"))
@@ -46,7 +46,7 @@ class Answering:
 async def serve() -> AsyncIterator[object]:
     started: list[SipEndpoint] = []
 
-    async def start(config: SipConfig) -> tuple[SipEndpoint, Answering]:
+    async def start(config: SipSettings) -> tuple[SipEndpoint, Answering]:
         handler = Answering()
         endpoint = SipEndpoint(config, on_call=handler)
         handler.endpoint = endpoint
@@ -66,8 +66,8 @@ def address(endpoint: SipEndpoint) -> tuple[str, int]:
     return host, port
 
 
-def stranger_config(**changes: object) -> SipConfig:
-    return sip_config(0, allowed=("192.0.2.1/32",), auth_secret=SECRET, **changes)
+def stranger_config(**changes: object) -> SipSettings:
+    return sip_settings(0, allowed=("192.0.2.1/32",), auth_secret=SECRET, **changes)
 
 
 #: What an MD5-only phone (and sipp) needs: MD5 as the first challenge.
@@ -119,7 +119,7 @@ async def test_without_accounts_strangers_get_403_as_before(serve, sipp: Sipp) -
 
 
 async def test_allow_listed_peer_is_not_challenged(serve, sipp: Sipp) -> None:  # type: ignore[no-untyped-def]
-    endpoint, handler = await serve(sip_config(0, allowed=("127.0.0.1/32",), accounts=ACCOUNTS))
+    endpoint, handler = await serve(sip_settings(0, allowed=("127.0.0.1/32",), accounts=ACCOUNTS))
     run = sipp.start("uac_call.xml", address(endpoint), auth=("desk-101", "s3cret-101"), hold_ms=100, timeout_s=10)
     result = await run.wait_async(20)
     assert result.ok, result.describe()

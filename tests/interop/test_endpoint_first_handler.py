@@ -21,7 +21,7 @@ from hotline.media.engine import MediaEngine
 from hotline.sip.call_events import Ended
 from hotline.sip.endpoint import SipEndpoint
 from hotline.store import Store
-from tests.interop.endpoint_helpers import desk_config, offer, sip_config, wait_for_end
+from tests.interop.endpoint_helpers import desk_config, offer, sip_settings, wait_for_end
 
 ALLOW_ALL = lambda target: True  # noqa: E731
 
@@ -41,7 +41,7 @@ class Desk:
 
 @pytest.fixture
 async def caller() -> AsyncIterator[SipEndpoint]:
-    ep = SipEndpoint(sip_config(0, caller_id="from"))
+    ep = SipEndpoint(sip_settings(0, caller_id="from"))
     await ep.start()
     try:
         yield ep

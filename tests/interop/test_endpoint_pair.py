@@ -13,16 +13,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from hotline.config import ListenAddress
 from hotline.sip import trace
 from hotline.sip.call import CallEnded, CallFailed, IncomingCall
 from hotline.sip.call_events import Answered, Dtmf, Ended, Progress, Reinvite
 from hotline.sip.endpoint import DialRefused, SipEndpoint
 from hotline.sip.message import Request, Response
 from hotline.sip.sdp import make_offer
-from hotline.sip.transaction import TimerConfig
+from hotline.sip.settings import ListenAddress
+from hotline.sip.timers import TimerConfig
 from tests.gate import has_ipv6, require
-from tests.interop.endpoint_helpers import RawPeer, offer, sip_config
+from tests.interop.endpoint_helpers import RawPeer, offer, sip_settings
 
 Handler = Callable[[IncomingCall], Awaitable[None]]
 ALLOW_ALL = lambda target: True  # noqa: E731
@@ -35,7 +35,7 @@ class Uas:
         self.calls: list[IncomingCall] = []
         self.behaviour: Handler | None = None
         self.endpoint = SipEndpoint(
-            sip_config(0, **config), on_call=self._on_call, timers=TimerConfig(t1=0.05)  # type: ignore[arg-type]
+            sip_settings(0, **config), on_call=self._on_call, timers=TimerConfig(t1=0.05)  # type: ignore[arg-type]
         )
 
     async def _on_call(self, call: IncomingCall) -> None:
@@ -62,7 +62,7 @@ async def uas() -> AsyncIterator[Uas]:
 @pytest.fixture
 async def uac(uas: Uas) -> AsyncIterator[SipEndpoint]:
     host, port = uas.address
-    ep = SipEndpoint(sip_config(0, proxy=f"sip:{host}:{port}"), timers=TimerConfig(t1=0.05))
+    ep = SipEndpoint(sip_settings(0, proxy=f"sip:{host}:{port}"), timers=TimerConfig(t1=0.05))
     await ep.start()
     try:
         yield ep
@@ -245,7 +245,7 @@ async def test_malformed_request_gets_400_and_garbage_is_dropped(uas: Uas, raw: 
 
 
 async def test_unknown_peer_is_refused_in_trunk_mode(raw: RawPeer) -> None:
-    ep = SipEndpoint(sip_config(0, allowed=("10.0.0.0/8",)), on_call=answer_and_hold)
+    ep = SipEndpoint(sip_settings(0, allowed=("10.0.0.0/8",)), on_call=answer_and_hold)
     await ep.start()
     try:
         _, host, port = ep.local_addresses[0]
@@ -295,7 +295,7 @@ async def test_stop_hangs_up_live_calls(uac: SipEndpoint) -> None:
     uas.behaviour = answer_and_hold
     await uas.endpoint.start()
     host, port = uas.address
-    ep = SipEndpoint(sip_config(0, proxy=f"sip:{host}:{port}"))
+    ep = SipEndpoint(sip_settings(0, proxy=f"sip:{host}:{port}"))
     await ep.start()
     call = await ep.place_call("5551234", allowed=ALLOW_ALL, caller_id="1", sdp_offer=offer())
     await asyncio.wait_for(call.answered(), 3)
@@ -348,7 +348,7 @@ async def test_call_over_tcp(uas: Uas) -> None:
     tcp_uas.behaviour = answer_and_hold
     await tcp_uas.endpoint.start()
     host, port = tcp_uas.address
-    ep = SipEndpoint(sip_config(0, transports=("udp", "tcp"), proxy=f"sip:{host}:{port};transport=tcp"))
+    ep = SipEndpoint(sip_settings(0, transports=("udp", "tcp"), proxy=f"sip:{host}:{port};transport=tcp"))
     await ep.start()
     try:
         call = await ep.place_call("5551234", allowed=ALLOW_ALL, caller_id="1", sdp_offer=offer())
@@ -366,11 +366,11 @@ async def test_call_over_tcp(uas: Uas) -> None:
 async def test_call_over_ipv6() -> None:
     require(has_ipv6(), "IPv6 loopback ::1 is not available (scripts/install-test-deps.sh adds it as root)")
     v6 = dict(listen=(ListenAddress("udp", "::1", 0),), allowed_peers=(ipaddress.ip_network("::1/128"),))
-    uas = SipEndpoint(sip_config(0, **v6), on_call=answer_and_hold)  # type: ignore[arg-type]
+    uas = SipEndpoint(sip_settings(0, **v6), on_call=answer_and_hold)  # type: ignore[arg-type]
     await uas.start()
     _, host, port = uas.local_addresses[0]
     assert host == "::1"
-    ep = SipEndpoint(sip_config(0, proxy=f"sip:[::1]:{port}", **v6))  # type: ignore[arg-type]
+    ep = SipEndpoint(sip_settings(0, proxy=f"sip:[::1]:{port}", **v6))  # type: ignore[arg-type]
     await ep.start()
     try:
         call = await ep.place_call("5551234", allowed=ALLOW_ALL, caller_id="1", sdp_offer=offer())
@@ -384,7 +384,7 @@ async def test_call_over_ipv6() -> None:
 
 
 async def test_sip_trace_logs_every_message(caplog: pytest.LogCaptureFixture, raw: RawPeer) -> None:
-    ep = SipEndpoint(sip_config(0, trace=True))
+    ep = SipEndpoint(sip_settings(0, trace=True))
     await ep.start()
     try:
         caplog.set_level(logging.INFO, logger=trace.LOGGER_NAME)
@@ -407,7 +407,7 @@ async def test_unsupported_version_gets_505(uas: Uas, raw: RawPeer) -> None:
 
 async def test_far_end_ignoring_our_cancel_does_not_keep_the_leg(raw: RawPeer) -> None:
     # T1 = 50 ms: Timer C, cut to 64*T1 by our CANCEL, fires after 3.2 s.
-    ep = SipEndpoint(sip_config(0, proxy=f"sip:127.0.0.1:{raw.port}"), timers=TimerConfig(t1=0.05))
+    ep = SipEndpoint(sip_settings(0, proxy=f"sip:127.0.0.1:{raw.port}"), timers=TimerConfig(t1=0.05))
     await ep.start()
     try:
         call = await ep.place_call("5551234", allowed=ALLOW_ALL, caller_id="1", sdp_offer=offer(), timeout=0.3)

@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 
 from hotline.calls.first_handler import FirstCallHandler
-from hotline.config import RegisterConfig
 from hotline.issues import IssueService
 from hotline.media.engine import MediaEngine
 from hotline.sip.call_events import Ended
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.registration import Registered, RegistrationFailed, RegistrationState, Unregistered
+from hotline.sip.settings import RegisterSettings
 from hotline.store import Store
-from tests.interop.endpoint_helpers import desk_config, offer, sip_config, wait_for_end
+from tests.interop.endpoint_helpers import desk_config, offer, sip_settings, wait_for_end
 from tests.interop.peers import Baresip, Kamailio, PortAllocator, Sipp, start_baresip, start_kamailio
 from tests.interop.pyvoip_phone import PyVoipPhone
 
@@ -59,7 +59,7 @@ async def test_leg_through_kamailio_to_registered_baresip(
     mobile_registrar: Kamailio, registered_baresip: Baresip
 ) -> None:
     kamailio = mobile_registrar
-    ep = SipEndpoint(sip_config(0, proxy=f"sip:127.0.0.1:{kamailio.auth_port}"))
+    ep = SipEndpoint(sip_settings(0, proxy=f"sip:127.0.0.1:{kamailio.auth_port}"))
     await ep.start()
     try:
         allowed = {ONCALL_NUMBER}
@@ -81,7 +81,7 @@ async def test_leg_through_kamailio_to_registered_baresip(
 
 async def test_leg_through_kamailio_to_registered_pyvoip(kamailio: Kamailio, pyvoip_phone: PyVoipPhone) -> None:
     # sip.outbound.caller_id = "from": the original caller is presented in From.
-    ep = SipEndpoint(sip_config(0, caller_id="from"))
+    ep = SipEndpoint(sip_settings(0, caller_id="from"))
     await ep.start()
     try:
         target = f"sip:{pyvoip_phone.username}@127.0.0.1:{kamailio.open_port}"
@@ -130,7 +130,7 @@ def register_config(kamailio: Kamailio, password: str) -> object:
         config.sip,
         mode="register",
         allowed_peers=(),
-        register=RegisterConfig(
+        register=RegisterSettings(
             registrar=f"sip:127.0.0.1:{kamailio.auth_port}", username="hotline", password=password, expires=300
         ),
     )

@@ -23,7 +23,7 @@ from hotline.sip.call_events import Answered, Ended, Progress, Refer
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.errors import LocalProtocolError
 from hotline.store import Store
-from tests.interop.endpoint_helpers import desk_config, offer, sip_config, wait_for_end
+from tests.interop.endpoint_helpers import desk_config, offer, sip_settings, wait_for_end
 from tests.interop.peers import Sipp, check_digest
 
 ALLOW_ALL = lambda target: True  # noqa: E731
@@ -148,7 +148,7 @@ async def test_unknown_peer_gets_403_in_trunk_mode(store: Store, sipp: Sipp) -> 
 
 
 async def dial_through(uas_port: int, **outbound: object):  # type: ignore[no-untyped-def]
-    ep = SipEndpoint(sip_config(0, proxy=f"sip:127.0.0.1:{uas_port}", **outbound))  # type: ignore[arg-type]
+    ep = SipEndpoint(sip_settings(0, proxy=f"sip:127.0.0.1:{uas_port}", **outbound))  # type: ignore[arg-type]
     await ep.start()
     call = await ep.place_call(
         "+4915112345678", allowed=ALLOW_ALL, caller_id="+4930111000001", display_name="Anna", sdp_offer=offer(),

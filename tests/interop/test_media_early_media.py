@@ -18,7 +18,7 @@ from hotline.media.tones import ToneSpec
 from hotline.sip.call import CallEnded, IncomingCall
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.sdp import negotiate_answer
-from tests.interop.endpoint_helpers import sip_config
+from tests.interop.endpoint_helpers import sip_settings
 from tests.interop.media_helpers import MediaDesk, read_wav, tone_runs
 from tests.interop.peers import Baresip, PortAllocator
 
@@ -50,7 +50,7 @@ async def test_early_media_reaches_the_caller_then_the_answer(
         finally:
             await stream.close()
 
-    far = SipEndpoint(sip_config(0), on_call=engineer)
+    far = SipEndpoint(sip_settings(0), on_call=engineer)
     results: list[ForwardResult] = []
 
     async def forward(call: IncomingCall, stream: RtpStream) -> None:
@@ -61,7 +61,7 @@ async def test_early_media_reaches_the_caller_then_the_answer(
         results.append(await forwarder.forward(
             call, stream, ForwardPlan(target, caller_id="+4930111000099", ring_timeout=5)))
 
-    desk = MediaDesk(sip_config(0), engine, forward)
+    desk = MediaDesk(sip_settings(0), engine, forward)
     async with desk:
         await far.start()
         try:

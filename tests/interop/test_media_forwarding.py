@@ -22,7 +22,7 @@ from hotline.media.prompt import Prompt
 from hotline.media.stream import RtpStream
 from hotline.sip.call import IncomingCall
 from tests.interop.conftest import need
-from tests.interop.endpoint_helpers import sip_config
+from tests.interop.endpoint_helpers import sip_settings
 from tests.interop.media_helpers import (
     MediaDesk,
     read_wav,
@@ -108,7 +108,7 @@ async def test_forwarded_call_carries_audio_and_digits_both_ways_and_is_recorded
             codecs.append((stream.session.codec.name, stream.peer.session.codec.name))
         results.append(await task)
 
-    desk = MediaDesk(sip_config(0), engine, forward)
+    desk = MediaDesk(sip_settings(0), engine, forward)
     try:
         async with desk:
             await asyncio.to_thread(caller.dial, desk.uri)
@@ -179,7 +179,7 @@ async def test_whisper_to_the_engineer_while_the_caller_hears_ringback(
         results.append(await forwarder.forward(
             call, stream, ForwardPlan(oncall.uri, caller_id="+4930111000099", whisper=whisper)))
 
-    desk = MediaDesk(sip_config(0), engine, forward)
+    desk = MediaDesk(sip_settings(0), engine, forward)
     try:
         async with desk:
             await asyncio.to_thread(caller.dial, desk.uri)

@@ -20,7 +20,7 @@ from hotline.media.engine import MediaEngine
 from hotline.media.stream import RtpStream
 from hotline.sip.call import IncomingCall
 from tests.interop.conftest import need
-from tests.interop.endpoint_helpers import sip_config
+from tests.interop.endpoint_helpers import sip_settings
 from tests.interop.media_helpers import (
     MediaDesk,
     read_wav,
@@ -55,7 +55,7 @@ async def test_busy_engineer_leaves_the_caller_up(
         still_up.append(not call.is_over and not stream.closed and len(engine.streams) == 1)
         await call.hangup()
 
-    desk = MediaDesk(sip_config(0), engine, forward)
+    desk = MediaDesk(sip_settings(0), engine, forward)
     async with desk:
         await asyncio.to_thread(baresip_caller.dial, desk.uri)
         await asyncio.wait_for(desk.handled.wait(), 10)
@@ -83,7 +83,7 @@ async def test_caller_giving_up_cancels_the_ringing_leg(
         results.append(await forwarder.forward(
             call, stream, ForwardPlan(oncall.uri, caller_id="+4930111000099", ring_timeout=10)))
 
-    desk = MediaDesk(sip_config(0), engine, forward)
+    desk = MediaDesk(sip_settings(0), engine, forward)
     try:
         async with desk:
             await asyncio.to_thread(baresip_caller.dial, desk.uri)
@@ -123,7 +123,7 @@ async def test_engineer_hanging_up_on_the_whisper_declines_and_leaves_the_caller
         still_up.append(not call.is_over)
         await call.hangup()
 
-    desk = MediaDesk(sip_config(0), engine, forward)
+    desk = MediaDesk(sip_settings(0), engine, forward)
     try:
         async with desk:
             await asyncio.to_thread(baresip_caller.dial, desk.uri)

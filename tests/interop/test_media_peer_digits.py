@@ -28,7 +28,7 @@ from hotline.sip.call_events import Dtmf
 from hotline.sip.endpoint import SipEndpoint
 from hotline.store import Store
 from tests.interop.conftest import need
-from tests.interop.endpoint_helpers import desk_config, offer, sip_config, wait_for_end
+from tests.interop.endpoint_helpers import desk_config, offer, sip_settings, wait_for_end
 from tests.interop.media_helpers import MediaDesk, start_baresip_with_codecs, stop_quietly, wait_until
 from tests.interop.peers import Baresip, PortAllocator, Sipp
 
@@ -85,7 +85,7 @@ async def test_sipp_rfc2833_digits_land_on_the_call_record(
 
 async def test_sipp_rfc2833_digits_reported_once_with_duration(sipp: Sipp, engine: MediaEngine) -> None:
     digits: list[DigitReceived] = []
-    desk = MediaDesk(sip_config(0), engine, collector(digits))
+    desk = MediaDesk(sip_settings(0), engine, collector(digits))
     async with desk:
         _, host, port = desk.endpoint.local_addresses[0]
         run = sipp.start("uac_call.xml", (host, port), service="12345", media=True, timeout_s=20)
@@ -100,7 +100,7 @@ async def test_sipp_rfc2833_digits_reported_once_with_duration(sipp: Sipp, engin
 
 async def test_baresip_keys_received_once_each(baresip_caller: Baresip, engine: MediaEngine) -> None:
     digits: list[DigitReceived] = []
-    desk = MediaDesk(sip_config(0), engine, collector(digits))
+    desk = MediaDesk(sip_settings(0), engine, collector(digits))
     async with desk:
         await asyncio.to_thread(baresip_caller.dial, desk.uri)
         await baresip_caller.ctrl.wait_event_async("CALL_ESTABLISHED", 10)
@@ -135,8 +135,8 @@ async def test_info_digits_of_a_forwarded_caller_reach_the_engineer_as_rfc4733(
                 stream.peer.send_digits(event.digit, max(event.duration_ms, 100))
         results.append(await task)
 
-    desk = MediaDesk(sip_config(0), engine, forward_and_relay_info)
-    caller = SipEndpoint(sip_config(0, caller_id="from"))
+    desk = MediaDesk(sip_settings(0), engine, forward_and_relay_info)
+    caller = SipEndpoint(sip_settings(0, caller_id="from"))
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp.bind(("127.0.0.1", 0))
     try:

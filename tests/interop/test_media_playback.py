@@ -28,7 +28,7 @@ from hotline.media.rtp import RtpPacket
 from hotline.media.stream import RtpStream
 from hotline.sip.call import IncomingCall
 from hotline.sip.message import Request, Response
-from tests.interop.endpoint_helpers import RawPeer, sip_config
+from tests.interop.endpoint_helpers import RawPeer, sip_settings
 from tests.interop.media_helpers import MediaDesk, read_wav
 from tests.interop.peers import PortAllocator
 
@@ -96,7 +96,7 @@ async def test_prompts_arrive_paced_lossless_and_byte_exact(
     loop = asyncio.get_running_loop()
     _, rx = await loop.create_datagram_endpoint(Receiver, local_addr=("127.0.0.1", 0))
     raw = RawPeer()
-    desk = MediaDesk(sip_config(0), engine, play, idle_silence=False)
+    desk = MediaDesk(sip_settings(0), engine, play, idle_silence=False)
     try:
         async with desk:
             _, host, port = desk.endpoint.local_addresses[0]

@@ -21,7 +21,7 @@ from hotline.media.events import RtpTimedOut
 from hotline.media.stream import RtpStream
 from hotline.sip.call import IncomingCall
 from hotline.sip.message import Request, Response
-from tests.interop.endpoint_helpers import RawPeer, offer, sip_config
+from tests.interop.endpoint_helpers import RawPeer, offer, sip_settings
 from tests.interop.media_helpers import MediaDesk, wait_until
 from tests.interop.peers import Baresip, PortAllocator, Sipp
 
@@ -46,7 +46,7 @@ async def test_caller_whose_rtp_stops_is_hung_up(free_ports: PortAllocator) -> N
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp.bind(("127.0.0.1", 0))
     raw = RawPeer()
-    desk = MediaDesk(sip_config(0), engine, hang_up_on_timeout)
+    desk = MediaDesk(sip_settings(0), engine, hang_up_on_timeout)
     loop = asyncio.get_running_loop()
     try:
         async with desk:
@@ -103,7 +103,7 @@ async def test_forwarded_call_ends_when_the_engineer_leg_sends_no_rtp(
         results.append(await task)
         took.append(engine.now() - bridged)
 
-    desk = MediaDesk(sip_config(0), engine, forward)
+    desk = MediaDesk(sip_settings(0), engine, forward)
     async with desk:
         await asyncio.to_thread(baresip_caller.dial, desk.uri)
         await baresip_caller.ctrl.wait_event_async("CALL_ESTABLISHED", 10)

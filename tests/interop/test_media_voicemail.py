@@ -25,7 +25,7 @@ from hotline.sip.call import IncomingCall
 from hotline.store import Store
 from hotline.store.records import NewCall
 from tests.interop.conftest import need
-from tests.interop.endpoint_helpers import desk_config, sip_config
+from tests.interop.endpoint_helpers import desk_config, sip_settings
 from tests.interop.media_helpers import (
     MediaDesk,
     start_baresip_with_codecs,
@@ -76,7 +76,7 @@ async def test_voicemail_is_recorded_and_referenced_from_the_call(
         await store.calls.update(record.id, recording=str(result.path))
         results.append((record.id, result, engine.now() - answered))
 
-    desk = MediaDesk(sip_config(0), engine, voicemail)
+    desk = MediaDesk(sip_settings(0), engine, voicemail)
     try:
         async with desk:
             await asyncio.to_thread(caller.dial, desk.uri)

@@ -344,11 +344,13 @@ def test_good_file(tmp_path: Path) -> None:
      "{f}:18: workday[0].weekday: 2026-01-04 is a Sunday, not Saturday"),
     ("year = 2026", "year = 2025",
      "{f}:2: year: 2025 does not match the year 2026 in the file name"),
-    ("region = \"CN\"", "regoin = \"CN\"", "{f}:3: regoin: unknown key"),
+    ("region = \"CN\"", "regoin = \"CN\"",
+     "{f}:3: regoin: unknown key (expected one of cross_checked, holiday, published, region, "
+     "source, source_url, workday, year)"),
     ("holiday = \"元旦\"", "holiday = \"New Year\"",
      "{f}:19: workday[0].holiday: 'New Year' is not the name of a [[holiday]] in this file"),
     ("end = 2026-04-06", "end = \"2026-04-06\"",
-     "{f}:14: holiday[1].end: expected a date like 2026-10-01, got '2026-04-06'"),
+     "{f}:14: holiday[1].end: expected a date like 2026-10-01, got \"2026-04-06\""),
 ])
 def test_file_errors_name_file_line_key(tmp_path: Path, old: str, new: str,
                                         expected: str) -> None:
@@ -357,7 +359,7 @@ def test_file_errors_name_file_line_key(tmp_path: Path, old: str, new: str,
     with pytest.raises(CalendarFileError) as err:
         load_calendar_file(f)
     want = expected.format(f=f)
-    assert any(p.startswith(want) for p in err.value.problems), err.value.problems
+    assert want in [str(p) for p in err.value.problems], err.value.problems
 
 
 def test_workday_on_a_weekday_refused(tmp_path: Path) -> None:
@@ -382,13 +384,13 @@ def test_several_problems_reported_together(tmp_path: Path) -> None:
     f = write(tmp_path, "cn-2026.toml", text)
     with pytest.raises(CalendarFileError) as err:
         load_calendar_file(f)
-    assert [p.split(": ")[1] for p in err.value.problems] == ["holiday[0].days", "holiday[1].end"]
+    assert [p.key for p in err.value.problems] == ["holiday[0].days", "holiday[1].end"]
     assert str(err.value).count("\n") == 1
 
 
 def test_invalid_toml_names_line(tmp_path: Path) -> None:
     f = write(tmp_path, "cn-2026.toml", GOOD.replace("end = 2026-04-06", "end = 2026-04-06 x"))
-    with pytest.raises(CalendarFileError, match=rf"^{f}:14: invalid TOML: "):
+    with pytest.raises(CalendarFileError, match=rf"^{f}:14: -: not valid TOML: "):
         load_calendar_file(f)
 
 
@@ -406,7 +408,7 @@ def test_directory_errors(tmp_path: Path) -> None:
     write(tmp_path, "cn-2025.toml", GOOD.replace("year = 2026", "year = 2024"))
     with pytest.raises(CalendarFileError) as err:
         load_calendar_dir(tmp_path)
-    problems = err.value.problems
+    problems = [str(p) for p in err.value.problems]
     assert any("cn-2025.toml:2: year: 2024 does not match" in p for p in problems)
     assert any(p.startswith(f"{tmp_path / 'extra-2026.toml'}: year: 2026 is already given by")
                for p in problems)

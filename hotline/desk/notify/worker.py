@@ -26,8 +26,9 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from hotline.desk.context import utc_now
 from hotline.desk.notify.channels import Channel
 from hotline.desk.settings import DeskSettings
 from hotline.store.desk_outbox import OutboxStore
@@ -43,13 +44,9 @@ def backoff(attempts: int, base: float, cap: float) -> float:
     return float(min(cap, base * 2 ** max(0, attempts - 1)))
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class DeliveryWorker:
     def __init__(self, outbox: OutboxStore, channels: Mapping[str, Channel], settings: DeskSettings, *,
-                 clock: Callable[[], datetime] = _utc_now, worker_id: str | None = None,
+                 clock: Callable[[], datetime] = utc_now, worker_id: str | None = None,
                  batch: int = 20, idle_seconds: float = 5.0) -> None:
         self.outbox = outbox
         self.channels = channels

@@ -26,6 +26,7 @@ from hotline.sip.events import (
 )
 from hotline.sip.headers import Via
 from hotline.sip.message import Request, Response, build_request, build_response, parse_message
+from hotline.sip.timers import TimerConfig
 from hotline.sip.transaction import (
     ClientState,
     Input,
@@ -34,7 +35,6 @@ from hotline.sip.transaction import (
     NonInviteClientTransaction,
     NonInviteServerTransaction,
     ServerState,
-    TimerConfig,
     Transaction,
     TransactionLayer,
     client_key,

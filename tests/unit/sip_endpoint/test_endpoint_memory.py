@@ -22,7 +22,7 @@ from hotline.sip.message import Request, Response, parse_message
 from hotline.sip.sdp import make_offer
 from hotline.sip.transaction import build_cancel
 from hotline.sip.transport import MessageReceived, response_destination, stamp_via
-from tests.interop.endpoint_helpers import sip_config
+from tests.interop.endpoint_helpers import sip_settings
 
 Drop = Callable[[Request | Response], bool]
 
@@ -129,8 +129,8 @@ async def pair() -> AsyncIterator[Pair]:
             return
         await call.wait_ended()
 
-    uas = SipEndpoint(sip_config(5070), on_call=answer, clock=clock)
-    uac = SipEndpoint(sip_config(5080, proxy="sip:127.0.0.1:5070"), clock=clock)
+    uas = SipEndpoint(sip_settings(5070), on_call=answer, clock=clock)
+    uac = SipEndpoint(sip_settings(5080, proxy="sip:127.0.0.1:5070"), clock=clock)
     await attach(network, uas, 5070)
     await attach(network, uac, 5080)
     yield Pair(network, clock, uac, uas, calls)

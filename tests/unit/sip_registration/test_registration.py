@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 
-from hotline.config import RegisterConfig
 from hotline.sip.auth import Credentials
 from hotline.sip.errors import LocalProtocolError
 from hotline.sip.message import Response, build_response
@@ -20,6 +19,7 @@ from hotline.sip.registration import (
     RegistrationTimers,
     Unregistered,
 )
+from hotline.sip.settings import RegisterSettings
 from hotline.sip.uri import SipUri
 from tests.unit.sip_registration.fake_registrar import (
     PASSWORD,
@@ -107,7 +107,7 @@ def test_registrar_user_part_is_dropped_and_sips_defaults_to_5061() -> None:
 
 
 def test_from_config_reads_the_register_section() -> None:
-    config = RegisterConfig(registrar="sip:10.1.1.1", username="7000", password="pw", expires=600)
+    config = RegisterSettings(registrar="sip:10.1.1.1", username="7000", password="pw", expires=600)
     reg = Registration.from_config(config, "sip:7000@10.1.1.2:5062")
     req = only_request(reg.start(0.0)).request
     assert req.headers.get("Expires") == "600"

@@ -7,16 +7,15 @@ from typing import TypedDict
 
 import pytest
 
-from hotline.sip.sdp import (
-    Connection,
+from hotline.sip.offer_answer import (
     LocalSdpSession,
     SdpError,
-    SessionDescription,
     check_offer,
     make_offer,
     negotiate_answer,
     parse_answer,
 )
+from hotline.sip.sdp_wire import Connection, SessionDescription
 
 DATA = Path(__file__).parent / "data"
 class _Local(TypedDict):

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hotline.sip.sdp import (
+from hotline.sip.offer_answer import negotiate_answer
+from hotline.sip.sdp_wire import (
     Attribute,
     Connection,
     RtpMap,
     SdpError,
     SessionDescription,
-    negotiate_answer,
 )
 
 DATA = Path(__file__).parent / "data"
