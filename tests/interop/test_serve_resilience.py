@@ -477,10 +477,11 @@ async def test_flood_from_one_peer_with_a_legitimate_caller_from_another(
                            lambda: (lambda c: c if len(c) >= len(flood_ids) + 1 and all(r["ended_at"] for r in c)
                                     else None)(server.calls()), server, timeout=60)
         health = healthz(server)
-        if limit == "rtp_ports":
-            # A port rests 10 s after its call; a call's end is written after its port is freed.
-            last_end = max(datetime.fromisoformat(r["ended_at"]) for r in rows if r["answered_at"])
-            await asyncio.sleep((last_end - datetime.now(UTC)).total_seconds() + 10.5)
+        # A port rests 10 s after its call, with max_calls as well: its 20 pairs are about as many
+        # as the calls answered in the flood's last seconds. A call's end is written after its port
+        # is freed.
+        last_end = max(datetime.fromisoformat(r["ended_at"]) for r in rows if r["answered_at"])
+        await asyncio.sleep((last_end - datetime.now(UTC)).total_seconds() + 10.5)
         after = await answered_call_works(server)
         after_row = await ended_row(server, after)
     finally:
