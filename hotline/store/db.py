@@ -84,10 +84,16 @@ class Database:
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self, *, migrate: bool = True) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        if migrate:
-            await self.migrate()
-        self._reader = await self._connect()
+        try:
+            self._writer = await self._connect()
+            if migrate:
+                await self.migrate()
+            self._reader = await self._connect()
+        except BaseException:
+            # An open aiosqlite connection is a non-daemon thread: left behind, it keeps the
+            # process from exiting after the error has been reported (init-db hung).
+            await self.close()
+            raise
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +46,28 @@ async def test_newer_schema_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="newer than this hotline"):
         await store.open()
     await store.close()
+
+
+def test_a_failed_open_leaves_no_connection_that_keeps_the_process_alive(tmp_path: Path) -> None:
+    # An aiosqlite connection is a non-daemon thread: one left open by a failed open kept
+    # `hotline init-db` from exiting after it had reported the error.
+    path = tmp_path / "h.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                     " applied_at TEXT NOT NULL)")
+        conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'x')")
+    script = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from hotline.store import Store\n"
+        "async def main():\n"
+        "    await Store(Path(sys.argv[1])).open()\n"
+        "asyncio.run(main())\n"
+    )
+    # The error leaves main() with its traceback, which holds the store, as in `hotline init-db`.
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 1 and "StoreError" in done.stderr and "newer than" in done.stderr, done.stderr
 
 
 async def test_call_and_issue_committed_before_return(tmp_path: Path) -> None:
