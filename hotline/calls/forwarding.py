@@ -60,7 +60,7 @@ from hotline.media.session import StreamConfig
 from hotline.media.stream import RtpStream
 from hotline.media.tones import RINGBACK
 from hotline.sip.call import IncomingCall, OutgoingCall
-from hotline.sip.call_events import Answered, CallEvent, Dtmf, Ended, Progress
+from hotline.sip.call_events import Answered, CallEvent, CallProgress, Dtmf, Ended
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.sdp import NegotiatedMedia, make_offer
 
@@ -253,7 +253,8 @@ class Forwarder:
 
     # -- the API ---------------------------------------------------------------------------
 
-    async def forward(self, call: IncomingCall, stream: RtpStream, plan: ForwardPlan) -> ForwardResult:
+    async def forward(self, call: IncomingCall | OutgoingCall, stream: RtpStream,
+                      plan: ForwardPlan) -> ForwardResult:
         """Dial `plan.target`, bridge it to the answered `call` (whose media is `stream`).
 
         Returns when the bridged call is over (both legs hung up), or when the
@@ -264,7 +265,7 @@ class Forwarder:
         return await self.forward_any(call, stream, [plan])
 
     async def forward_any(
-        self, call: IncomingCall, stream: RtpStream, plans: Sequence[ForwardPlan], *,
+        self, call: IncomingCall | OutgoingCall, stream: RtpStream, plans: Sequence[ForwardPlan], *,
         on_bridged: Callable[[LegOutcome], Awaitable[None]] | None = None,
     ) -> ForwardResult:
         """Ring every plan's target at once; the first to answer is whispered to and bridged.
@@ -282,9 +283,12 @@ class Forwarder:
                 from hotline.sip.endpoint import DialRefused
 
                 raise DialRefused(f"target {plan.target!r} is not an allowed destination")
-        address = self.media_address or call.endpoint.local_host(
-            call.sip_transport, call.source[0]
-        ).strip("[]")
+        if self.media_address is not None:
+            address = self.media_address
+        elif isinstance(call, IncomingCall):
+            address = call.endpoint.local_host(call.sip_transport, call.source[0]).strip("[]")
+        else:  # a leg we placed ourselves (a call back): its caller knows the address
+            raise ValueError("forwarding from an outgoing call needs media_address")
         watch: dict[str, asyncio.Future[Any]] = {
             "caller": asyncio.ensure_future(call.wait_ended()),
             "caller-rtp-timeout": asyncio.ensure_future(stream.wait_timed_out()),
@@ -419,7 +423,7 @@ class Forwarder:
                     continue
                 assert leg.events is not None
                 event = leg.events.take()
-                if isinstance(event, Progress) and event.early_media is not None and early is None \
+                if isinstance(event, CallProgress) and event.early_media is not None and early is None \
                         and len(legs) == 1:
                     # The callee's network plays its own ringback or an announcement:
                     # the caller hears that rather than ours.
@@ -456,7 +460,7 @@ class Forwarder:
             await leg.out.close("another phone answered")
 
     async def _caller_left(
-        self, gone: str, call: IncomingCall, legs: list[_Leg], done: list[LegOutcome]
+        self, gone: str, call: IncomingCall | OutgoingCall, legs: list[_Leg], done: list[LegOutcome]
     ) -> ForwardResult:
         last: Ended | None = None
         stats: dict[str, object] = {}
@@ -563,7 +567,7 @@ class Forwarder:
     async def _tear_down(
         self,
         ended: str,
-        call: IncomingCall,
+        call: IncomingCall | OutgoingCall,
         leg: OutgoingCall,
         stream: RtpStream,
         out: RtpStream,

@@ -63,7 +63,7 @@ from hotline.media.ports import PortsExhausted
 from hotline.media.session import StreamConfig
 from hotline.media.stream import RtpStream
 from hotline.sip.call import OutgoingCall
-from hotline.sip.call_events import Answered, Dtmf, Ended, Progress, Refer, Reinvite
+from hotline.sip.call_events import Answered, CallProgress, Dtmf, Ended, Refer, Reinvite
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.errors import RemoteProtocolError
 from hotline.sip.message import Response, reason_phrase
@@ -468,8 +468,6 @@ class _TestCall:
     # -- signalling ----------------------------------------------------------------------
 
     def _on_response(self, response: Response) -> None:
-        if not response.headers.get("Via"):
-            return  # made up by our transaction layer (timeout, transport error): nothing heard
         call = self.call
         if call is not None and response.call_id != call.call_id:
             return
@@ -482,7 +480,7 @@ class _TestCall:
     async def _follow(self, call: OutgoingCall) -> None:
         """Report the call's signalling in order; resolve `_answered` on the answer or end."""
         async for event in call.events():
-            if isinstance(event, Progress):
+            if isinstance(event, CallProgress):
                 self._progress(event)
             elif isinstance(event, Answered):
                 self.answered_at = self.engine.now()
@@ -504,7 +502,7 @@ class _TestCall:
                 self.say(f"the far end asked for a transfer to {event.target}; declined")
                 await event.finish(603, "Decline")
 
-    def _progress(self, event: Progress) -> None:
+    def _progress(self, event: CallProgress) -> None:
         if event.status == 180:
             self.say("ringing (180)")
         elif event.status == 183:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, time
 
-from hotline.store.desk_records import Leave, Shift
+from hotline.store.desk.dispatch import Leave, WeeklyShift
 
 __all__ = ["away_reason", "format_span"]
 
@@ -30,7 +30,7 @@ def _clock(text: str) -> time:
 
 
 def away_reason(day: date, moment: time, *, inactive: bool, leaves: Sequence[Leave],
-                shifts: Sequence[Shift]) -> str | None:
+                shifts: Sequence[WeeklyShift]) -> str | None:
     """Why a person is not available at local ``day`` ``moment``; None if available.
 
     Pass no ``shifts`` to ask only about leave and activity (the on-call rota does:

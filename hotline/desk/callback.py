@@ -19,7 +19,7 @@ from hotline.desk.notify import drafts, issue_payload
 from hotline.desk.workflow import Workflow
 from hotline.issues import IssueError
 from hotline.store import EventDraft
-from hotline.store.desk_records import Callback
+from hotline.store.desk.callbacks import Callback
 from hotline.store.records import IssueRecord
 
 __all__ = ["CallbackOutcome", "CallbackScores", "CallbackService"]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hotline.calendar import BusinessCalendar
 from hotline.desk.settings import DeskSettings
 from hotline.rota import Rota
 from hotline.store import Store
-from hotline.store.desk_stores import DeskStores
+from hotline.store.desk import DeskStores
 
 __all__ = ["DeskContext", "RotaSource", "utc_now"]
 
@@ -35,16 +35,18 @@ class DeskContext:
     """The site's on-call rota (the one call routing forwards to); None: no after-hours rules."""
     rota_name: str | None = None
     """Which rotation of ``rota`` the desk uses; None: the first one configured."""
-    desk: DeskStores = field(init=False)
-
     def __post_init__(self) -> None:
-        self.desk = DeskStores(self.store.db)
         found = self.on_call_rota()
         if self.rota_name is not None and found is None:
             rota = self.current_rota()
             known = ", ".join(rota.rotations) if rota is not None else "no rota given"
             raise ValueError(f"desk: rota_name {self.rota_name!r} is not a rotation of the rota "
                              f"({known})")
+
+    @property
+    def desk(self) -> DeskStores:
+        """The store's desk stores (``store.desk``), which every desk service works on."""
+        return self.store.desk
 
     def now(self) -> datetime:
         return self.clock()

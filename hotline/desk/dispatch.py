@@ -42,8 +42,8 @@ from hotline.desk.sla import read_sla
 from hotline.desk.timeline import OPEN_STATES, timeline_of
 from hotline.issues import IssueError, check_transition
 from hotline.store import EventDraft
-from hotline.store.desk_changes import DeskChange
-from hotline.store.desk_records import DispatchEntry
+from hotline.store.desk.changes import DeskChange
+from hotline.store.desk.dispatch import DispatchEntry
 from hotline.store.records import IssueRecord, PostAssignment
 
 __all__ = [

@@ -37,7 +37,7 @@ from typing import Any
 
 from hotline.desk.context import DeskContext
 from hotline.issues import IssueError
-from hotline.store.desk_kb import MARK_END, MARK_START, Article, like_pattern
+from hotline.store.desk.kb import MARK_END, MARK_START, Article, like_pattern
 
 __all__ = [
     "MARK_END", "MARK_START", "KnowledgeBase", "ParsedQuery", "SearchHit", "parse_query", "relevance",

@@ -48,7 +48,7 @@ from hotline.calendar import BusinessCalendar, DayKind
 from hotline.desk.availability import away_reason, format_span
 from hotline.desk.context import DeskContext
 from hotline.rota import OnCall, Rota, Shift, Source
-from hotline.store.desk_records import Leave
+from hotline.store.desk.dispatch import Leave
 
 __all__ = [
     "OnCallPick",

@@ -35,7 +35,7 @@ from hotline.desk.settings import DeskSettings
 from hotline.desk.sla import SlaState, read_sla
 from hotline.desk.timeline import OPEN_STATES, PAUSED_STATES, timeline_of
 from hotline.issues import IssueError
-from hotline.store.desk_scores import ScoreEntry
+from hotline.store.desk.scores import ScoreEntry
 from hotline.store.records import IssueEvent
 
 __all__ = ["LeaderboardRow", "ScoreEntry", "Scoring", "issue_entries", "month_of"]

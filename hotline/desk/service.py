@@ -29,9 +29,11 @@ from hotline.desk.settings import DeskSettings
 from hotline.desk.sla import SlaReading
 from hotline.desk.workflow import SweepResult, Workflow
 from hotline.store import EventDraft, Store
-from hotline.store.desk_changes import DeskChange
-from hotline.store.desk_kb import Article
-from hotline.store.desk_records import Callback, DispatchEntry, Leave, OutboxRow, Shift
+from hotline.store.desk.callbacks import Callback
+from hotline.store.desk.changes import DeskChange
+from hotline.store.desk.dispatch import DispatchEntry, Leave, WeeklyShift
+from hotline.store.desk.kb import Article
+from hotline.store.desk.outbox import OutboxRow
 from hotline.store.records import IssueEvent, IssueRecord
 
 __all__ = ["Desk"]
@@ -75,7 +77,7 @@ class Desk:
     async def remove_leave(self, leave_id: int) -> None:
         await self.ctx.desk.dispatch.remove_leave(leave_id)
 
-    async def set_shifts(self, person_id: str, shifts: list[Shift]) -> None:
+    async def set_shifts(self, person_id: str, shifts: list[WeeklyShift]) -> None:
         """Replace a person's weekly shifts (empty: the desk's business hours)."""
         await self.ctx.desk.dispatch.set_shifts(person_id, shifts)
 
@@ -230,6 +232,27 @@ class Desk:
         ), ctx.now())
         self._wake()
         return people
+
+    async def notify_callers(self, issue_id: int, event: str,
+                             callers: Mapping[str, Mapping[str, str | None]], *,
+                             details: Mapping[str, Any], note: str, actor: str = "system") -> list[str]:
+        """Tell employees who called about an issue (e.g. a major incident is over).
+
+        ``callers`` maps each recipient (employee id or number) to its name, e-mail and mobile,
+        from the directory: callers are not staff, so the desk's contacts do not have them.
+        One audit event and the outbox rows in one transaction, as for :meth:`notify_call`.
+        """
+        ctx = self.ctx
+        issue = await self.workflow.issue(issue_id)
+        recipients = list(callers)
+        payload = {**issue_payload(issue), **details}
+        await ctx.desk.changes.commit(DeskChange(
+            issue.id, issue.status,
+            events=[EventDraft(actor, event, None, {**details, "notified": recipients}, note)],
+            outbox=drafts(ctx.settings, event, recipients, callers, payload, issue.id),
+        ), ctx.now())
+        self._wake()
+        return recipients
 
     async def notifications(self, issue_id: int) -> list[OutboxRow]:
         """An issue's notifications with their delivery state (pending, sent, dead; attempts; error)."""

@@ -34,8 +34,10 @@ from hotline.desk.sla import SlaReading, SlaState, add_minutes, read_sla
 from hotline.desk.timeline import timeline_of
 from hotline.issues import REQUIRED_NOTE, IssueError, Status, check_transition
 from hotline.store import EventDraft
-from hotline.store.desk_changes import DeskChange
-from hotline.store.desk_records import Callback, DispatchEntry, OutboxDraft
+from hotline.store.desk.callbacks import Callback
+from hotline.store.desk.changes import DeskChange
+from hotline.store.desk.dispatch import DispatchEntry
+from hotline.store.desk.outbox import OutboxDraft
 from hotline.store.records import IssueEvent, IssueRecord
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ armed half a millisecond early, the send error is centred on the deadline.
 
 Received datagrams are handled as they arrive (relayed at once when bridged),
 never on the clock: each RTP socket is read with `loop.add_reader`, draining
-what is queued on each wake-up (see `stream._Datagrams`). Each stream is
+what is queued on each wake-up (see `hotline.media.udp`). Each stream is
 also polled about every `poll_interval` seconds for time-driven events (RTP
 timeout, lost DTMF end packets) and RTCP reports -- a few streams per tick,
 round robin, so that a thousand streams never get polled in one go -- and
@@ -28,6 +28,10 @@ the timer is not armed at all.
 
 Nothing here sleeps; every task-like thing is a timer handle the engine
 cancels on `close()`.
+
+The engine is each stream's `StreamOwner`: a stream tells it when its media
+changed or it closed; the engine calls a stream's public `send_rtp`, `poll`,
+`receive_rtp` and `receive_rtcp`.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import socket
 import time
 import wave
 from collections import deque
@@ -50,7 +53,8 @@ from hotline.media.codecs import SAMPLE_WIDTH
 from hotline.media.ports import PortPool, PortsExhausted
 from hotline.media.recorder import Recorder, SilenceDetector
 from hotline.media.session import MediaSession, NegotiatedLike, StreamConfig
-from hotline.media.stream import RtpStream, _Datagrams
+from hotline.media.stream import RtpStream
+from hotline.media.udp import UdpSocket
 
 log = logging.getLogger(__name__)
 
@@ -215,16 +219,14 @@ class MediaEngine:
         for _ in range(16):
             port = self.pool.allocate(loop.time())
             session = MediaSession(config, loop.time())
-            rtp = _Datagrams(lambda d, a: None)
-            rtcp = _Datagrams(lambda d, a: None)
             try:
-                await self._bind(rtp, port)
+                rtp = UdpSocket.bind(loop, self.bind_host, port)
             except OSError as exc:
                 log.warning("RTP port %d unusable (%s); setting it aside", port, exc)
                 self.pool.block(port)
                 continue
             try:
-                await self._bind(rtcp, port + 1)
+                rtcp = UdpSocket.bind(loop, self.bind_host, port + 1)
             except OSError as exc:
                 log.warning("RTCP port %d unusable (%s); setting the pair aside", port + 1, exc)
                 rtp.close()
@@ -239,29 +241,18 @@ class MediaEngine:
             every = max(1, round(config.ptime_ms / self.tick_ms))
             phase = self._quietest_phase(every)
             stream = RtpStream(self, session, port, rtp, rtcp, every, phase)
-            rtp.on_datagram = stream._on_rtp
-            rtcp.on_datagram = stream._on_rtcp
+            rtp.on_datagram = stream.receive_rtp
+            rtcp.on_datagram = stream.receive_rtcp
             self._streams[port] = stream
             self._buckets.setdefault((every, phase), {})[port] = stream
             self._poll_queue.append(stream)
             return stream
         raise PortsExhausted("no usable RTP port pair after 16 attempts")
 
-    async def _bind(self, proto: _Datagrams, port: int) -> None:
-        # A plain non-blocking socket read with loop.add_reader (see _Datagrams);
-        # the stream sends on it directly (RtpStream._send_rtp).
-        assert self._loop is not None
-        family = socket.AF_INET6 if ":" in self.bind_host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.bind((self.bind_host, port))
-        except BaseException:
-            sock.close()
-            raise
-        proto.attach(self._loop, sock)
+    # -- what a stream tells its owner (StreamOwner) ---------------------------------------
 
-    def _stream_closed(self, stream: RtpStream) -> None:
+    def stream_closed(self, stream: RtpStream) -> None:
+        """Take a closed stream off the clock and give its port pair back to the pool."""
         self._streams.pop(stream.port, None)
         self._unschedule(stream)
         self.pool.release(stream.port, self.now())
@@ -280,7 +271,7 @@ class MediaEngine:
             key=lambda p: len(self._buckets.get((every, p), ())),
         )
 
-    def _reschedule(self, stream: RtpStream) -> None:
+    def stream_reconfigured(self, stream: RtpStream) -> None:
         """Move a stream whose packet time changed to the bucket of its new interval."""
         assert self._schedule is not None
         every = max(1, round(stream.session.config.ptime_ms / self.tick_ms))
@@ -389,7 +380,7 @@ class MediaEngine:
                     stream.failed = True
                     continue
                 if data is not None:
-                    stream._send_rtp(data)
+                    stream.send_rtp(data)
                     stats.packets += 1
             stats.ticks += 1
             stats.lateness.append(loop.time() - sched.deadline(n))
@@ -409,7 +400,7 @@ class MediaEngine:
             for _ in range(min(count, len(queue))):
                 stream = queue.popleft()
                 if not stream.closed:
-                    stream._poll(now, wallclock)
+                    stream.poll(now, wallclock)
                     queue.append(stream)
         if self._recordings and now - self._last_pump >= self.poll_interval:
             self._last_pump = now

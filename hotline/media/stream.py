@@ -1,94 +1,55 @@
 """The asyncio side of one RTP stream: two UDP sockets around a `MediaSession`.
 
-Thin on purpose: the socket readers (`loop.add_reader`) hand bytes to the
-session and send what it returns; events go to asyncio queues for the call
-layer. Sending on
-the media clock is the engine's job (it calls `MediaSession.tick` for every
-stream on one timer); a `RtpStream` never sleeps or runs a task of its own.
+Thin on purpose: the socket readers (`UdpSocket`) hand bytes to the session
+and send what it returns; events go to asyncio queues for the call layer.
+Sending on the media clock is the engine's job (it calls `MediaSession.tick`
+for every stream on one timer and hands the packet to `RtpStream.send_rtp`);
+a `RtpStream` never sleeps or runs a task of its own.
+
+What a stream needs of its engine is the `StreamOwner` Protocol, so this
+module does not import the engine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from hotline.media.bridge import Bridge
 from hotline.media.events import DigitReceived, PlaybackEnded, RtpTimedOut
 from hotline.media.player import Item
 from hotline.media.session import Address, MediaEvent, MediaSession, StreamConfig
+from hotline.media.udp import UdpSocket
 
-if TYPE_CHECKING:
-    from hotline.media.engine import MediaEngine
+__all__ = ["RtpStream", "StreamOwner"]
 
 log = logging.getLogger(__name__)
 
 
-class _Datagrams:
-    """One UDP socket, read with `loop.add_reader`; every datagram goes to a callback.
+class StreamOwner(Protocol):
+    """What a stream needs of the engine that opened it (`MediaEngine` fits)."""
 
-    Not an asyncio datagram transport: that reads one datagram per readiness
-    event, so a socket with a backlog (the process was descheduled for a
-    while) drains one packet per loop iteration, and with a thousand busy
-    sockets the iterations come too slowly for the backlogs ever to clear --
-    the relay latency then climbs to seconds and stays there. Here each wake-up
-    reads what is queued, up to `batch` datagrams (fairness to other sockets).
-    Sending is done on `sock` directly by the stream.
-    """
+    def now(self) -> float:
+        """The media clock's time (the loop's), for received packets and reports."""
+        ...
 
-    batch = 32
-    max_size = 8192
+    def bridge(self, a: RtpStream, b: RtpStream) -> Bridge:
+        """Relay RTP between two legs."""
+        ...
 
-    def __init__(self, on_datagram: Callable[[bytes, Address], None]) -> None:
-        self.on_datagram = on_datagram
-        self.sock: socket.socket | None = None
-        """The bound socket (None once closed)."""
-        self.errors = 0
-        self.failures = 0
-        self.dropped = 0
-        """Datagrams not sent because the socket's send buffer was full."""
-        self._loop: asyncio.AbstractEventLoop | None = None
+    def unbridge(self, a: RtpStream, b: RtpStream) -> None:
+        """Stop relaying between two bridged legs."""
+        ...
 
-    def attach(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
-        """Start reading the bound, non-blocking `sock`."""
-        self._loop, self.sock = loop, sock
-        loop.add_reader(sock.fileno(), self._read_ready)
+    def stream_reconfigured(self, stream: RtpStream) -> None:
+        """`stream` has new negotiated media: its packet time, so its place on the clock, may differ."""
+        ...
 
-    def close(self) -> None:
-        """Stop reading and close the socket."""
-        sock, self.sock = self.sock, None
-        if sock is not None:
-            if self._loop is not None:
-                self._loop.remove_reader(sock.fileno())
-            sock.close()
-
-    def _read_ready(self) -> None:
-        for _ in range(self.batch):
-            sock = self.sock
-            if sock is None:
-                return
-            try:
-                data, addr = sock.recvfrom(self.max_size)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self.error_received(exc)
-                return
-            # IPv6 addresses come as 4-tuples; (host, port) is all a session needs.
-            try:
-                self.on_datagram(data, addr if len(addr) == 2 else (addr[0], addr[1]))
-            except Exception:
-                # A bug of ours on one packet must not end the call's audio.
-                self.failures += 1
-                log.exception("RTP datagram from %s failed", addr)
-
-    def error_received(self, exc: Exception) -> None:
-        """ICMP port unreachable and the like: counted (the RTP timeout decides if the call is dead)."""
-        self.errors += 1
-        if self.errors == 1:
-            log.info("RTP socket error: %s", exc)
+    def stream_closed(self, stream: RtpStream) -> None:
+        """`stream` closed its sockets: take it off the clock and give its port back."""
+        ...
 
 
 class RtpStream:
@@ -96,22 +57,21 @@ class RtpStream:
 
     def __init__(
         self,
-        engine: MediaEngine,
+        owner: StreamOwner,
         session: MediaSession,
         port: int,
-        rtp: _Datagrams,
-        rtcp: _Datagrams,
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
         every: int,
         phase: int,
     ) -> None:
-        self.engine = engine
-        self._time = engine.now  # bound once: called for every packet
+        self.owner = owner
+        """The engine that opened the stream and runs its clock."""
+        self._time = owner.now  # bound once: called for every packet
         self.session = session
         self.port = port
         """Local RTP port (RTCP is port + 1): put it in the SDP."""
         self._rtp = rtp
-        assert rtp.sock is not None
-        self._rtp_sock = rtp.sock
         self._rtcp = rtcp
         self.every = every
         """Send on every `every`-th engine tick…"""
@@ -156,7 +116,7 @@ class RtpStream:
 
     def digit_from_info(self, digit: str, duration_ms: int) -> None:
         """A digit the SIP layer got by INFO, merged into this call's digit stream."""
-        self.session.digit_from_info(digit, duration_ms, self.engine.now())
+        self.session.digit_from_info(digit, duration_ms, self._time())
         self._dispatch()
 
     def set_remote(self, rtp: Address, rtcp: Address | None = None) -> None:
@@ -174,12 +134,12 @@ class RtpStream:
         """
         peer = self.peer
         if peer is not None:
-            self.engine.unbridge(self, peer)
-        self.session.reconfigure(config, self.engine.now())
+            self.owner.unbridge(self, peer)
+        self.session.reconfigure(config, self._time())
         self._dispatch()  # playback stopped by the change is reported now
-        self.engine._reschedule(self)
+        self.owner.stream_reconfigured(self)
         if peer is not None:
-            self.engine.bridge(self, peer)
+            self.owner.bridge(self, peer)
 
     async def wait_timed_out(self) -> RtpTimedOut:
         """Wait until the stream reports an RTP timeout (the event also goes to `events`)."""
@@ -203,60 +163,49 @@ class RtpStream:
             return self.stats()
         self.closed = True
         if self.peer is not None:
-            self.engine.unbridge(self, self.peer)
+            self.owner.unbridge(self, self.peer)
         session = self.session
         if session.remote_rtcp is not None and session.config.rtcp:
-            self._send_rtcp(session.bye(self.engine.now(), time.time(), reason))
+            self._send_rtcp(session.bye(self._time(), time.time(), reason))
         stats = self.stats()
         self._rtp.close()
         self._rtcp.close()
-        self.engine._stream_closed(self)
+        self.owner.stream_closed(self)
         self._played.set()
         return stats
 
-    # -- for the engine ------------------------------------------------------------------
+    # -- for the engine (and a bridged peer) ---------------------------------------------
 
-    def _send_rtp(self, data: bytes) -> None:
-        # Straight to the socket: a relayed packet is sent from inside the other
-        # leg's receive callback, and a transport's sendto adds checks and
-        # buffering that RTP does not want. A full send buffer drops the packet
-        # (late audio is useless; the receiver's jitter buffer conceals a loss).
+    def send_rtp(self, data: bytes) -> None:
+        """Send one RTP packet to the far end now (the clock's tick, or a packet relayed by the peer)."""
         remote = self.session.remote
         if remote is not None and not self.closed:
-            try:
-                self._rtp_sock.sendto(data, remote)
-            except (BlockingIOError, InterruptedError):
-                self._rtp.dropped += 1
-            except OSError as exc:
-                self._rtp.error_received(exc)
+            self._rtp.send(data, remote)
 
-    def _send_rtcp(self, data: bytes) -> None:
-        remote = self.session.remote_rtcp
-        sock = self._rtcp.sock
-        if remote is not None and sock is not None:
-            try:
-                sock.sendto(data, remote)
-            except (BlockingIOError, InterruptedError):
-                self._rtcp.dropped += 1
-            except OSError as exc:
-                self._rtcp.error_received(exc)
-
-    def _on_rtp(self, data: bytes, addr: Address) -> None:
+    def receive_rtp(self, data: bytes, addr: Address) -> None:
+        """An RTP datagram arrived: into the session, relayed at once when bridged."""
         out = self.session.receive_rtp(data, addr, self._time())
         if out is not None and self.peer is not None:
-            self.peer._send_rtp(out)
+            self.peer.send_rtp(out)
         if self.session.has_events:
             self._dispatch()
 
-    def _on_rtcp(self, data: bytes, addr: Address) -> None:
-        self.session.receive_rtcp(data, addr, self.engine.now())
+    def receive_rtcp(self, data: bytes, addr: Address) -> None:
+        """An RTCP datagram arrived."""
+        self.session.receive_rtcp(data, addr, self._time())
 
-    def _poll(self, now: float, wallclock: float) -> None:
+    def poll(self, now: float, wallclock: float) -> None:
+        """Time-driven work, about every `poll_interval`: RTP timeout, lost digit ends, RTCP reports."""
         for event in self.session.poll(now):
             self._deliver(event)
         report = self.session.rtcp_due(now, wallclock)
         if report is not None:
             self._send_rtcp(report)
+
+    def _send_rtcp(self, data: bytes) -> None:
+        remote = self.session.remote_rtcp
+        if remote is not None:
+            self._rtcp.send(data, remote)
 
     def _dispatch(self) -> None:
         for event in self.session.pop_events():

@@ -31,6 +31,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from hotline.sip.errors import RemoteProtocolError
+
 __all__ = [
     "ALGORITHMS",
     "AuthError",
@@ -69,16 +71,20 @@ _UNQUOTED = {"algorithm", "qop", "nc", "stale", "userhash"}
 _MAX_HEADER = 8192
 
 
-class AuthError(ValueError):
+class AuthError(RemoteProtocolError, ValueError):
     """A malformed or unusable authentication header from the peer.
 
     ``status`` is the SIP response it maps to when we are the server: 400 for a
     malformed Authorization header. As a client, treat it as an auth failure.
+    (Still a :class:`ValueError`, as it always was.)
     """
 
     def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(status, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 # --------------------------------------------------------------------------- wire syntax

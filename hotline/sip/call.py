@@ -11,6 +11,12 @@ is always :class:`~hotline.sip.call_events.Ended`.  The endpoint reaches a call
 through the :class:`~hotline.sip.call_host.DialogUser` methods (``on_*`` and
 ``shutdown``), which are for it alone.  Media is not handled here: only SDP is
 carried.
+
+The protocol decisions are not made here either: what to answer to a request
+inside the dialog (and to a re-INVITE) is :mod:`hotline.sip.uas`'s, the INVITE
+we dial and the parts of our in-dialog requests are built by
+:mod:`hotline.sip.uac`.  A call keeps the futures and queues call control waits
+on, and its session and dialog state.
 """
 
 from __future__ import annotations
@@ -20,25 +26,23 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
-from hotline.sip.auth import AuthError, Challenge, choose_challenge
 from hotline.sip.call_events import (
     Answered,
     CallEvent,
+    CallProgress,
     Dtmf,
     Ended,
-    Progress,
     Refer,
     Reinvite,
     TransferProgress,
 )
 from hotline.sip.call_host import CallHost
-from hotline.sip.capabilities import ALLOW_TEXT, capability_headers
 from hotline.sip.dialog import Dialog, DialogId, DialogState
 from hotline.sip.errors import LocalProtocolError, RemoteProtocolError
 from hotline.sip.events import TransactionKey
 from hotline.sip.headers import NameAddr, split_header_list
-from hotline.sip.message import Request, Response, build_request, new_call_id, new_tag
-from hotline.sip.refer import ReferNotifier
+from hotline.sip.message import Request, Response, new_tag
+from hotline.sip.refer_notifier import ReferNotifier
 from hotline.sip.sdp import (
     Answer,
     LocalSdpSession,
@@ -48,14 +52,27 @@ from hotline.sip.sdp import (
     negotiate_answer,
     parse_answer,
 )
-from hotline.sip.session import (
-    InviteSession,
-    SessionInput,
-    SessionState,
-    parse_dtmf_info,
-    parse_sipfrag,
-)
+from hotline.sip.session import InviteSession, SessionInput, SessionState
 from hotline.sip.transport import Transport
+from hotline.sip.uac import (
+    NoResponse,
+    build_invite,
+    dtmf_info_body,
+    invite_with_credentials,
+    plan_dial,
+    refer_headers,
+    refer_target,
+)
+from hotline.sip.uas import (
+    DtmfReceived,
+    ReferAccepted,
+    Reinvited,
+    RemoteHangup,
+    Reply,
+    TransferNotified,
+    answer_reinvite,
+    in_dialog,
+)
 from hotline.sip.uri import SipUri, TelUri, Uri, is_ip_literal, parse_uri
 
 __all__ = ["CallEnded", "CallFailed", "IncomingCall", "OutgoingCall", "TransferFailed"]
@@ -163,9 +180,9 @@ class _CallBase:
         """How the call ended, or ``None`` while it lasts."""
         return self._ended.result() if self._ended.done() else None
 
-    async def send_dtmf_info(self, digit: str, duration_ms: int = 160) -> Response:
+    async def send_dtmf_info(self, digit: str, duration_ms: int = 160) -> Response | NoResponse:
         """Send one key as SIP INFO (``application/dtmf-relay``) in the confirmed dialog."""
-        body = f"Signal={digit}\r\nDuration={duration_ms}\r\n".encode("ascii")
+        body = dtmf_info_body(digit, duration_ms)
         return await self._request("INFO", body=body, content_type="application/dtmf-relay")
 
     async def transfer(self, target: str) -> None:
@@ -176,15 +193,11 @@ class _CallBase:
         """
         if self.session.state is not _S.CONFIRMED or self.dialog is None:
             raise LocalProtocolError(f"cannot transfer a call that is {self.session.state.value}")
-        refer_to = target if target.startswith(("sip:", "sips:", "tel:")) else str(
-            SipUri(host=self._next_hop[0], user=target, port=self._next_hop[1])
-        )
+        refer_to = refer_target(target, self._next_hop)
         loop = asyncio.get_running_loop()
         self._transfer = loop.create_future()
         referred_by = str(self.dialog.local_uri.uri)
-        response = await self._request(
-            "REFER", headers=[("Refer-To", f"<{refer_to}>"), ("Referred-By", f"<{referred_by}>")]
-        )
+        response = await self._request("REFER", headers=refer_headers(refer_to, referred_by))
         if not 200 <= response.status < 300:
             self._transfer = None
             raise TransferFailed(response.status, response.reason)
@@ -230,7 +243,7 @@ class _CallBase:
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
         content_type: str | None = None,
-    ) -> Response:
+    ) -> Response | NoResponse:
         if self.dialog is None:
             raise LocalProtocolError(f"no dialog to send {method} in")
         destination = self._destination()
@@ -243,7 +256,9 @@ class _CallBase:
         )
         return await self.endpoint.send_request(request, self.sip_transport, destination)
 
-    async def _notify(self, headers: list[tuple[str, str]], body: bytes, content_type: str) -> Response:
+    async def _notify(
+        self, headers: list[tuple[str, str]], body: bytes, content_type: str
+    ) -> Response | NoResponse:
         return await self._request("NOTIFY", headers=headers, body=body, content_type=content_type)
 
     async def _bye(self, reason: str = "local-bye") -> None:
@@ -267,14 +282,15 @@ class _CallBase:
     def on_in_dialog_request(self, request: Request, key: TransactionKey) -> None:
         """A request in our dialog (see :class:`~hotline.sip.call_host.DialogUser`)."""
         ep = self.endpoint
-        if self.dialog is None:
-            # Our early dialog (after a 180): nothing but CANCEL may end it from the caller's side.
-            ep.respond(key, request, 481)
-            return
-        self.dialog.receive_request(request)
-        method = request.method
-        if method == "BYE":
-            ep.respond(key, request, 200)
+        outcome = in_dialog(
+            request, dialog_established=self.dialog is not None, accept_refer=ep.config.accept_refer
+        )
+        if self.dialog is not None:
+            self.dialog.receive_request(request)
+        if outcome.reply is not None:
+            self._reply(key, request, outcome.reply)
+        effect = outcome.effect
+        if isinstance(effect, RemoteHangup):
             if self.session.state is _S.ANSWERED:
                 # The BYE overtook (or replaced a lost) ACK: the far end had our 200.
                 self._bye_before_ack()
@@ -282,40 +298,25 @@ class _CallBase:
                 transition = self.session.fire(_I.REMOTE_BYE)
                 if transition.ended:
                     self._end(transition.ended)
-        elif method == "INFO":
-            digit = parse_dtmf_info(request.media_type, request.body)
-            if digit is not None:
-                ep.respond(key, request, 200)
-                self._emit(Dtmf(digit[0], digit[1], "info"))
-            elif not request.body:
-                ep.respond(key, request, 200)
-            else:
-                accept = [("Accept", "application/dtmf-relay, application/dtmf")]
-                ep.respond(key, request, 415, headers=accept)
-        elif method == "INVITE":
+        elif isinstance(effect, DtmfReceived):
+            self._emit(Dtmf(effect.digit, effect.duration_ms, "info"))
+        elif isinstance(effect, Reinvited):
             self._on_reinvite(request, key)
-        elif method == "NOTIFY":
-            ep.respond(key, request, 200)
-            status = parse_sipfrag(request.body) if request.media_type == "message/sipfrag" else None
-            if status is not None:
-                self._emit(TransferProgress(status))
-                if status >= 200 and self._transfer is not None and not self._transfer.done():
-                    self._transfer.set_result(status)
-        elif method == "REFER":
-            refer_to = request.headers.get("Refer-To")
-            if not ep.config.accept_refer or not refer_to:
-                ep.respond(key, request, 403, "Transfer Not Allowed")
-            else:
-                ep.respond(key, request, 202)
-                notifier = ReferNotifier(self._notify, ep.spawn, request.cseq.seq)
-                notifier.start()  # RFC 3515 §2.4.4: NOTIFY 100 Trying at once
-                self._emit(Refer(refer_to.strip().strip("<>"), notifier))
-        elif method == "OPTIONS":
-            ep.respond(key, request, 200, headers=capability_headers())
-        elif method == "ACK":
-            pass
-        else:
-            ep.respond(key, request, 405, headers=[("Allow", ALLOW_TEXT)])
+        elif isinstance(effect, TransferNotified):
+            self._emit(TransferProgress(effect.status))
+            if effect.status >= 200 and self._transfer is not None and not self._transfer.done():
+                self._transfer.set_result(effect.status)
+        elif isinstance(effect, ReferAccepted):
+            notifier = ReferNotifier(self._notify, ep.spawn, effect.refer_cseq)
+            notifier.start()  # RFC 3515 §2.4.4: NOTIFY 100 Trying at once
+            self._emit(Refer(effect.target, notifier))
+
+    def _reply(self, key: TransactionKey, request: Request, reply: Reply) -> None:
+        """Send the UAS core's ``reply`` to an in-dialog ``request``."""
+        self.endpoint.respond(
+            key, request, reply.status, reply.reason, to_tag=new_tag() if reply.fresh_tag else None,
+            headers=reply.headers, body=reply.body, content_type=reply.content_type,
+        )
 
     def on_ack(self, request: Request) -> None:
         """The ACK of our 2xx arrived (incoming calls)."""
@@ -340,36 +341,23 @@ class _CallBase:
     # -- internals of the in-dialog requests -------------------------------------------------
 
     def _on_reinvite(self, request: Request, key: TransactionKey) -> None:
-        ep = self.endpoint
-        if self.session.state is not _S.CONFIRMED or self.dialog is None:
-            ep.respond(key, request, 491 if not self.session.over else 481)
-            return
-        headers = [("Contact", str(self.dialog.local_contact))]
-        local = _media_of(self.local_sdp) if self.local_sdp else None
-        if not request.body:
-            # Late offer in a re-INVITE: offer what we have again; the ACK carries the answer.
-            if self.local_sdp is None:
-                ep.respond(key, request, 488)
-                return
-            ep.respond(
-                key, request, 200, headers=headers, body=self.local_sdp, content_type="application/sdp"
-            )
-            return
-        if local is None:
-            ep.respond(key, request, 488)
-            return
-        answer = negotiate_answer(
-            request.body,
-            local_address=local[0],
-            local_port=local[1],
-            supported_codecs=ep.codecs,
-            session=self.sdp_session,
+        outcome = answer_reinvite(
+            request,
+            confirmed=self.session.state is _S.CONFIRMED and self.dialog is not None,
+            over=self.session.over,
+            contact=str(self.dialog.local_contact) if self.dialog is not None else "",
+            local_sdp=self.local_sdp,
+            local_media=_media_of(self.local_sdp) if self.local_sdp else None,
+            codecs=self.endpoint.codecs,
+            sdp_session=self.sdp_session,
         )
-        body = answer.body
-        self.local_sdp = body
-        self.negotiated = answer.media
-        ep.respond(key, request, 200, headers=headers, body=body, content_type="application/sdp")
-        self._emit(Reinvite(request.body, answer.media.on_hold, answer.media))
+        answer = outcome.answer
+        if answer is not None:
+            self.local_sdp = outcome.reply.body
+            self.negotiated = answer.media
+        self._reply(key, request, outcome.reply)
+        if answer is not None:
+            self._emit(Reinvite(request.body, answer.media.on_hold, answer.media))
 
     def _bye_before_ack(self) -> None:
         """Overridden by incoming calls: a BYE came before the ACK of our 2xx."""
@@ -637,52 +625,21 @@ class OutgoingCall(_CallBase):
         headers: tuple[tuple[str, str], ...],
     ) -> OutgoingCall:
         """Build and send the INVITE (see :meth:`~hotline.sip.endpoint.SipEndpoint.place_call`)."""
-        out = endpoint.config.outbound
-        proxy = parse_uri(out.proxy) if out.proxy else None
-        if target.startswith(("sip:", "sips:")):
-            uri: Uri = parse_uri(target)
-            route = [f"<{proxy};lr>"] if isinstance(proxy, SipUri) else []
-            hop = proxy if isinstance(proxy, SipUri) else uri
-        else:
-            if not isinstance(proxy, SipUri):
-                raise LocalProtocolError("dialling a number needs sip.outbound.proxy")
-            number = target.strip()
-            if not number or any(c not in "+0123456789*#" for c in number):
-                raise LocalProtocolError(f"not a dialable number: {target!r}")
-            uri = SipUri(host=proxy.host, user=number, port=proxy.port, params=dict(proxy.params))
-            route = []
-            hop = proxy
-        transport_name, destination = await endpoint.resolve(hop)
+        config = endpoint.config
+        plan = plan_dial(target, config.outbound.proxy)
+        transport_name, destination = await endpoint.resolve(plan.next_hop)
         transport = endpoint.transport_for(transport_name, destination[0])
-        host = endpoint.local_host(transport, destination[0])
-        our_number = endpoint.config.hotline_number
-        caller_uri = str(SipUri(host=host, user=caller_id or None))
-        caller = NameAddr.parse(f"<{caller_uri}>")
-        caller.display_name = display_name
-        extra: list[tuple[str, str]] = []
-        if out.caller_id == "pai":
-            from_ = NameAddr.parse(f"<{SipUri(host=host, user=our_number or None)}>")
-            extra.append(("P-Asserted-Identity", str(caller)))
-        else:
-            from_ = caller
-        if out.diversion:
-            ours = SipUri(host=host, user=our_number or None)
-            extra.append(("Diversion", f"<{ours}>;reason=unconditional;counter=1"))
-        extra.append(("Allow", ALLOW_TEXT))
-        extra.extend(headers)
-        request = build_request(
-            "INVITE",
-            uri,
-            from_=from_.with_tag(new_tag()),
-            to=NameAddr(uri=uri),
-            call_id=new_call_id(),
-            cseq=1,
+        request = build_invite(
+            plan,
+            outbound=config.outbound,
+            hotline_number=config.hotline_number,
+            local_host=endpoint.local_host(transport, destination[0]),
             via=endpoint.via(transport, destination[0]),
-            contact=f"<{endpoint.contact_uri(transport, destination[0])}>",
-            route=route,
-            headers=extra,
-            body=sdp_offer,
-            content_type="application/sdp" if sdp_offer else None,
+            contact=endpoint.contact_uri(transport, destination[0]),
+            caller_id=caller_id,
+            display_name=display_name,
+            sdp_offer=sdp_offer,
+            headers=headers,
         )
         offer = None
         if sdp_offer:
@@ -760,7 +717,7 @@ class OutgoingCall(_CallBase):
                 if response.body and response.media_type == "application/sdp" and self.offer is not None:
                     with contextlib.suppress(SdpError):
                         early = parse_answer(self.offer, response.body)
-                self._emit(Progress(status, response.reason, response.body or None, early))
+                self._emit(CallProgress(status, response.reason, response.body or None, early))
             return
         if status < 300:
             self._on_2xx(response)
@@ -773,6 +730,21 @@ class OutgoingCall(_CallBase):
             and self._retry_with_credentials(response)
         ):
             return
+        contacts: tuple[str, ...] = ()
+        reason = "rejected"
+        if 300 <= status < 400:
+            reason = "redirected"
+            with contextlib.suppress(RemoteProtocolError):
+                contacts = tuple(str(c.uri) for c in response.contacts)
+        self._unanswered(reason, status, contacts)
+
+    def on_invite_failed(self, outcome: NoResponse) -> None:
+        """Our INVITE got no final response (see :class:`~hotline.sip.call_host.InviteUser`)."""
+        self._unanswered("timeout" if outcome.timed_out else "failed", outcome.status)
+
+    def _unanswered(self, reason: str, status: int, contacts: tuple[str, ...] = ()) -> None:
+        """The INVITE ended without an answer: end the leg ``reason`` (or as cancelled, if we were)."""
+        digest = self.endpoint.digest
         if digest is not None:
             digest.reset()
         if not self.session.allows(_I.REMOTE_REJECT):
@@ -781,41 +753,17 @@ class OutgoingCall(_CallBase):
             self.session.fire(_I.REMOTE_REJECT, end_reason=self._cancel_reason)
             self._finish(self._cancel_reason, status)
             return
-        contacts: tuple[str, ...] = ()
-        reason = "rejected"
-        if 300 <= status < 400:
-            reason = "redirected"
-            with contextlib.suppress(RemoteProtocolError):
-                contacts = tuple(str(c.uri) for c in response.contacts)
-        elif status in (408, 503) and not response.headers.get("Via"):
-            reason = "timeout" if status == 408 else "failed"
         self.session.fire(_I.REMOTE_REJECT, end_reason=reason)
         self._finish(reason, status, contacts)
 
     def _retry_with_credentials(self, response: Response) -> bool:
         digest = self.endpoint.digest
         assert digest is not None
-        header, answer_header = (
-            ("WWW-Authenticate", "Authorization") if response.status == 401
-            else ("Proxy-Authenticate", "Proxy-Authorization")
-        )
-        challenges = []
-        for value in response.headers.get_all(header):
-            with contextlib.suppress(AuthError):
-                challenges.append(Challenge.parse(value))
-        challenge = choose_challenge(challenges)
-        if challenge is None:
+        via = self.endpoint.via(self.sip_transport, self._next_hop[0])
+        request = invite_with_credentials(self.request, response, digest, via)
+        if request is None:
             return False
-        credentials = digest.authorize(challenge, "INVITE", str(self.request.uri), self.request.body)
-        if credentials is None:
-            log.warning("outbound INVITE %s: %s", self.call_id, digest.failure)
-            return False
-        old = self.request
-        h = old.headers.copy()
-        h.set("Via", str(self.endpoint.via(self.sip_transport, self._next_hop[0])))
-        h.set("CSeq", f"{old.cseq.seq + 1} INVITE")
-        h.set(answer_header, credentials)
-        self._send(Request(method="INVITE", uri=old.uri, headers=h, body=old.body))
+        self._send(request)
         return True
 
     def _on_2xx(self, response: Response) -> None:

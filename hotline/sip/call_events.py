@@ -17,9 +17,9 @@ from hotline.sip.sdp import NegotiatedMedia
 __all__ = [
     "Answered",
     "CallEvent",
+    "CallProgress",
     "Dtmf",
     "Ended",
-    "Progress",
     "Refer",
     "ReferSubscription",
     "Reinvite",
@@ -28,7 +28,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Progress:
+class CallProgress:
     """A provisional response to our INVITE (outgoing legs): 180 ringing, 183 early media."""
 
     status: int
@@ -95,7 +95,7 @@ class Reinvite:
 
 
 class ReferSubscription(Protocol):
-    """The NOTIFYs owed for an accepted REFER (:class:`hotline.sip.refer.ReferNotifier`)."""
+    """The NOTIFYs owed for an accepted REFER (:class:`hotline.sip.refer_notifier.ReferNotifier`)."""
 
     async def progress(self, status: int, reason: str | None = None) -> int | None:
         """NOTIFY a 1xx of the call to the target; the referrer's answer, or None if unsent."""
@@ -145,4 +145,4 @@ class TransferProgress:
     """The status line carried in the message/sipfrag body."""
 
 
-CallEvent = Progress | Answered | Ended | Dtmf | Reinvite | Refer | TransferProgress
+CallEvent = CallProgress | Answered | Ended | Dtmf | Reinvite | Refer | TransferProgress

@@ -32,6 +32,7 @@ from hotline.sip.headers import Via
 from hotline.sip.message import Request, Response
 from hotline.sip.settings import SipSettings
 from hotline.sip.transport import Transport
+from hotline.sip.uac import NoResponse
 from hotline.sip.uri import Uri
 
 __all__ = ["CallHost", "DialogUser", "InviteUser"]
@@ -81,8 +82,11 @@ class InviteUser(DialogUser, Protocol):
     """A call that sent an INVITE (:meth:`CallHost.send_invite`): it gets that transaction's responses."""
 
     def on_invite_response(self, response: Response) -> None:
-        """A response to the call's INVITE, provisional or final.  A timeout or transport failure
-        arrives as a made-up 408 or 503 without a Via (never sent by anyone)."""
+        """A response to the call's INVITE, provisional or final, as received."""
+
+    def on_invite_failed(self, outcome: NoResponse) -> None:
+        """The call's INVITE transaction ended without a final response (Timer B or C, a failed
+        send): the leg ends unanswered."""
 
 
 class CallHost(Protocol):
@@ -129,9 +133,9 @@ class CallHost(Protocol):
 
     def send_request(
         self, request: Request, transport: Transport, destination: Address
-    ) -> Awaitable[Response]:
-        """Send a non-INVITE request in a new client transaction; awaits its final response
-        (a made-up 408 or 503 on timeout or transport failure)."""
+    ) -> Awaitable[Response | NoResponse]:
+        """Send a non-INVITE request in a new client transaction; awaits its final response, or
+        :class:`~hotline.sip.uac.NoResponse` when none came (timeout) or it could not be sent."""
         ...
 
     def send_invite(

@@ -8,9 +8,15 @@ Theory of operation
 timer armed with ``loop.call_at`` at the transaction layer's next deadline.
 It holds no protocol rules of its own: a message from a transport goes
 
-    gatekeeper -> transaction layer -> actions -> (send | dialog/call)
+    gatekeeper -> transaction layer -> actions -> (send | UAS core | dialog/call)
 
 and every action list the pure core returns is carried out by :meth:`_run`.
+What a request gets as an answer is decided by the user-agent server core,
+:class:`~hotline.sip.uas.UserAgentServer` (given the request, what the
+endpoint knows about it as :class:`~hotline.sip.uas.RequestFacts`, and the
+time), which returns a :class:`~hotline.sip.uas.Reply` to send, a call to
+hand it to, or a new call to make; the requests we send are built by
+:mod:`hotline.sip.uac`.
 The endpoint and its calls know each other only through the two Protocols of
 :mod:`hotline.sip.call_host`: a call asks its
 :class:`~hotline.sip.call_host.CallHost` (this endpoint) to send and answer,
@@ -29,7 +35,8 @@ answered and every call task has one owner.)
 Outbound legs are :meth:`place_call`; it dials only targets the caller's
 ``allowed`` check accepts, and nothing in a received message can call it.
 
-Requests the endpoint answers itself: OPTIONS (200 with Allow/Accept/Supported),
+Requests the endpoint answers itself (by the rules of :mod:`hotline.sip.uas`):
+OPTIONS (200 with Allow/Accept/Supported),
 CANCEL (via the transaction layer; the call then ends "cancelled"), BYE, INFO
 DTMF, re-INVITE, NOTIFY for our REFER, REFER (403 unless ``accept_refer``),
 requests in an unknown dialog (481), unknown methods (501), known but
@@ -39,7 +46,7 @@ SDP without a common codec (488), malformed requests (their
 and counted).
 
 Who may call (the gatekeeper decides first; rate limits and scanner drops
-apply to strangers before anything below):
+apply to strangers before anything below; the digest policy is the UAS core's):
 
 * A peer on ``sip.allowed_peers`` (the trunk, the PBX, our registrar) is
   trusted by its address, as trunks and PBXs expect: never challenged.
@@ -77,10 +84,10 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 
 from hotline.sip import trace
-from hotline.sip.auth import AuthError, Credentials, DigestClient, DigestServer
+from hotline.sip.auth import DigestClient, DigestServer
 from hotline.sip.call import IncomingCall, OutgoingCall
 from hotline.sip.call_host import DialogUser, InviteUser
-from hotline.sip.capabilities import ALLOW, ALLOW_TEXT, SUPPORTED, capability_headers
+from hotline.sip.capabilities import ALLOW, SUPPORTED, capability_headers
 from hotline.sip.dialog import DialogId
 from hotline.sip.errors import LocalProtocolError, RemoteProtocolError
 from hotline.sip.events import (
@@ -94,20 +101,12 @@ from hotline.sip.events import (
     TransactionTerminated,
     TransactionTimedOut,
     Transmit,
+    TransmitFailed,
     TransportFailed,
 )
-from hotline.sip.events import TransportError as TxnTransportError
-from hotline.sip.headers import Via, canonical_name
-from hotline.sip.message import (
-    KNOWN_METHODS,
-    Request,
-    Response,
-    build_response,
-    new_branch,
-    new_tag,
-)
-from hotline.sip.protection import Action as GateAction
-from hotline.sip.protection import Gatekeeper, Mode, PeerAllowList, RateLimit, RateLimiter
+from hotline.sip.headers import Via
+from hotline.sip.message import Request, Response, build_response, new_branch, new_tag
+from hotline.sip.protection import GateAction, Gatekeeper, Mode, PeerAllowList, RateLimit, RateLimiter
 from hotline.sip.registration import (
     Registered,
     RegisterRequest,
@@ -116,20 +115,29 @@ from hotline.sip.registration import (
     RegistrationOutput,
     Unregistered,
 )
-from hotline.sip.sdp import SdpError, SessionDescription, check_offer
-from hotline.sip.session import unsupported_requirements
 from hotline.sip.settings import SipSettings
 from hotline.sip.timers import TimerConfig
 from hotline.sip.transaction import TransactionLayer, server_key
 from hotline.sip.transport import (
     MalformedReceived,
     MessageReceived,
+    SendFailed,
     TcpTransport,
     Transport,
     TransportEvent,
     UdpTransport,
 )
-from hotline.sip.transport import TransportError as WireTransportError
+from hotline.sip.uac import TIMED_OUT, NoResponse
+from hotline.sip.uas import (
+    NewCall,
+    Reply,
+    RequestFacts,
+    ToDialog,
+    UserAgentServer,
+    answer_for_malformed,
+    answer_unclaimed_cancel,
+    error_reply,
+)
 from hotline.sip.uri import SipUri, Uri, is_ip_literal, parse_uri
 
 __all__ = ["ALLOW", "SUPPORTED", "CallHandler", "DialRefused", "SipEndpoint"]
@@ -197,10 +205,12 @@ class SipEndpoint:
         )
         self.digest_server = self._make_digest_server(config)
         """Verifies callers outside the allow-list (``None`` without ``sip.accounts``)."""
+        self.uas = UserAgentServer(codecs=self.codecs, digest=self.digest_server)
+        """The rules for what arrives: every answer the endpoint sends of its own is decided there."""
         self._auth_clock: Callable[[], float] = clock or time.time
         self._authenticated: weakref.WeakKeyDictionary[IncomingCall, str] = weakref.WeakKeyDictionary()
         self._txn_transport: dict[TransactionKey, Transport] = {}
-        self._pending: dict[TransactionKey, asyncio.Future[Response]] = {}
+        self._pending: dict[TransactionKey, asyncio.Future[Response | NoResponse]] = {}
         self._invites: dict[TransactionKey, InviteUser] = {}
         self._dialogs: dict[DialogId, DialogUser] = {}
         self._calls: dict[str, DialogUser] = {}
@@ -439,16 +449,17 @@ class SipEndpoint:
 
     def send_request(
         self, request: Request, transport: Transport, destination: Address
-    ) -> asyncio.Future[Response]:
+    ) -> asyncio.Future[Response | NoResponse]:
         """Start a non-INVITE client transaction; the future gets its final response.
 
-        A timeout becomes a synthetic 408, a transport failure a 503 (RFC 3261 §8.1.3.1).
+        A timeout gives a :class:`~hotline.sip.uac.NoResponse` 408, a transport
+        failure one with 503 (RFC 3261 §8.1.3.1).
         """
         assert self._loop is not None
         key, actions = self.layer.send_request(
             request, destination, self.now(), reliable=transport.name == "TCP"
         )
-        fut: asyncio.Future[Response] = self._loop.create_future()
+        fut: asyncio.Future[Response | NoResponse] = self._loop.create_future()
         self._pending[key] = fut
         self._txn_transport[key] = transport
         self._run(actions, transport)
@@ -542,7 +553,7 @@ class SipEndpoint:
             self._run(actions, transport)
         elif isinstance(event, MalformedReceived):
             self._on_malformed(transport, event)
-        elif isinstance(event, WireTransportError):
+        elif isinstance(event, SendFailed):
             self._on_wire_error(transport, event)
 
     def _admit(self, transport: Transport, request: Request, source: Address) -> bool:
@@ -603,7 +614,7 @@ class SipEndpoint:
             self._invites.pop(key, None)
             fut = self._pending.pop(key, None)
             if fut is not None and not fut.done():
-                fut.set_result(_synthetic(408, "Request Timeout"))
+                fut.set_result(TIMED_OUT)
         # The layer's next deadline is the top of its timer heap: cheap to ask every time.
         self._want_wake(_earliest(wake, self.layer.next_deadline()))
 
@@ -632,9 +643,9 @@ class SipEndpoint:
         elif isinstance(action, CancelReceived):
             self._on_cancel(action)
         elif isinstance(action, TransactionTimedOut):
-            self._on_txn_failure(action.key, 408, f"timer {action.timer}")
+            self._on_txn_failure(action.key, NoResponse(408, f"timer {action.timer}"))
         elif isinstance(action, TransportFailed):
-            self._on_txn_failure(action.key, 503, action.reason)
+            self._on_txn_failure(action.key, NoResponse(503, action.reason))
         elif isinstance(action, AckTimeout):
             call = self._calls.get(action.call_id)
             if call is not None:
@@ -698,82 +709,57 @@ class SipEndpoint:
         try:
             self._dispatch_request(request, source, key)
         except RemoteProtocolError as exc:
-            self._respond_error(key, request, exc.status, exc.reason)
-        except SdpError as exc:
-            self._respond_error(key, request, exc.status, None)
+            self._reply_unless_answered(key, request, error_reply(exc))
         except Exception:
             log.exception("handling %s %s failed", request.method, request.call_id)
             if request.method != "ACK":
-                self._respond_error(key, request, 500, None)
+                self._reply_unless_answered(key, request, Reply(500))
 
-    def _respond_error(self, key: TransactionKey, request: Request, status: int, reason: str | None) -> None:
+    def _reply_unless_answered(self, key: TransactionKey, request: Request, reply: Reply) -> None:
         server = self.layer.server(key)
         if server is None or server.terminated or server.state.value in ("Completed", "Confirmed"):
             return
-        self.respond(key, request, status, None, to_tag=new_tag())
+        self._reply(key, request, reply)
+
+    def _reply(self, key: TransactionKey, request: Request, reply: Reply) -> None:
+        """Send the UAS core's ``reply`` on the server transaction ``key``."""
+        if reply.counter is not None:
+            self.counters[reply.counter] += 1
+        self.respond(
+            key, request, reply.status, reply.reason,
+            to_tag=new_tag() if reply.fresh_tag else None, headers=reply.headers, body=reply.body,
+            content_type=reply.content_type,
+        )
 
     def _dispatch_request(self, request: Request, source: Address | None, key: TransactionKey) -> None:
-        method = request.method
-        if method != "CANCEL":
-            unknown = unsupported_requirements(request.headers.get_all("Require"), SUPPORTED)
-            if unknown:
-                self.respond(
-                    key, request, 420, to_tag=new_tag(), headers=[("Unsupported", ", ".join(unknown))]
-                )
-                return
-        if request.to_tag is not None:
-            self._in_dialog(request, key)
-        elif method == "INVITE":
-            self._new_invite(request, source, key)
-        elif method == "OPTIONS":
-            self.respond(key, request, 200, to_tag=new_tag(), headers=self.capabilities())
-        elif method == "REFER":
-            self.respond(key, request, 403, "Transfer Not Allowed", to_tag=new_tag())
-        elif method in ("BYE", "INFO", "NOTIFY", "PRACK", "UPDATE"):
-            self.respond(key, request, 481, to_tag=new_tag())
-        elif method in KNOWN_METHODS:
-            self.respond(key, request, 405, to_tag=new_tag(), headers=[("Allow", ALLOW_TEXT)])
+        facts = RequestFacts(
+            dialog_known=DialogId.for_incoming_request(request) in self._dialogs
+            if request.to_tag is not None else False,
+            # Only the digest check asks; spare the allow-list walk when there is none.
+            from_peer=self.digest_server is not None and self._from_peer(key, source),
+            taking_calls=not self._stopping and self.on_call is not None,
+        )
+        decision = self.uas.on_request(request, facts, self._auth_clock())
+        if isinstance(decision, Reply):
+            self._reply(key, request, decision)
+        elif isinstance(decision, ToDialog):
+            self._dialogs[DialogId.for_incoming_request(request)].on_in_dialog_request(request, key)
         else:
-            self.respond(key, request, 501, to_tag=new_tag(), headers=[("Allow", ALLOW_TEXT)])
+            self._new_call(request, source, key, decision)
 
     def capabilities(self) -> list[tuple[str, str]]:
         """Allow, Accept and Supported headers (OPTIONS answers, 405s)."""
         return capability_headers()
 
-    def _in_dialog(self, request: Request, key: TransactionKey) -> None:
-        call = self._dialogs.get(DialogId.for_incoming_request(request))
-        if call is None:
-            if request.method == "OPTIONS":
-                self.respond(key, request, 200, headers=self.capabilities())
-            else:
-                self.respond(key, request, 481)
-            return
-        call.on_in_dialog_request(request, key)
-
-    def _new_invite(self, request: Request, source: Address | None, key: TransactionKey) -> None:
-        user: str | None = None
-        if self.digest_server is not None and not self._from_peer(key, source):
-            # Before anything else: a stranger learns nothing until it has authenticated.
-            user = self._authenticate(self.digest_server, request, key)
-            if user is None:
-                return
-        if self._stopping or self.on_call is None:
-            self.respond(key, request, 480, to_tag=new_tag())
-            return
-        if request.contact is None:
-            raise RemoteProtocolError(400, "INVITE without Contact")
-        sdp = None
-        if request.body:
-            if request.media_type != "application/sdp":
-                self.respond(key, request, 415, to_tag=new_tag(), headers=[("Accept", "application/sdp")])
-                return
-            # Reject an offer we cannot answer now, before anybody lets it ring.
-            sdp = SessionDescription.parse(request.body)
-            check_offer(sdp, supported_codecs=self.codecs)
+    def _new_call(
+        self, request: Request, source: Address | None, key: TransactionKey, admitted: NewCall
+    ) -> None:
+        if admitted.counter is not None:
+            self.counters[admitted.counter] += 1
         transport = self._txn_transport.get(key) or self.transport_for()
-        call = IncomingCall(self, request, key, source or ("", 0), transport, sdp)
-        if user is not None:
-            self._authenticated[call] = user
+        call = IncomingCall(self, request, key, source or ("", 0), transport, admitted.offer)
+        if admitted.user is not None:
+            self._authenticated[call] = admitted.user
         self.register_dialog(call.dialog_id, call)
         self.spawn(self._run_handler(call), name=f"sip-call-{request.call_id[:16]}")
 
@@ -796,54 +782,6 @@ class SipEndpoint:
             return False
         return server is not None
 
-    def _authenticate(self, digest: DigestServer, request: Request, key: TransactionKey) -> str | None:
-        """The user a stranger's INVITE authenticates as, or None once it has been answered."""
-        now = self._auth_clock()
-        credentials: Credentials | None = None
-        malformed: str | None = None
-        for value in request.headers.get_all("Authorization"):
-            try:
-                parsed = Credentials.parse(value)
-            except AuthError as exc:
-                malformed = str(exc)
-                continue
-            if parsed.realm == digest.realm:
-                credentials = parsed
-                break
-        if credentials is None:
-            if malformed is not None:
-                self.counters["auth-malformed"] += 1
-                self.respond(key, request, 400, "Bad Authorization Header", to_tag=new_tag())
-            else:
-                self._challenge(digest, request, key, now, stale=False)
-            return None
-        uri = credentials.uri if _same_uri(credentials.uri, request.uri) else str(request.uri)
-        result = digest.verify(credentials, request.method, now, request_uri=uri, body=request.body)
-        if result.ok:
-            self.counters["auth-ok"] += 1
-            return result.username
-        log.info(
-            "digest authentication of %s as %r failed: %s",
-            request.call_id, credentials.username, result.reason,
-        )
-        if result.stale:
-            self._challenge(digest, request, key, now, stale=True)
-        elif result.status == 400:
-            self.counters["auth-malformed"] += 1
-            self.respond(key, request, 400, "Bad Authorization Header", to_tag=new_tag())
-        else:
-            # Never a second challenge: a wrong password must not loop.
-            self.counters["auth-failed"] += 1
-            self.respond(key, request, 403, to_tag=new_tag())
-        return None
-
-    def _challenge(
-        self, digest: DigestServer, request: Request, key: TransactionKey, now: float, *, stale: bool
-    ) -> None:
-        self.counters["auth-challenge"] += 1
-        headers = [("WWW-Authenticate", c.serialize()) for c in digest.challenges(now, stale=stale)]
-        self.respond(key, request, 401, to_tag=new_tag(), headers=headers)
-
     async def _run_handler(self, call: IncomingCall) -> None:
         assert self.on_call is not None
         try:
@@ -861,8 +799,9 @@ class SipEndpoint:
         call = self._calls.get(event.request.call_id)
         if call is None or not call.on_cancel(event.invite_key):
             server = self.layer.server(event.invite_key)
-            if server is not None and not server.terminated:
-                self.respond(event.invite_key, server.request, 487, to_tag=new_tag())
+            reply = answer_unclaimed_cancel(server is not None and not server.terminated)
+            if server is not None and reply is not None:
+                self._reply(event.invite_key, server.request, reply)
 
     # -- responses ----------------------------------------------------------------------------
 
@@ -883,16 +822,16 @@ class SipEndpoint:
             if not fut.done():
                 fut.set_result(response)
 
-    def _on_txn_failure(self, key: TransactionKey, status: int, why: str) -> None:
+    def _on_txn_failure(self, key: TransactionKey, outcome: NoResponse) -> None:
         invite_call = self._invites.pop(key, None)
         if invite_call is not None:
-            invite_call.on_invite_response(_synthetic(status, why))
+            invite_call.on_invite_failed(outcome)
             return
         fut = self._pending.pop(key, None)
         if fut is not None and not fut.done():
-            fut.set_result(_synthetic(status, why))
+            fut.set_result(outcome)
 
-    def _on_wire_error(self, transport: Transport, event: WireTransportError) -> None:
+    def _on_wire_error(self, transport: Transport, event: SendFailed) -> None:
         self.counters["transport-error"] += 1
         if event.destination is None:
             return
@@ -904,13 +843,13 @@ class SipEndpoint:
             if txn is not None and txn.peer is not None and txn.peer[0] == event.destination[0] and (
                 txn.peer[1] == event.destination[1]
             ):
-                self._run(self.layer.transport_error(key, TxnTransportError(event.reason), now), transport)
+                self._run(self.layer.transport_error(key, TransmitFailed(event.reason), now), transport)
 
     # -- malformed input ---------------------------------------------------------------------
 
     def _on_malformed(self, transport: Transport, event: MalformedReceived) -> None:
         self.counters["malformed"] += 1
-        response = _answer_for_malformed(event.raw, event.error)
+        response = answer_for_malformed(event.raw, event.error)
         if response is None:
             self.counters["malformed-dropped"] += 1
             return
@@ -957,12 +896,12 @@ class SipEndpoint:
                     self._unregistered.set()
         self._want_wake(registration.next_deadline())
 
-    def _on_register_done(self, fut: asyncio.Future[Response], *, cseq: int) -> None:
+    def _on_register_done(self, fut: asyncio.Future[Response | NoResponse], *, cseq: int) -> None:
         if fut.cancelled() or self.registration is None:
             return
         response = fut.result()
         now = self.now()
-        if response.headers.get("Via") is None:  # made up locally: timeout or transport failure
+        if isinstance(response, NoResponse):
             self._apply_registration(self.registration.handle_timeout(now, cseq=cseq, reason=response.reason))
         else:
             self._apply_registration(self.registration.handle_response(response, now))
@@ -1014,52 +953,3 @@ def _earliest(a: float | None, b: float | None) -> float | None:
     if b is None:
         return a
     return min(a, b)
-
-
-def _same_uri(text: str, uri: Uri) -> bool:
-    """Whether a digest ``uri`` parameter names the Request-URI ``uri`` (RFC 3261 §22.4)."""
-    if text == str(uri):
-        return True
-    try:
-        return parse_uri(text) == uri
-    except RemoteProtocolError:
-        return False
-
-
-def _synthetic(status: int, reason: str) -> Response:
-    """A response made up locally for a timeout or transport failure (never sent)."""
-    return Response(status=status, reason=reason)
-
-
-def _answer_for_malformed(raw: bytes, error: RemoteProtocolError) -> bytes | None:
-    """A response to a request too broken to parse, when enough of it can be read, else None.
-
-    Needs a request line (not a response, not an ACK) and the Via, From, To,
-    Call-ID and CSeq lines, copied as they are.  Framing errors on streams and
-    anything else get silence.
-    """
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    text = head.decode("utf-8", "replace")
-    lines = [line.rstrip("\r") for line in text.split("\n")]
-    if not lines or not lines[0] or lines[0][:4].upper() == "SIP/":
-        return None
-    method = lines[0].split(" ", 1)[0]
-    if method == "ACK" or not method.isascii() or not method.isalpha():
-        return None
-    wanted = {"via": [], "from": [], "to": [], "call-id": [], "cseq": []}  # type: dict[str, list[str]]
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        lname = canonical_name(name.strip()).lower()
-        if lname in wanted:
-            wanted[lname].append(f"{name.strip()}:{value}")
-    if any(not v for v in wanted.values()):
-        return None
-    status = error.status if 400 <= error.status <= 699 else 400
-    reason = (error.reason or "Bad Request").replace("\r", " ").replace("\n", " ")[:80]
-    out = [f"SIP/2.0 {status} {reason}"]
-    for name in ("via", "from", "to", "call-id", "cseq"):
-        out.extend(wanted[name])
-    out.append("Content-Length: 0")
-    return ("\r\n".join(out) + "\r\n\r\n").encode("utf-8", "replace")

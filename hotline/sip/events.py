@@ -25,7 +25,7 @@ __all__ = [
     "TransactionTerminated",
     "TransactionTimedOut",
     "Transmit",
-    "TransportError",
+    "TransmitFailed",
     "TransportFailed",
 ]
 
@@ -162,8 +162,8 @@ class AckTimeout:
 
 
 @dataclass(frozen=True)
-class TransportError:
-    """Input: the transport failed to send a message of a transaction."""
+class TransmitFailed:
+    """Input: the transport failed to send a message of a transaction (a :class:`Transmit` failed)."""
 
     reason: str
 

@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "METHOD_CLASSES",
-    "Action",
     "Decision",
+    "GateAction",
     "Gatekeeper",
     "Mode",
     "PeerAllowList",
@@ -271,7 +271,7 @@ class TokenBucket:
         return max(0.0, -self.tokens)
 
 
-class Action(enum.Enum):
+class GateAction(enum.Enum):
     """What to do with a request."""
 
     ACCEPT = "accept"
@@ -283,16 +283,16 @@ class Action(enum.Enum):
 class Verdict:
     """The rate limiter's answer: allow, reject (503 + Retry-After) or drop."""
 
-    action: Action
+    action: GateAction
     retry_after: int | None = None
 
     @property
     def allowed(self) -> bool:
         """True when the request is within its limit."""
-        return self.action is Action.ACCEPT
+        return self.action is GateAction.ACCEPT
 
 
-_ALLOW = Verdict(Action.ACCEPT)
+_ALLOW = Verdict(GateAction.ACCEPT)
 
 
 class RateLimiter:
@@ -362,8 +362,8 @@ class RateLimiter:
         if bucket.take(now):
             return _ALLOW
         if bucket.debt >= self.drop_after:
-            return Verdict(Action.DROP)
-        return Verdict(Action.REJECT, retry_after=max(1, math.ceil(bucket.wait_time())))
+            return Verdict(GateAction.DROP)
+        return Verdict(GateAction.REJECT, retry_after=max(1, math.ceil(bucket.wait_time())))
 
     def sweep(self, now: float) -> int:
         """Forget buckets that have refilled completely (a no-op to forget); return count."""
@@ -440,7 +440,7 @@ class Decision:
     ``why`` is a short machine-readable cause for logs and counters.
     """
 
-    action: Action
+    action: GateAction
     code: int | None = None
     reason: str = ""
     retry_after: int | None = None
@@ -449,11 +449,11 @@ class Decision:
     @property
     def accepted(self) -> bool:
         """True when the request may go on to the transaction layer."""
-        return self.action is Action.ACCEPT
+        return self.action is GateAction.ACCEPT
 
 
-_ACCEPT = Decision(Action.ACCEPT, why="peer")
-_DIGEST = Decision(Action.ACCEPT, why="digest")
+_ACCEPT = Decision(GateAction.ACCEPT, why="peer")
+_DIGEST = Decision(GateAction.ACCEPT, why="digest")
 
 
 @dataclass
@@ -487,8 +487,8 @@ class Gatekeeper:
         """Decide what to do with one request from ``source_ip`` (port ``source_port`` if known)."""
         known = self.peers.allows(source_ip, source_port)
         decision = self._decide(known, source_ip, method, user_agent, now, from_display, to_user)
-        if decision.action is Action.REJECT and method == "ACK":
-            decision = Decision(Action.DROP, why=decision.why)
+        if decision.action is GateAction.REJECT and method == "ACK":
+            decision = Decision(GateAction.DROP, why=decision.why)
         self.counters[(method_class(method), decision.action.value, decision.why)] += 1
         return decision
 
@@ -503,14 +503,14 @@ class Gatekeeper:
         to_user: str | None,
     ) -> Decision:
         if not known and is_scanner(user_agent, from_display, to_user):
-            return Decision(Action.DROP, why="scanner")
+            return Decision(GateAction.DROP, why="scanner")
         if not known or self.limit_peers:
             verdict = self.limiter.check(source_ip, method, now)
-            if verdict.action is Action.DROP:
-                return Decision(Action.DROP, why="flood")
-            if verdict.action is Action.REJECT:
+            if verdict.action is GateAction.DROP:
+                return Decision(GateAction.DROP, why="flood")
+            if verdict.action is GateAction.REJECT:
                 return Decision(
-                    Action.REJECT, 503, "Service Unavailable", verdict.retry_after, "rate"
+                    GateAction.REJECT, 503, "Service Unavailable", verdict.retry_after, "rate"
                 )
         if known:
             return _ACCEPT
@@ -519,8 +519,8 @@ class Gatekeeper:
         if self.mode is Mode.REGISTER:
             # Only our registrar/proxy may reach us: a direct INVITE is a ghost call
             # or toll-fraud probe.
-            return Decision(Action.REJECT, 403, "Forbidden", why="not-registrar")
-        return Decision(Action.REJECT, 403, "Forbidden", why="unknown-peer")
+            return Decision(GateAction.REJECT, 403, "Forbidden", why="not-registrar")
+        return Decision(GateAction.REJECT, 403, "Forbidden", why="unknown-peer")
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Decision counts per method class, e.g. ``{"INVITE": {"accept": 3, "drop": 9}}``."""

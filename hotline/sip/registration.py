@@ -62,11 +62,11 @@ from hotline.sip.settings import RegisterSettings
 from hotline.sip.uri import SipUri
 
 __all__ = [
-    "Input",
     "RegisterRequest",
     "Registered",
     "Registration",
     "RegistrationFailed",
+    "RegistrationInput",
     "RegistrationOutput",
     "RegistrationState",
     "RegistrationTimers",
@@ -174,7 +174,7 @@ class RegistrationState(enum.Enum):
     """A REGISTER with Expires: 0 (or one still in flight before it) awaits its answer."""
 
 
-class Input(enum.Enum):
+class RegistrationInput(enum.Enum):
     """Everything that can happen to a :class:`Registration`."""
 
     START = "start()"
@@ -190,13 +190,13 @@ class Input(enum.Enum):
 
 
 _S = RegistrationState
-_I = Input
+_I = RegistrationInput
 
 # Statuses that say "try again later" rather than "this will not work".
 _NOT_TRANSIENT_5XX = frozenset({501, 505, 513})
 
 
-def _classify(status: int) -> Input:
+def _classify(status: int) -> RegistrationInput:
     if status < 200:
         return _I.PROVISIONAL
     if status < 300:
@@ -231,9 +231,9 @@ def _same_contact(ours: SipUri, theirs: NameAddr) -> bool:
     return uri.transport == ours.transport
 
 
-def _build_table() -> dict[tuple[RegistrationState, Input], str]:
+def _build_table() -> dict[tuple[RegistrationState, RegistrationInput], str]:
     """(state, input) -> name of the :class:`Registration` method that handles it."""
-    table: dict[tuple[RegistrationState, Input], str] = {
+    table: dict[tuple[RegistrationState, RegistrationInput], str] = {
         # UNREGISTERED: nothing in flight, nothing to refresh.
         (_S.UNREGISTERED, _I.START): "_begin",
         (_S.UNREGISTERED, _I.UNREGISTER): "_ignore",
@@ -440,7 +440,7 @@ class Registration:
     # -- dispatch ---------------------------------------------------------------------
 
     def _dispatch(
-        self, inp: Input, now: float, response: Response | None = None, reason: str = ""
+        self, inp: RegistrationInput, now: float, response: Response | None = None, reason: str = ""
     ) -> list[RegistrationOutput]:
         handler = self._TABLE.get((self._state, inp))
         if handler is None:

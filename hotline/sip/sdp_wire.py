@@ -24,6 +24,8 @@ import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from hotline.sip.errors import RemoteProtocolError
+
 __all__ = [
     "DIRECTIONS",
     "Attribute",
@@ -42,18 +44,21 @@ DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 _MAX_BODY = 64 * 1024
 
 
-class SdpError(ValueError):
+class SdpError(RemoteProtocolError, ValueError):
     """A remote SDP problem, carrying the SIP status the request should be answered with.
 
     ``status`` is 400 for a body that is not valid SDP and 488 (Not Acceptable Here)
     for a well-formed description we cannot accept (no common codec, rejected audio).
-    The fault is always the peer's: catch it in the session layer and answer.
+    The fault is always the peer's: like any :class:`RemoteProtocolError` it is
+    answered with its status.  (Still a :class:`ValueError`, as it always was.)
     """
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(status, message)
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
     def __repr__(self) -> str:
         return f"SdpError({self.status}, {self.message!r})"

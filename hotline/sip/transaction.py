@@ -44,7 +44,7 @@ from hotline.sip.events import (
     TransactionTerminated,
     TransactionTimedOut,
     Transmit,
-    TransportError,
+    TransmitFailed,
     TransportFailed,
 )
 from hotline.sip.headers import split_header_list
@@ -53,13 +53,13 @@ from hotline.sip.timers import TimerConfig
 
 __all__ = [
     "ClientState",
-    "Input",
     "InviteClientTransaction",
     "InviteServerTransaction",
     "NonInviteClientTransaction",
     "NonInviteServerTransaction",
     "ServerState",
     "Transaction",
+    "TransactionInput",
     "TransactionLayer",
     "build_ack_for_non2xx",
     "build_cancel",
@@ -88,7 +88,7 @@ class ServerState(enum.Enum):
     TERMINATED = "Terminated"
 
 
-class Input(enum.Enum):
+class TransactionInput(enum.Enum):
     """Everything that can happen to a transaction."""
 
     REQUEST = "request retransmission"
@@ -113,19 +113,23 @@ class Input(enum.Enum):
     TRANSPORT_ERROR = "transport error"
 
 
-_TIMER_INPUT = {i.value: i for i in Input if len(i.value) == 1}
+_TIMER_INPUT = {i.value: i for i in TransactionInput if len(i.value) == 1}
 
 State = ClientState | ServerState
-Table = dict[tuple[State, Input], tuple[str, State]]
+Table = dict[tuple[State, TransactionInput], tuple[str, State]]
 
 
 _RESPONSE_INPUTS = {
-    prefix: (Input[f"{prefix}_1XX"], Input[f"{prefix}_2XX"], Input[f"{prefix}_FINAL"])
+    prefix: (
+        TransactionInput[f"{prefix}_1XX"],
+        TransactionInput[f"{prefix}_2XX"],
+        TransactionInput[f"{prefix}_FINAL"],
+    )
     for prefix in ("RESP", "TU")
 }
 
 
-def _response_input(status: int, prefix: str) -> Input:
+def _response_input(status: int, prefix: str) -> TransactionInput:
     provisional, success, final = _RESPONSE_INPUTS[prefix]
     if status < 200:
         return provisional
@@ -162,7 +166,7 @@ class Transaction:
         self._intervals: dict[str, float] = {}
         self._immediate: list[str] = []
         self._message: Request | Response | None = None
-        self._error: TransportError | None = None
+        self._error: TransmitFailed | None = None
         self._started = False
 
     def __repr__(self) -> str:
@@ -198,14 +202,16 @@ class Transaction:
             if message is not None:
                 message.headers.compact()
 
-    def handle_transport_error(self, error: TransportError, now: float) -> list[Action]:
+    def handle_transport_error(self, error: TransmitFailed, now: float) -> list[Action]:
         """The transport failed to send one of our messages."""
         self._error = error
-        return self._fire(Input.TRANSPORT_ERROR, now)
+        return self._fire(TransactionInput.TRANSPORT_ERROR, now)
 
     # -- the table walk --------------------------------------------------------------
 
-    def _fire(self, inp: Input, now: float, message: Request | Response | None = None) -> list[Action]:
+    def _fire(
+        self, inp: TransactionInput, now: float, message: Request | Response | None = None
+    ) -> list[Action]:
         try:
             action, next_state = self.TABLE[(self.state, inp)]
         except KeyError:
@@ -327,26 +333,26 @@ class InviteClientTransaction(_ClientTransaction):
     INITIAL = _C.CALLING
     TERMINATED = _C.TERMINATED
     TABLE: ClassVar[Table] = {
-        (_C.CALLING, Input.TIMER_A): ("_retransmit", _C.CALLING),
-        (_C.CALLING, Input.TIMER_B): ("_timed_out", _C.TERMINATED),
-        (_C.CALLING, Input.RESP_1XX): ("_first_provisional", _C.PROCEEDING),
-        (_C.CALLING, Input.RESP_2XX): ("_deliver", _C.TERMINATED),
-        (_C.CALLING, Input.RESP_FINAL): ("_ack_and_deliver", _C.COMPLETED),
-        (_C.CALLING, Input.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
-        (_C.PROCEEDING, Input.RESP_1XX): ("_provisional", _C.PROCEEDING),
-        (_C.PROCEEDING, Input.RESP_2XX): ("_deliver", _C.TERMINATED),
-        (_C.PROCEEDING, Input.RESP_FINAL): ("_ack_and_deliver", _C.COMPLETED),
-        (_C.PROCEEDING, Input.TIMER_C): ("_timer_c", _C.TERMINATED),
-        (_C.PROCEEDING, Input.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
-        (_C.COMPLETED, Input.RESP_1XX): ("_ignore", _C.COMPLETED),
-        (_C.COMPLETED, Input.RESP_2XX): ("_ignore", _C.COMPLETED),
-        (_C.COMPLETED, Input.RESP_FINAL): ("_resend_ack", _C.COMPLETED),
-        (_C.COMPLETED, Input.TIMER_D): ("_terminate", _C.TERMINATED),
-        (_C.COMPLETED, Input.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
-        (_C.TERMINATED, Input.RESP_1XX): ("_ignore", _C.TERMINATED),
-        (_C.TERMINATED, Input.RESP_2XX): ("_ignore", _C.TERMINATED),
-        (_C.TERMINATED, Input.RESP_FINAL): ("_ignore", _C.TERMINATED),
-        (_C.TERMINATED, Input.TRANSPORT_ERROR): ("_ignore", _C.TERMINATED),
+        (_C.CALLING, TransactionInput.TIMER_A): ("_retransmit", _C.CALLING),
+        (_C.CALLING, TransactionInput.TIMER_B): ("_timed_out", _C.TERMINATED),
+        (_C.CALLING, TransactionInput.RESP_1XX): ("_first_provisional", _C.PROCEEDING),
+        (_C.CALLING, TransactionInput.RESP_2XX): ("_deliver", _C.TERMINATED),
+        (_C.CALLING, TransactionInput.RESP_FINAL): ("_ack_and_deliver", _C.COMPLETED),
+        (_C.CALLING, TransactionInput.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
+        (_C.PROCEEDING, TransactionInput.RESP_1XX): ("_provisional", _C.PROCEEDING),
+        (_C.PROCEEDING, TransactionInput.RESP_2XX): ("_deliver", _C.TERMINATED),
+        (_C.PROCEEDING, TransactionInput.RESP_FINAL): ("_ack_and_deliver", _C.COMPLETED),
+        (_C.PROCEEDING, TransactionInput.TIMER_C): ("_timer_c", _C.TERMINATED),
+        (_C.PROCEEDING, TransactionInput.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
+        (_C.COMPLETED, TransactionInput.RESP_1XX): ("_ignore", _C.COMPLETED),
+        (_C.COMPLETED, TransactionInput.RESP_2XX): ("_ignore", _C.COMPLETED),
+        (_C.COMPLETED, TransactionInput.RESP_FINAL): ("_resend_ack", _C.COMPLETED),
+        (_C.COMPLETED, TransactionInput.TIMER_D): ("_terminate", _C.TERMINATED),
+        (_C.COMPLETED, TransactionInput.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
+        (_C.TERMINATED, TransactionInput.RESP_1XX): ("_ignore", _C.TERMINATED),
+        (_C.TERMINATED, TransactionInput.RESP_2XX): ("_ignore", _C.TERMINATED),
+        (_C.TERMINATED, TransactionInput.RESP_FINAL): ("_ignore", _C.TERMINATED),
+        (_C.TERMINATED, TransactionInput.TRANSPORT_ERROR): ("_ignore", _C.TERMINATED),
     }
 
     ack: Request | None = None
@@ -409,27 +415,27 @@ class NonInviteClientTransaction(_ClientTransaction):
     INITIAL = _C.TRYING
     TERMINATED = _C.TERMINATED
     TABLE: ClassVar[Table] = {
-        (_C.TRYING, Input.TIMER_E): ("_retransmit", _C.TRYING),
-        (_C.TRYING, Input.TIMER_F): ("_timed_out", _C.TERMINATED),
-        (_C.TRYING, Input.RESP_1XX): ("_deliver", _C.PROCEEDING),
-        (_C.TRYING, Input.RESP_2XX): ("_complete", _C.COMPLETED),
-        (_C.TRYING, Input.RESP_FINAL): ("_complete", _C.COMPLETED),
-        (_C.TRYING, Input.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
-        (_C.PROCEEDING, Input.TIMER_E): ("_retransmit", _C.PROCEEDING),
-        (_C.PROCEEDING, Input.TIMER_F): ("_timed_out", _C.TERMINATED),
-        (_C.PROCEEDING, Input.RESP_1XX): ("_deliver", _C.PROCEEDING),
-        (_C.PROCEEDING, Input.RESP_2XX): ("_complete", _C.COMPLETED),
-        (_C.PROCEEDING, Input.RESP_FINAL): ("_complete", _C.COMPLETED),
-        (_C.PROCEEDING, Input.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
-        (_C.COMPLETED, Input.RESP_1XX): ("_ignore", _C.COMPLETED),
-        (_C.COMPLETED, Input.RESP_2XX): ("_ignore", _C.COMPLETED),
-        (_C.COMPLETED, Input.RESP_FINAL): ("_ignore", _C.COMPLETED),
-        (_C.COMPLETED, Input.TIMER_K): ("_terminate", _C.TERMINATED),
-        (_C.COMPLETED, Input.TRANSPORT_ERROR): ("_ignore", _C.COMPLETED),
-        (_C.TERMINATED, Input.RESP_1XX): ("_ignore", _C.TERMINATED),
-        (_C.TERMINATED, Input.RESP_2XX): ("_ignore", _C.TERMINATED),
-        (_C.TERMINATED, Input.RESP_FINAL): ("_ignore", _C.TERMINATED),
-        (_C.TERMINATED, Input.TRANSPORT_ERROR): ("_ignore", _C.TERMINATED),
+        (_C.TRYING, TransactionInput.TIMER_E): ("_retransmit", _C.TRYING),
+        (_C.TRYING, TransactionInput.TIMER_F): ("_timed_out", _C.TERMINATED),
+        (_C.TRYING, TransactionInput.RESP_1XX): ("_deliver", _C.PROCEEDING),
+        (_C.TRYING, TransactionInput.RESP_2XX): ("_complete", _C.COMPLETED),
+        (_C.TRYING, TransactionInput.RESP_FINAL): ("_complete", _C.COMPLETED),
+        (_C.TRYING, TransactionInput.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
+        (_C.PROCEEDING, TransactionInput.TIMER_E): ("_retransmit", _C.PROCEEDING),
+        (_C.PROCEEDING, TransactionInput.TIMER_F): ("_timed_out", _C.TERMINATED),
+        (_C.PROCEEDING, TransactionInput.RESP_1XX): ("_deliver", _C.PROCEEDING),
+        (_C.PROCEEDING, TransactionInput.RESP_2XX): ("_complete", _C.COMPLETED),
+        (_C.PROCEEDING, TransactionInput.RESP_FINAL): ("_complete", _C.COMPLETED),
+        (_C.PROCEEDING, TransactionInput.TRANSPORT_ERROR): ("_transport_failed", _C.TERMINATED),
+        (_C.COMPLETED, TransactionInput.RESP_1XX): ("_ignore", _C.COMPLETED),
+        (_C.COMPLETED, TransactionInput.RESP_2XX): ("_ignore", _C.COMPLETED),
+        (_C.COMPLETED, TransactionInput.RESP_FINAL): ("_ignore", _C.COMPLETED),
+        (_C.COMPLETED, TransactionInput.TIMER_K): ("_terminate", _C.TERMINATED),
+        (_C.COMPLETED, TransactionInput.TRANSPORT_ERROR): ("_ignore", _C.COMPLETED),
+        (_C.TERMINATED, TransactionInput.RESP_1XX): ("_ignore", _C.TERMINATED),
+        (_C.TERMINATED, TransactionInput.RESP_2XX): ("_ignore", _C.TERMINATED),
+        (_C.TERMINATED, TransactionInput.RESP_FINAL): ("_ignore", _C.TERMINATED),
+        (_C.TERMINATED, TransactionInput.TRANSPORT_ERROR): ("_ignore", _C.TERMINATED),
     }
 
     def _begin(self, now: float) -> list[Action]:
@@ -475,7 +481,8 @@ class _ServerTransaction(Transaction):
         """Feed a request (retransmission or ACK) that matched this transaction."""
         if not isinstance(message, Request):
             raise LocalProtocolError("a server transaction only takes requests")
-        return self._fire(Input.ACK if message.method == "ACK" else Input.REQUEST, now, message)
+        inp = TransactionInput.ACK if message.method == "ACK" else TransactionInput.REQUEST
+        return self._fire(inp, now, message)
 
     def send_response(self, response: Response, now: float) -> list[Action]:
         """Send a response from the transaction user."""
@@ -502,24 +509,24 @@ class InviteServerTransaction(_ServerTransaction):
     INITIAL = _S.PROCEEDING
     TERMINATED = _S.TERMINATED
     TABLE: ClassVar[Table] = {
-        (_S.PROCEEDING, Input.REQUEST): ("_resend_last", _S.PROCEEDING),
-        (_S.PROCEEDING, Input.ACK): ("_ignore", _S.PROCEEDING),
-        (_S.PROCEEDING, Input.TU_1XX): ("_send", _S.PROCEEDING),
-        (_S.PROCEEDING, Input.TU_2XX): ("_send_2xx", _S.TERMINATED),
-        (_S.PROCEEDING, Input.TU_FINAL): ("_send_final", _S.COMPLETED),
-        (_S.PROCEEDING, Input.TRANSPORT_ERROR): ("_transport_failed", _S.TERMINATED),
-        (_S.COMPLETED, Input.REQUEST): ("_resend_last", _S.COMPLETED),
-        (_S.COMPLETED, Input.ACK): ("_confirm", _S.CONFIRMED),
-        (_S.COMPLETED, Input.TIMER_G): ("_retransmit_final", _S.COMPLETED),
-        (_S.COMPLETED, Input.TIMER_H): ("_no_ack", _S.TERMINATED),
-        (_S.COMPLETED, Input.TRANSPORT_ERROR): ("_transport_failed", _S.TERMINATED),
-        (_S.CONFIRMED, Input.REQUEST): ("_ignore", _S.CONFIRMED),
-        (_S.CONFIRMED, Input.ACK): ("_ignore", _S.CONFIRMED),
-        (_S.CONFIRMED, Input.TIMER_I): ("_terminate", _S.TERMINATED),
-        (_S.CONFIRMED, Input.TRANSPORT_ERROR): ("_ignore", _S.CONFIRMED),
-        (_S.TERMINATED, Input.REQUEST): ("_ignore", _S.TERMINATED),
-        (_S.TERMINATED, Input.ACK): ("_ignore", _S.TERMINATED),
-        (_S.TERMINATED, Input.TRANSPORT_ERROR): ("_ignore", _S.TERMINATED),
+        (_S.PROCEEDING, TransactionInput.REQUEST): ("_resend_last", _S.PROCEEDING),
+        (_S.PROCEEDING, TransactionInput.ACK): ("_ignore", _S.PROCEEDING),
+        (_S.PROCEEDING, TransactionInput.TU_1XX): ("_send", _S.PROCEEDING),
+        (_S.PROCEEDING, TransactionInput.TU_2XX): ("_send_2xx", _S.TERMINATED),
+        (_S.PROCEEDING, TransactionInput.TU_FINAL): ("_send_final", _S.COMPLETED),
+        (_S.PROCEEDING, TransactionInput.TRANSPORT_ERROR): ("_transport_failed", _S.TERMINATED),
+        (_S.COMPLETED, TransactionInput.REQUEST): ("_resend_last", _S.COMPLETED),
+        (_S.COMPLETED, TransactionInput.ACK): ("_confirm", _S.CONFIRMED),
+        (_S.COMPLETED, TransactionInput.TIMER_G): ("_retransmit_final", _S.COMPLETED),
+        (_S.COMPLETED, TransactionInput.TIMER_H): ("_no_ack", _S.TERMINATED),
+        (_S.COMPLETED, TransactionInput.TRANSPORT_ERROR): ("_transport_failed", _S.TERMINATED),
+        (_S.CONFIRMED, TransactionInput.REQUEST): ("_ignore", _S.CONFIRMED),
+        (_S.CONFIRMED, TransactionInput.ACK): ("_ignore", _S.CONFIRMED),
+        (_S.CONFIRMED, TransactionInput.TIMER_I): ("_terminate", _S.TERMINATED),
+        (_S.CONFIRMED, TransactionInput.TRANSPORT_ERROR): ("_ignore", _S.CONFIRMED),
+        (_S.TERMINATED, TransactionInput.REQUEST): ("_ignore", _S.TERMINATED),
+        (_S.TERMINATED, TransactionInput.ACK): ("_ignore", _S.TERMINATED),
+        (_S.TERMINATED, TransactionInput.TRANSPORT_ERROR): ("_ignore", _S.TERMINATED),
     }
 
     answered_2xx = False
@@ -563,25 +570,25 @@ class NonInviteServerTransaction(_ServerTransaction):
     INITIAL = _S.TRYING
     TERMINATED = _S.TERMINATED
     TABLE: ClassVar[Table] = {
-        (_S.TRYING, Input.REQUEST): ("_ignore", _S.TRYING),
-        (_S.TRYING, Input.ACK): ("_ignore", _S.TRYING),
-        (_S.TRYING, Input.TU_1XX): ("_send", _S.PROCEEDING),
-        (_S.TRYING, Input.TU_2XX): ("_send_final", _S.COMPLETED),
-        (_S.TRYING, Input.TU_FINAL): ("_send_final", _S.COMPLETED),
-        (_S.TRYING, Input.TRANSPORT_ERROR): ("_transport_failed", _S.TERMINATED),
-        (_S.PROCEEDING, Input.REQUEST): ("_resend_last", _S.PROCEEDING),
-        (_S.PROCEEDING, Input.ACK): ("_ignore", _S.PROCEEDING),
-        (_S.PROCEEDING, Input.TU_1XX): ("_send", _S.PROCEEDING),
-        (_S.PROCEEDING, Input.TU_2XX): ("_send_final", _S.COMPLETED),
-        (_S.PROCEEDING, Input.TU_FINAL): ("_send_final", _S.COMPLETED),
-        (_S.PROCEEDING, Input.TRANSPORT_ERROR): ("_transport_failed", _S.TERMINATED),
-        (_S.COMPLETED, Input.REQUEST): ("_resend_last", _S.COMPLETED),
-        (_S.COMPLETED, Input.ACK): ("_ignore", _S.COMPLETED),
-        (_S.COMPLETED, Input.TIMER_J): ("_terminate", _S.TERMINATED),
-        (_S.COMPLETED, Input.TRANSPORT_ERROR): ("_transport_failed", _S.TERMINATED),
-        (_S.TERMINATED, Input.REQUEST): ("_ignore", _S.TERMINATED),
-        (_S.TERMINATED, Input.ACK): ("_ignore", _S.TERMINATED),
-        (_S.TERMINATED, Input.TRANSPORT_ERROR): ("_ignore", _S.TERMINATED),
+        (_S.TRYING, TransactionInput.REQUEST): ("_ignore", _S.TRYING),
+        (_S.TRYING, TransactionInput.ACK): ("_ignore", _S.TRYING),
+        (_S.TRYING, TransactionInput.TU_1XX): ("_send", _S.PROCEEDING),
+        (_S.TRYING, TransactionInput.TU_2XX): ("_send_final", _S.COMPLETED),
+        (_S.TRYING, TransactionInput.TU_FINAL): ("_send_final", _S.COMPLETED),
+        (_S.TRYING, TransactionInput.TRANSPORT_ERROR): ("_transport_failed", _S.TERMINATED),
+        (_S.PROCEEDING, TransactionInput.REQUEST): ("_resend_last", _S.PROCEEDING),
+        (_S.PROCEEDING, TransactionInput.ACK): ("_ignore", _S.PROCEEDING),
+        (_S.PROCEEDING, TransactionInput.TU_1XX): ("_send", _S.PROCEEDING),
+        (_S.PROCEEDING, TransactionInput.TU_2XX): ("_send_final", _S.COMPLETED),
+        (_S.PROCEEDING, TransactionInput.TU_FINAL): ("_send_final", _S.COMPLETED),
+        (_S.PROCEEDING, TransactionInput.TRANSPORT_ERROR): ("_transport_failed", _S.TERMINATED),
+        (_S.COMPLETED, TransactionInput.REQUEST): ("_resend_last", _S.COMPLETED),
+        (_S.COMPLETED, TransactionInput.ACK): ("_ignore", _S.COMPLETED),
+        (_S.COMPLETED, TransactionInput.TIMER_J): ("_terminate", _S.TERMINATED),
+        (_S.COMPLETED, TransactionInput.TRANSPORT_ERROR): ("_transport_failed", _S.TERMINATED),
+        (_S.TERMINATED, TransactionInput.REQUEST): ("_ignore", _S.TERMINATED),
+        (_S.TERMINATED, TransactionInput.ACK): ("_ignore", _S.TERMINATED),
+        (_S.TERMINATED, TransactionInput.TRANSPORT_ERROR): ("_ignore", _S.TERMINATED),
     }
 
     def _send_final(self, now: float) -> list[Action]:
@@ -876,7 +883,7 @@ class TransactionLayer:
             out.append(CancelReceived(invite_key, request))
         return out
 
-    def transport_error(self, key: TransactionKey, error: TransportError, now: float) -> list[Action]:
+    def transport_error(self, key: TransactionKey, error: TransmitFailed, now: float) -> list[Action]:
         """The transport failed to send a message of transaction ``key``."""
         txn: Transaction | None = self._clients.get(key) or self._servers.get(key)
         if txn is None:

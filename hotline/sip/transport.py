@@ -14,7 +14,7 @@ owner (the endpoint) supplied, as one of three small events:
   answer 400 if it can make out enough of the request; on TCP framing is lost,
   so the connection is closed right after the callback returns (the owner may
   still send a 400 on it from inside the callback).
-* :class:`TransportError` -- a send failed: an ICMP error came back for a UDP
+* :class:`SendFailed` -- a send failed: an ICMP error came back for a UDP
   datagram (read from the socket's error queue, so it names the destination),
   or a TCP connection could not be opened or was overrun.  Never raised.
 
@@ -64,9 +64,9 @@ __all__ = [
     "EventHandler",
     "MalformedReceived",
     "MessageReceived",
+    "SendFailed",
     "TcpTransport",
     "Transport",
-    "TransportError",
     "TransportEvent",
     "UdpTransport",
     "needs_congestion_control",
@@ -137,12 +137,12 @@ class MalformedReceived:
 
 
 @dataclass(frozen=True)
-class TransportError:
+class SendFailed:
     """Sending to ``destination`` failed (ICMP unreachable, connection refused, ...).
 
-    Reported, never raised.  Not to be confused with
-    :class:`hotline.sip.events.TransportError`, the transaction layer's input
-    the endpoint makes out of this.
+    Reported, never raised.  The endpoint turns it into a
+    :class:`hotline.sip.events.TransmitFailed` for each transaction whose
+    messages went to ``destination``.
     """
 
     destination: Address | None
@@ -153,7 +153,7 @@ class TransportError:
     """The operating system's error text."""
 
 
-TransportEvent = MessageReceived | MalformedReceived | TransportError
+TransportEvent = MessageReceived | MalformedReceived | SendFailed
 EventHandler = Callable[[TransportEvent], None]
 
 
@@ -342,7 +342,7 @@ class UdpTransport(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         if not self._drain_errors() and not isinstance(exc, BlockingIOError):
-            _emit(self._on_event, TransportError(None, self.name, str(exc)))
+            _emit(self._on_event, SendFailed(None, self.name, str(exc)))
 
     def _drain_errors(self) -> int:
         """Report every queued ICMP error with the destination it names; return how many."""
@@ -357,11 +357,11 @@ class UdpTransport(asyncio.DatagramProtocol):
                 break
             count += 1
             dest = _address(addr) if addr else None
-            _emit(self._on_event, TransportError(dest, self.name, "ICMP error (destination unreachable)"))
+            _emit(self._on_event, SendFailed(dest, self.name, "ICMP error (destination unreachable)"))
         return count
 
     def send(self, data: bytes, destination: Address) -> None:
-        """Send one datagram.  Failures are reported as :class:`TransportError`."""
+        """Send one datagram.  Failures are reported as :class:`SendFailed`."""
         if self._transport is None or self._sock is None or self._transport.is_closing():
             raise LocalProtocolError("UDP transport is not open")
         if len(data) > self.max_size:
@@ -381,9 +381,9 @@ class UdpTransport(asyncio.DatagramProtocol):
                     break
                 except ConnectionRefusedError:
                     if not self._drain_errors():
-                        _emit(self._on_event, TransportError(None, self.name, "connection refused"))
+                        _emit(self._on_event, SendFailed(None, self.name, "connection refused"))
                 except OSError as exc:
-                    _emit(self._on_event, TransportError(dest, self.name, str(exc)))
+                    _emit(self._on_event, SendFailed(dest, self.name, str(exc)))
                     return
             else:
                 return
@@ -468,7 +468,7 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         if self.transport.get_write_buffer_size() + len(data) > self.owner.max_write_buffer:
             log.warning("TCP peer %s is not reading; aborting", trace.format_address(self.peer))
-            _emit(self.owner._on_event, TransportError(self.key, "TCP", "peer not reading (buffer full)"))
+            _emit(self.owner._on_event, SendFailed(self.key, "TCP", "peer not reading (buffer full)"))
             self.transport.abort()
             return
         self.last_activity = asyncio.get_running_loop().time()
@@ -556,7 +556,7 @@ class TcpTransport:
     def send(self, data: bytes, destination: Address) -> None:
         """Send on the connection to ``destination``, opening one if there is none.
 
-        Never blocks; failures are reported as :class:`TransportError`.
+        Never blocks; failures are reported as :class:`SendFailed`.
         """
         if self._server is None:
             raise LocalProtocolError("TCP transport is not open")
@@ -570,7 +570,7 @@ class TcpTransport:
             self._queued[dest].append(data)
             return
         if len(self._connections) + len(self._queued) >= self.max_connections:
-            _emit(self._on_event, TransportError(dest, self.name, "too many TCP connections"))
+            _emit(self._on_event, SendFailed(dest, self.name, "too many TCP connections"))
             return
         self._queued[dest] = [data]
         task = asyncio.get_running_loop().create_task(self._connect(dest))
@@ -599,7 +599,7 @@ class TcpTransport:
             reason = str(exc) or type(exc).__name__
             log.info("TCP connect to %s failed: %s", trace.format_address(dest), reason)
             for _data in queued:
-                _emit(self._on_event, TransportError(dest, self.name, reason))
+                _emit(self._on_event, SendFailed(dest, self.name, reason))
 
     def _register(self, conn: _Connection) -> None:
         assert conn.key is not None and conn.transport is not None

@@ -151,8 +151,8 @@ def desk_config(**sip: object) -> Config:
     media = replace(
         config.media,
         prompts_dir=ROOT / "hotline" / "media" / "prompts",
-        rtp_port_min=30000,
-        rtp_port_max=30999,
+        rtp_port_min=(low := PORTS.block(1000)),
+        rtp_port_max=low + 999,
     )
     return replace(config, sip=sip_config(0, **sip), media=media)  # type: ignore[arg-type]
 

@@ -22,6 +22,7 @@ from hotline.sip.call_events import Ended
 from hotline.sip.endpoint import SipEndpoint
 from hotline.store import Store
 from tests.interop.endpoint_helpers import desk_config, offer, sip_settings, wait_for_end
+from tests.ports import PORTS
 
 ALLOW_ALL = lambda target: True  # noqa: E731
 
@@ -121,7 +122,8 @@ async def test_with_media_the_greeting_is_played(store: Store, caller: SipEndpoi
     rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rtp.bind(("127.0.0.1", 0))
     rtp.setblocking(False)
-    engine = MediaEngine(bind_host="127.0.0.1", port_min=31000, port_max=31999)
+    low = PORTS.block(1000)
+    engine = MediaEngine(bind_host="127.0.0.1", port_min=low, port_max=low + 999)
     await engine.start()
     desk = Desk(store, desk_config(ring_seconds=0.0), media=engine)
     await desk.endpoint.start()

@@ -15,7 +15,7 @@ import pytest
 
 from hotline.sip import trace
 from hotline.sip.call import CallEnded, CallFailed, IncomingCall
-from hotline.sip.call_events import Answered, Dtmf, Ended, Progress, Reinvite
+from hotline.sip.call_events import Answered, CallProgress, Dtmf, Ended, Reinvite
 from hotline.sip.endpoint import DialRefused, SipEndpoint
 from hotline.sip.message import Request, Response
 from hotline.sip.sdp import make_offer
@@ -446,6 +446,6 @@ async def test_early_media_is_reported(uas: Uas, uac: SipEndpoint) -> None:
     await asyncio.wait_for(call.answered(), 3)
     await call.hangup()
     events = [e async for e in call.events()]
-    progress = [e for e in events if isinstance(e, Progress)]
+    progress = [e for e in events if isinstance(e, CallProgress)]
     assert progress and progress[0].status == 183 and progress[0].early_sdp
     assert progress[0].early_media is not None and progress[0].early_media.remote_port == 41000

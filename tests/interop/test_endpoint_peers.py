@@ -29,6 +29,7 @@ from hotline.store import Store
 from tests.interop.endpoint_helpers import desk_config, offer, sip_settings, wait_for_end
 from tests.interop.peers import Baresip, Kamailio, PortAllocator, Sipp, start_baresip, start_kamailio
 from tests.interop.pyvoip_phone import PyVoipPhone
+from tests.ports import PORTS
 
 #: The on-call mobile, registered at kamailio by number (digits only: a number is what we dial).
 ONCALL_NUMBER = "15112345678"
@@ -100,7 +101,8 @@ async def test_leg_through_kamailio_to_registered_pyvoip(kamailio: Kamailio, pyv
 
 
 async def test_baresip_calls_the_hotline(store: Store, baresip_caller: Baresip) -> None:
-    engine = MediaEngine(bind_host="127.0.0.1", port_min=32000, port_max=32999)
+    low = PORTS.block(1000)
+    engine = MediaEngine(bind_host="127.0.0.1", port_min=low, port_max=low + 999)
     await engine.start()
     config = desk_config(ring_seconds=0.2)
     handler = FirstCallHandler(config, store, IssueService(store, config.site.timezone), media=engine)

@@ -19,7 +19,7 @@ from hotline.calls.first_handler import FirstCallHandler
 from hotline.config import Config
 from hotline.issues import IssueService
 from hotline.sip.call import IncomingCall, TransferFailed
-from hotline.sip.call_events import Answered, Ended, Progress, Refer
+from hotline.sip.call_events import Answered, CallProgress, Ended, Refer
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.errors import LocalProtocolError
 from hotline.store import Store
@@ -218,7 +218,7 @@ async def test_outbound_answered_with_presentation(sipp: Sipp) -> None:
         await call.hangup()
         async for event in call.events():
             events.append(event)
-        assert any(isinstance(e, Progress) and e.status == 180 for e in events)
+        assert any(isinstance(e, CallProgress) and e.status == 180 for e in events)
         assert events[-1] == Ended("local-bye")
         result = await uas.wait_async(20)
         assert result.ok, result.describe()
@@ -290,7 +290,7 @@ async def test_incoming_refer_notifies_progress(store: Store, sipp: Sipp, target
                 number, allowed=lambda t: t == CONFIGURED_TARGET, caller_id="+4930111000088", sdp_offer=offer()
             )
             async for progress in leg.events():
-                if isinstance(progress, Progress):
+                if isinstance(progress, CallProgress):
                     await event.progress(progress.status)
                 elif isinstance(progress, Answered):
                     await event.finish(200)

@@ -21,6 +21,7 @@ from hotline.media.prompt import Prompt
 from hotline.media.rtcp import Bye, parse_compound
 from hotline.media.rtp import RtpPacket
 from hotline.media.session import StreamConfig
+from tests.ports import PortAllocator
 
 DATA = Path(__file__).resolve().parent.parent / "unit" / "media" / "data"
 HOST = "127.0.0.1"
@@ -59,8 +60,9 @@ async def peer() -> Peer:
 
 
 @pytest.fixture
-async def engine():
-    eng = MediaEngine(bind_host=HOST, port_min=42100, port_max=42199, quiet_period=0.5)
+async def engine(free_ports: PortAllocator):
+    low = free_ports.block(100)
+    eng = MediaEngine(bind_host=HOST, port_min=low, port_max=low + 99, quiet_period=0.5)
     await eng.start()
     yield eng
     await eng.close()
@@ -79,7 +81,7 @@ async def test_prompt_playback_paced_lossless_byte_exact(engine: MediaEngine) ->
     prompt = Prompt("welcome-1s", PCMU, 160, full.frames[:50], 50 * 160)
     rx = await peer()
     stream = await engine.open_stream(StreamConfig(PCMU, rx.address))
-    assert stream.port % 2 == 0 and 42100 <= stream.port < 42200
+    assert stream.port % 2 == 0 and engine.pool.low <= stream.port <= engine.pool.high
     stream.play([PromptItem(prompt)])
     assert await asyncio.wait_for(stream.wait_played(), 3.0) is True
     await wait_for(lambda: len(rx.received) >= 50)

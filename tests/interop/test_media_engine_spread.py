@@ -5,10 +5,12 @@ from collections import Counter
 from hotline.media.codecs import PCMU
 from hotline.media.engine import MediaEngine
 from hotline.media.session import StreamConfig
+from tests.ports import PortAllocator
 
 
-async def test_a_burst_of_streams_is_spread_over_every_phase() -> None:
-    engine = MediaEngine(bind_host="127.0.0.1", port_min=42300, port_max=42499)
+async def test_a_burst_of_streams_is_spread_over_every_phase(free_ports: PortAllocator) -> None:
+    low = free_ports.block(200)
+    engine = MediaEngine(bind_host="127.0.0.1", port_min=low, port_max=low + 199)
     await engine.start()
     try:
         # Opening a stream does not yield to the loop: all of these open within one tick.

@@ -183,7 +183,7 @@ from hotline.store import Store
 from hotline.desk.notify.channels import build_channels
 from hotline.desk.notify.worker import DeliveryWorker
 from hotline.desk.settings import ChannelSettings, DeskSettings
-from hotline.store.desk_outbox import OutboxStore
+from hotline.store.desk.outbox import OutboxStore
 
 async def main():
     store = Store(Path(sys.argv[1]))

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from hotline.sip.message import Request, Response, build_response, parse_message
-from hotline.sip.transport import MalformedReceived, MessageReceived, TcpTransport, TransportError
+from hotline.sip.transport import MalformedReceived, MessageReceived, SendFailed, TcpTransport
 from tests.gate import has_ipv6, require
 from tests.interop.transport_helpers import Events, options
 
@@ -205,7 +205,7 @@ async def test_connection_limit(tcp: tuple[TcpTransport, Events]) -> None:
         # outgoing connections count against the same bound
         t.send(b"OPTIONS", ("127.0.0.1", 9))
         ev = await events.next()
-        assert isinstance(ev, TransportError) and "too many" in ev.reason
+        assert isinstance(ev, SendFailed) and "too many" in ev.reason
     finally:
         for s in socks:
             s.close()
@@ -218,7 +218,7 @@ async def test_connect_failure_is_reported(tcp: tuple[TcpTransport, Events]) -> 
         dead = probe.getsockname()
     t.send(options("127.0.0.1", 5060, transport="TCP"), dead)
     ev = await events.next()
-    assert isinstance(ev, TransportError) and ev.destination == dead and ev.transport == "TCP"
+    assert isinstance(ev, SendFailed) and ev.destination == dead and ev.transport == "TCP"
     assert t.connection_count == 0
 
 

@@ -15,7 +15,7 @@ from hotline.sip.message import Request, Response, build_response, parse_message
 from hotline.sip.transport import (
     MalformedReceived,
     MessageReceived,
-    TransportError,
+    SendFailed,
     UdpTransport,
     needs_congestion_control,
     response_destination,
@@ -126,7 +126,7 @@ async def test_icmp_unreachable_is_reported_with_destination(udp: tuple[UdpTrans
     closed.close()
     t.send(options("127.0.0.1", t.local_address[1]), dead)
     ev = await events.next()
-    assert isinstance(ev, TransportError)
+    assert isinstance(ev, SendFailed)
     assert ev.destination == dead and ev.transport == "UDP"
     # a datagram sent right after the error still arrives (the pending error is collected first)
     t.send(b"first", dead)

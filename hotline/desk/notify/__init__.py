@@ -1,6 +1,6 @@
 """Notifications: what to tell whom (here), how to deliver it (``channels``, ``worker``).
 
-A desk action that must tell someone builds :class:`~hotline.store.desk_records.OutboxDraft`
+A desk action that must tell someone builds :class:`~hotline.store.desk.outbox.OutboxDraft`
 rows with :func:`drafts` and commits them in its own transaction; the delivery worker
 (:mod:`hotline.desk.notify.worker`) sends them later, at least once.
 """
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hotline.desk.settings import DeskSettings
-from hotline.store.desk_records import OutboxDraft
+from hotline.store.desk.outbox import OutboxDraft
 from hotline.store.records import IssueRecord
 
 __all__ = ["EVENTS", "drafts", "issue_payload"]
@@ -27,6 +27,7 @@ EVENTS = {
     "stale_digest": "daily digest: stale and at-risk issues",
     "voicemail": "a caller left a voicemail",
     "missed_call": "a call nobody answered: call the caller back",
+    "incident_cleared": "the major incident you called about is over",
 }
 """Notification events and their one-line meaning (also the default message title)."""
 

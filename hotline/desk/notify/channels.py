@@ -25,7 +25,7 @@ import aiohttp
 import jinja2
 
 from hotline.desk.settings import ChannelSettings
-from hotline.store.desk_records import OutboxRow
+from hotline.store.desk.outbox import OutboxRow
 
 __all__ = ["Channel", "DeliveryError", "SmtpChannel", "WebhookChannel", "build_channels", "template_env"]
 

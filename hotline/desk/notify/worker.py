@@ -31,8 +31,7 @@ from datetime import datetime, timedelta
 from hotline.desk.context import utc_now
 from hotline.desk.notify.channels import Channel
 from hotline.desk.settings import DeskSettings
-from hotline.store.desk_outbox import OutboxStore
-from hotline.store.desk_records import OutboxRow
+from hotline.store.desk.outbox import OutboxRow, OutboxStore
 
 log = logging.getLogger(__name__)
 

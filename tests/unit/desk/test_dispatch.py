@@ -10,7 +10,7 @@ from deskkit import Clock, new_issue, sh
 from hotline.desk.dispatch import Candidate, choose, format_span
 from hotline.desk.service import Desk
 from hotline.issues import IllegalTransition, IssueError
-from hotline.store.desk_records import Leave, Shift
+from hotline.store.desk.dispatch import Leave, WeeklyShift
 
 
 def test_format_span() -> None:
@@ -86,9 +86,9 @@ async def test_everyone_away_is_unassigned_and_flagged(desk: Desk, clock: Clock)
 
 async def test_shift_and_24x7_fall_back_to_next_business_start(desk: Desk, clock: Clock) -> None:
     # li works nights on Mondays; at 22:00 on Monday a P1 goes to li (A zhang is off hours).
-    await desk.set_shifts("zhang", [Shift("zhang", wd, "08:00", "17:30") for wd in range(5)])
-    await desk.set_shifts("li", [Shift("li", 0, "17:30", "24:00")])
-    await desk.set_shifts("wang", [Shift("wang", 1, "08:00", "17:30")])
+    await desk.set_shifts("zhang", [WeeklyShift("zhang", wd, "08:00", "17:30") for wd in range(5)])
+    await desk.set_shifts("li", [WeeklyShift("li", 0, "17:30", "24:00")])
+    await desk.set_shifts("wang", [WeeklyShift("wang", 1, "08:00", "17:30")])
     clock.t = sh(2026, 11, 23, 22, 0)
     result = await desk.dispatch(await new_issue(desk, priority="P1"))
     assert result.person_id == "li"

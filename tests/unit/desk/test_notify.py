@@ -13,7 +13,7 @@ from hotline.desk.notify.channels import SmtpChannel, WebhookChannel, template_e
 from hotline.desk.notify.worker import backoff
 from hotline.desk.service import Desk
 from hotline.desk.settings import ChannelSettings, DeskSettings
-from hotline.store.desk_records import OutboxRow
+from hotline.store.desk.outbox import OutboxRow
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:

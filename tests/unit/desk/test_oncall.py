@@ -13,7 +13,7 @@ from hotline.desk.service import Desk
 from hotline.desk.settings import ChannelSettings, DeskSettings
 from hotline.rota import EscalationChain, OnCall, Override, Rota, Rotation, Source, Swap
 from hotline.store import Store
-from hotline.store.desk_records import Leave
+from hotline.store.desk.dispatch import Leave
 from hotline.store.records import Person
 
 SAT_NIGHT = sh(2026, 11, 28, 21, 4)  # Saturday

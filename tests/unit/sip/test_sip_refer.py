@@ -10,7 +10,8 @@ import pytest
 from hotline.sip.call_events import Refer
 from hotline.sip.errors import LocalProtocolError
 from hotline.sip.message import Response
-from hotline.sip.refer import ReferNotifier, notify_headers, sipfrag
+from hotline.sip.refer import notify_headers, sipfrag
+from hotline.sip.refer_notifier import ReferNotifier
 
 
 class FakeDialog:

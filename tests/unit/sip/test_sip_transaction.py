@@ -21,7 +21,7 @@ from hotline.sip.events import (
     TransactionTerminated,
     TransactionTimedOut,
     Transmit,
-    TransportError,
+    TransmitFailed,
     TransportFailed,
 )
 from hotline.sip.headers import Via
@@ -29,13 +29,13 @@ from hotline.sip.message import Request, Response, build_request, build_response
 from hotline.sip.timers import TimerConfig
 from hotline.sip.transaction import (
     ClientState,
-    Input,
     InviteClientTransaction,
     InviteServerTransaction,
     NonInviteClientTransaction,
     NonInviteServerTransaction,
     ServerState,
     Transaction,
+    TransactionInput,
     TransactionLayer,
     client_key,
     server_key,
@@ -161,7 +161,7 @@ def test_ict_reliable_no_timer_a_and_zero_timer_d() -> None:
 def test_ict_transport_error() -> None:
     ict = make_ict()
     ict.start(0.0)
-    assert ict.handle_transport_error(TransportError("ICMP unreachable"), 0.1) == [
+    assert ict.handle_transport_error(TransmitFailed("ICMP unreachable"), 0.1) == [
         TransportFailed(ict.key, "ICMP unreachable"), TransactionTerminated(ict.key)
     ]
 
@@ -485,15 +485,15 @@ STATES = {
 }
 
 
-def message_for(txn: Transaction, inp: Input) -> Request | Response | None:
+def message_for(txn: Transaction, inp: TransactionInput) -> Request | Response | None:
     req = txn.request
     status = {"RESP_1XX": 180, "RESP_2XX": 200, "RESP_FINAL": 486,
               "TU_1XX": 180, "TU_2XX": 200, "TU_FINAL": 486}.get(inp.name)
     if status is not None:
         return build_response(req, status, to_tag="x")
-    if inp is Input.REQUEST:
+    if inp is TransactionInput.REQUEST:
         return req
-    if inp is Input.ACK:
+    if inp is TransactionInput.ACK:
         return build_request("ACK", req.uri, from_=req.from_, to=req.to.with_tag("x"),
                              call_id=req.call_id, cseq=req.cseq.seq, via=req.top_via)
     return None
@@ -503,7 +503,7 @@ def message_for(txn: Transaction, inp: Input) -> Request | Response | None:
 def test_every_state_input_pair_is_defined_or_local_error(make: object) -> None:
     assert callable(make)
     for state in STATES[make().key.side]:
-        for inp in Input:
+        for inp in TransactionInput:
             txn: Transaction = make()
             txn.start(0.0)  # type: ignore[attr-defined]
             txn.state = state
@@ -519,13 +519,13 @@ def test_every_state_input_pair_is_defined_or_local_error(make: object) -> None:
                     txn._fire(inp, 1.0, message_for(txn, inp))
 
 
-_STEP = st.tuples(st.sampled_from(list(Input)), st.floats(0.0, 5.0))
+_STEP = st.tuples(st.sampled_from(list(TransactionInput)), st.floats(0.0, 5.0))
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(MACHINES), st.lists(_STEP, max_size=25))
 def test_random_inputs_only_local_errors_and_terminated_is_final(
-    make: object, steps: list[tuple[Input, float]]
+    make: object, steps: list[tuple[TransactionInput, float]]
 ) -> None:
     assert callable(make)
     txn: Transaction = make()
@@ -541,8 +541,8 @@ def test_random_inputs_only_local_errors_and_terminated_is_final(
         try:
             if inp.name.startswith("TIMER_"):
                 actions = txn.handle_timer(now)
-            elif inp is Input.TRANSPORT_ERROR:
-                actions = txn.handle_transport_error(TransportError("x"), now)
+            elif inp is TransactionInput.TRANSPORT_ERROR:
+                actions = txn.handle_transport_error(TransmitFailed("x"), now)
             elif ours:
                 actions = txn._fire(inp, now, msg)
             else:

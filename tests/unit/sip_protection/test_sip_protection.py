@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from hotline.sip.protection import (
-    Action,
+    GateAction,
     Gatekeeper,
     Mode,
     PeerAllowList,
@@ -117,7 +117,7 @@ def test_limiter_per_source_and_method_class() -> None:
     assert limiter.check("192.0.2.1", "INVITE", now).allowed
     assert limiter.check("192.0.2.1", "INVITE", now).allowed
     third = limiter.check("192.0.2.1", "INVITE", now)
-    assert (third.action, third.retry_after) == (Action.REJECT, 2)
+    assert (third.action, third.retry_after) == (GateAction.REJECT, 2)
     # Other classes and other sources have their own buckets.
     assert limiter.check("192.0.2.1", "OPTIONS", now).allowed
     assert limiter.check("192.0.2.2", "INVITE", now).allowed
@@ -127,15 +127,15 @@ def test_limiter_per_source_and_method_class() -> None:
 def test_limiter_drops_a_source_that_keeps_going_then_forgives() -> None:
     limiter = RateLimiter({"REGISTER": RateLimit(rate=1.0, burst=5)}, drop_after=10)
     actions = [limiter.check("203.0.113.9", "REGISTER", 0.0).action for _ in range(30)]
-    assert actions[:5] == [Action.ACCEPT] * 5
-    assert actions[5:14] == [Action.REJECT] * 9
-    assert set(actions[14:]) == {Action.DROP}
+    assert actions[:5] == [GateAction.ACCEPT] * 5
+    assert actions[5:14] == [GateAction.REJECT] * 9
+    assert set(actions[14:]) == {GateAction.DROP}
     # Debt is capped at 2 * drop_after = 20 tokens, paid back at 1 token/s.
     # Tokens: -20 at t=0; -20+9 = -11, refused -> -12 (still >= 10 in debt: dropped).
-    assert limiter.check("203.0.113.9", "REGISTER", 9.0).action is Action.DROP
+    assert limiter.check("203.0.113.9", "REGISTER", 9.0).action is GateAction.DROP
     # -12+10 = -2, refused -> -3: below the drop line again, so told when to come back.
     verdict = limiter.check("203.0.113.9", "REGISTER", 19.0)
-    assert (verdict.action, verdict.retry_after) == (Action.REJECT, 4)
+    assert (verdict.action, verdict.retry_after) == (GateAction.REJECT, 4)
     assert limiter.check("203.0.113.9", "REGISTER", 19.0 + 4).allowed
 
 
@@ -256,21 +256,21 @@ def test_trunk_mode_peer_accepted_even_in_bursts_and_with_odd_ua() -> None:
 def test_trunk_mode_unknown_peer_gets_403_then_503_then_silence() -> None:
     gate = trunk_gate()
     decisions = [gate.inspect(STRANGER, "INVITE", "Zoiper rv2.10", 0.0) for _ in range(10)]
-    assert [(d.action, d.code) for d in decisions[:3]] == [(Action.REJECT, 403)] * 3
+    assert [(d.action, d.code) for d in decisions[:3]] == [(GateAction.REJECT, 403)] * 3
     assert decisions[0].reason == "Forbidden"
     assert [(d.code, d.retry_after) for d in decisions[3:6]] == [(503, 2), (503, 3), (503, 4)]
-    assert {d.action for d in decisions[6:]} == {Action.DROP}
+    assert {d.action for d in decisions[6:]} == {GateAction.DROP}
 
 
 def test_trunk_mode_scanner_dropped_silently() -> None:
     gate = trunk_gate()
     decision = gate.inspect(STRANGER, "OPTIONS", "friendly-scanner", 0.0)
-    assert (decision.action, decision.code, decision.why) == (Action.DROP, None, "scanner")
+    assert (decision.action, decision.code, decision.why) == (GateAction.DROP, None, "scanner")
 
 
 def test_ack_is_never_answered() -> None:
     gate = trunk_gate()
-    assert gate.inspect(STRANGER, "ACK", None, 0.0).action is Action.DROP
+    assert gate.inspect(STRANGER, "ACK", None, 0.0).action is GateAction.DROP
     assert gate.inspect(PBX, "ACK", None, 0.0).accepted
 
 
@@ -279,7 +279,7 @@ def test_register_mode_only_registrar_may_call() -> None:
     assert gate.inspect("198.51.100.10", "INVITE", "Asterisk PBX 20.5.0", 0.0).accepted
     assert gate.inspect("198.51.100.11", "BYE", None, 0.0).accepted
     ghost = gate.inspect("203.0.113.5", "INVITE", "Asterisk PBX 20.5.0", 0.0)
-    assert (ghost.action, ghost.code, ghost.why) == (Action.REJECT, 403, "not-registrar")
+    assert (ghost.action, ghost.code, ghost.why) == (GateAction.REJECT, 403, "not-registrar")
 
 
 def test_register_mode_registrar_port_tells_it_from_its_neighbours() -> None:
@@ -287,7 +287,7 @@ def test_register_mode_registrar_port_tells_it_from_its_neighbours() -> None:
     gate = Gatekeeper(Mode.REGISTER, PeerAllowList(["127.0.0.1:5070", "198.51.100.0/24"]))
     assert gate.inspect("127.0.0.1", "INVITE", None, 0.0, source_port=5070).accepted
     direct = gate.inspect("127.0.0.1", "INVITE", None, 0.0, source_port=40000)
-    assert (direct.action, direct.code, direct.why) == (Action.REJECT, 403, "not-registrar")
+    assert (direct.action, direct.code, direct.why) == (GateAction.REJECT, 403, "not-registrar")
     assert gate.inspect("198.51.100.9", "INVITE", None, 0.0, source_port=40000).accepted  # configured peer
 
 
@@ -328,18 +328,18 @@ def test_gatekeeper_hands_strangers_invites_to_digest_when_configured(mode: Mode
     gate = Gatekeeper(mode, PeerAllowList(["192.0.2.1"]), challenge=frozenset({"INVITE"}))
     # A stranger's INVITE goes to authentication; its other requests are still refused.
     invite = gate.inspect("198.51.100.7", "INVITE", "Zoiper rv2.10", 0.0)
-    assert (invite.action, invite.why) == (Action.ACCEPT, "digest")
+    assert (invite.action, invite.why) == (GateAction.ACCEPT, "digest")
     options = gate.inspect("198.51.100.7", "OPTIONS", "Zoiper rv2.10", 0.0)
-    assert (options.action, options.code) == (Action.REJECT, 403)
+    assert (options.action, options.code) == (GateAction.REJECT, 403)
     # An allowed peer is accepted as a peer, never challenged.
     assert gate.inspect("192.0.2.1", "INVITE", None, 0.0).why == "peer"
     # Scanners are still dropped before any challenge, and floods still limited.
-    assert gate.inspect("198.51.100.8", "INVITE", "friendly-scanner", 0.0).action is Action.DROP
+    assert gate.inspect("198.51.100.8", "INVITE", "friendly-scanner", 0.0).action is GateAction.DROP
     verdicts = [gate.inspect("203.0.113.9", "INVITE", None, 0.0).action for _ in range(200)]
-    assert Action.REJECT in verdicts or Action.DROP in verdicts
+    assert GateAction.REJECT in verdicts or GateAction.DROP in verdicts
 
 
 def test_gatekeeper_without_challenge_refuses_strangers() -> None:
     gate = Gatekeeper(Mode.TRUNK, PeerAllowList(["192.0.2.1"]))
     decision = gate.inspect("198.51.100.7", "INVITE", None, 0.0)
-    assert (decision.action, decision.code, decision.why) == (Action.REJECT, 403, "unknown-peer")
+    assert (decision.action, decision.code, decision.why) == (GateAction.REJECT, 403, "unknown-peer")

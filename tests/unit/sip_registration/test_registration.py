@@ -10,11 +10,11 @@ from hotline.sip.auth import Credentials
 from hotline.sip.errors import LocalProtocolError
 from hotline.sip.message import Response, build_response
 from hotline.sip.registration import (
-    Input,
     Registered,
     RegisterRequest,
     Registration,
     RegistrationFailed,
+    RegistrationInput,
     RegistrationState,
     RegistrationTimers,
     Unregistered,
@@ -514,7 +514,7 @@ def test_registering_again_after_unregister_keeps_call_id_and_cseq_order() -> No
 def test_table_covers_every_state_and_input() -> None:
     table = Registration._TABLE
     for state in RegistrationState:
-        for inp in Input:
+        for inp in RegistrationInput:
             handler = table[(state, inp)]
             assert callable(getattr(Registration, handler))
 

@@ -3,13 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from hotline.store.convert import parse_time
 from hotline.store.db import Database, utc_text
-from hotline.store.desk_records import DispatchEntry, Leave, Shift
 
-__all__ = ["DispatchStore"]
+__all__ = ["DispatchEntry", "DispatchStore", "Leave", "WeeklyShift"]
+
+
+@dataclass(frozen=True)
+class Leave:
+    """A person away for the local days ``starts_on``..``ends_on`` inclusive."""
+
+    person_id: str
+    starts_on: date
+    ends_on: date
+    reason: str = ""
+    id: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class WeeklyShift:
+    """A weekly working window in site-local time; ``ends`` "24:00" is the end of the day.
+
+    Not :class:`hotline.rota.Shift` (a stretch of the on-call rota with one chain): this is
+    when a desk engineer works, and dispatch passes them over outside it.
+    """
+
+    person_id: str
+    weekday: int
+    starts: str
+    ends: str
+
+
+@dataclass(frozen=True)
+class DispatchEntry:
+    """One line of the dispatch log."""
+
+    issue_id: int
+    at: datetime
+    post_id: str | None
+    person_id: str | None
+    role: str | None
+    reason: str
+    actor: str
+    id: int | None = field(default=None, compare=False)
 
 
 def _leave(r: object) -> Leave:
@@ -49,7 +88,7 @@ class DispatchStore:
         )
         return [_leave(r) for r in rows]
 
-    async def set_shifts(self, person_id: str, shifts: Iterable[Shift]) -> None:
+    async def set_shifts(self, person_id: str, shifts: Iterable[WeeklyShift]) -> None:
         """Replace a person's weekly shifts (none: works the desk's business hours)."""
         async with self._db.transaction() as conn:
             await conn.execute("DELETE FROM desk_shifts WHERE person_id = ?", (person_id,))
@@ -58,14 +97,14 @@ class DispatchStore:
                 [(person_id, s.weekday, s.starts, s.ends) for s in shifts],
             )
 
-    async def shifts(self, person_ids: Sequence[str]) -> list[Shift]:
+    async def shifts(self, person_ids: Sequence[str]) -> list[WeeklyShift]:
         if not person_ids:
             return []
         marks = ",".join("?" * len(person_ids))
         rows = await self._db.fetch_all(
             f"SELECT person_id, weekday, starts, ends FROM desk_shifts WHERE person_id IN ({marks})"
             " ORDER BY person_id, weekday, starts", tuple(person_ids))
-        return [Shift(r[0], r[1], r[2], r[3]) for r in rows]
+        return [WeeklyShift(r[0], r[1], r[2], r[3]) for r in rows]
 
     # -- facts for the decision ----------------------------------------------------------------
     async def post_of_category(self, category: str) -> str | None:

@@ -8,13 +8,59 @@ receiver can tell by the row id carried in every message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from hotline.store.convert import from_json, parse_time
+import aiosqlite
+
+from hotline.store.convert import from_json, parse_time, to_json
 from hotline.store.db import Database, utc_text
-from hotline.store.desk_records import OutboxRow
 
-__all__ = ["OutboxStore"]
+__all__ = ["OutboxDraft", "OutboxRow", "OutboxStore", "enqueue"]
+
+
+@dataclass(frozen=True)
+class OutboxDraft:
+    """A notification to enqueue in the transaction of the event that causes it."""
+
+    event: str
+    recipient: str
+    channel: str
+    payload: Mapping[str, Any]
+    issue_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A notification as stored, with its delivery state."""
+
+    id: int
+    created_at: datetime
+    issue_id: int | None
+    event: str
+    recipient: str
+    channel: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    lease_owner: str | None
+    lease_until: datetime | None
+    last_error: str | None
+    sent_at: datetime | None
+
+
+async def enqueue(conn: aiosqlite.Connection, drafts: Sequence[OutboxDraft], at: datetime) -> None:
+    """Insert outbox rows on an open transaction (the desk change or digest that causes them)."""
+    stamp = utc_text(at)
+    await conn.executemany(
+        "INSERT INTO desk_outbox (created_at, issue_id, event, recipient, channel, payload,"
+        " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(stamp, d.issue_id, d.event, d.recipient, d.channel, to_json(dict(d.payload)), stamp)
+         for d in drafts],
+    )
 
 
 def _row(r: object) -> OutboxRow:

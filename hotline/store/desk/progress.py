@@ -7,8 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from hotline.store.db import Database, utc_text
-from hotline.store.desk_changes import enqueue
-from hotline.store.desk_records import OutboxDraft
+from hotline.store.desk.outbox import OutboxDraft, enqueue
 
 __all__ = ["ProgressStore"]
 

@@ -19,13 +19,14 @@ from typing import Any
 
 import aiosqlite
 
-from hotline.store.convert import to_json
 from hotline.store.db import Database, StoreError, utc_text
-from hotline.store.desk_records import Callback, DispatchEntry, OutboxDraft
+from hotline.store.desk.callbacks import Callback
+from hotline.store.desk.dispatch import DispatchEntry
+from hotline.store.desk.outbox import OutboxDraft, enqueue
 from hotline.store.issues import EventDraft, apply_change, db_value
 from hotline.store.records import IssueRecord
 
-__all__ = ["PROJECTION_FIELDS", "DeskChange", "DeskChangeStore", "enqueue"]
+__all__ = ["PROJECTION_FIELDS", "DeskChange", "DeskChangeStore"]
 
 PROJECTION_FIELDS = {
     "response_due", "resolution_due", "first_response_at", "resolved_at", "response_minutes",
@@ -50,17 +51,6 @@ class DeskChange:
     """Columns of ``desk_issue`` to set."""
     outbox: Sequence[OutboxDraft] = ()
     callback: Callback | None = None
-
-
-async def enqueue(conn: aiosqlite.Connection, drafts: Sequence[OutboxDraft], at: datetime) -> None:
-    """Insert outbox rows on an open transaction."""
-    stamp = utc_text(at)
-    await conn.executemany(
-        "INSERT INTO desk_outbox (created_at, issue_id, event, recipient, channel, payload,"
-        " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(stamp, d.issue_id, d.event, d.recipient, d.channel, to_json(dict(d.payload)), stamp)
-         for d in drafts],
-    )
 
 
 async def set_projection(conn: aiosqlite.Connection, issue_id: int, values: Mapping[str, Any]) -> None:

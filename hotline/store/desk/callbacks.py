@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
+
 from hotline.store.convert import parse_time
 from hotline.store.db import Database
-from hotline.store.desk_records import Callback
 from hotline.store.issues import issue_record
 from hotline.store.records import IssueRecord
 
-__all__ = ["CallbackStore"]
+__all__ = ["Callback", "CallbackStore"]
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A callback (回访) to the employee after resolution."""
+
+    issue_id: int
+    at: datetime
+    by: str
+    efficiency: int
+    result: int
+    attitude: int
+    fixed: bool
+    comment: str
+    reopened: bool
+    id: int | None = field(default=None, compare=False)
 
 
 class CallbackStore:
