@@ -58,7 +58,8 @@ def page(request: web.Request, template: str, context: Mapping[str, Any] | None 
         "nav": nav,
         "path": request.path,
         "lang": language,
-        "clock_warning": clock.warning(),
+        # A rehearsal clock (--clock) is shown on every page in the page's language.
+        "rehearsal_now": clock.now() if clock.shifted else None,
         **(context or {}),
     }
     response = aiohttp_jinja2.render_template(template, request, full, status=status)

@@ -14,7 +14,7 @@ from hotline.console import live
 from hotline.console.i18n import load_catalogs
 from hotline.console.security import CATALOGS, LIMITER, SESSIONS, security_middlewares
 from hotline.console.sessions import LoginLimiter, SessionManager
-from hotline.console.views import audit, auth, home, issues
+from hotline.console.views import audit, auth, home, incidents, issues, queues
 from hotline.keys import CLOCK, CONFIG, STORE
 
 __all__ = ["setup_console"]
@@ -62,4 +62,6 @@ def setup_console(app: web.Application, web_root: Path) -> None:
     r.add_get("/home", home.home)
     r.add_get("/audit", audit.audit_log)
     issues.add_routes(r)
+    incidents.add_routes(r)
+    queues.add_routes(r)
     live.setup_live(app)

@@ -9,7 +9,7 @@ status the caller saw); the rules of which change is allowed live in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from hotline.store.records import CallRecord, IssueEvent, IssueRecord, NewCall
 
 __all__ = [
     "EventDraft", "IssueStore", "StaleIssue", "append_event", "apply_change", "db_value", "issue_record",
+    "merge_issue", "next_number",
 ]
 
 UPDATABLE = {
@@ -57,7 +58,7 @@ def issue_record(row: object) -> IssueRecord:
         planned_at=parse_time(r["planned_at"]), created_at=created, updated_at=updated,
         call_ended_at=parse_time(r["call_ended_at"]), recorded_at=parse_time(r["recorded_at"]),
         recording_overdue=bool(r["recording_overdue"]), tags=tuple(from_json(r["tags"]) or ()),
-        call_back=bool(r["call_back"]),
+        call_back=bool(r["call_back"]), merged_into=r.get("merged_into"),
     )
 
 
@@ -82,7 +83,7 @@ async def append_event(conn: aiosqlite.Connection, issue_id: int, at: datetime, 
     )
 
 
-async def _next_number(conn: aiosqlite.Connection, year: int) -> str:
+async def next_number(conn: aiosqlite.Connection, year: int) -> str:
     async with conn.execute(
         "INSERT INTO counters (name, value) VALUES (?, 1)"
         " ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
@@ -100,7 +101,7 @@ async def apply_change(
     """Update an issue and append its audit events on an open transaction.
 
     The one way an issue changes: :meth:`IssueStore.apply` wraps it in its own transaction,
-    the desk (``store/desk_changes.py``) calls it inside a transaction that also writes the
+    the desk (``store/desk/changes.py``) calls it inside a transaction that also writes the
     dispatch log and the outbox. Refused with :class:`StaleIssue` if the issue is no longer in
     ``expect_status`` (another operator was faster).
     """
@@ -127,6 +128,30 @@ async def apply_change(
     return issue_record(row)
 
 
+async def merge_issue(
+    conn: aiosqlite.Connection, issue: IssueRecord, into: IssueRecord, *, status: str, at: datetime,
+    actor: str, note: str, call_id: int | None,
+) -> IssueRecord:
+    """Close ``issue`` as merged into ``into`` on an open transaction; audit both, delete nothing.
+
+    Refused with :class:`StaleIssue` if ``issue`` changed since it was read, and with
+    :class:`StoreError` if ``into`` was itself merged or closed meanwhile.
+    """
+    async with conn.execute("SELECT status, merged_into FROM issues WHERE id = ?", (into.id,)) as cur:
+        target = await cur.fetchone()
+    if target is None or target[1] is not None or target[0] == "closed":
+        raise StoreError(f"issue {into.number} is closed or merged: nothing can be merged into it")
+    merged = await apply_change(
+        conn, issue.id, expect_status=issue.status, changes={"status": status}, at=at,
+        events=(EventDraft(actor, "merged", {"status": issue.status},
+                           {"status": status, "merged_into": into.number}, note),))
+    await conn.execute("UPDATE issues SET merged_into = ? WHERE id = ?", (into.id, issue.id))
+    await conn.execute("UPDATE issues SET updated_at = ? WHERE id = ?", (utc_text(at), into.id))
+    await append_event(conn, into.id, at, EventDraft(
+        actor, "merged_in", None, {"issue": issue.number, "call": call_id}, note))
+    return replace(merged, merged_into=into.id)
+
+
 class IssueStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -147,7 +172,7 @@ class IssueStore:
             ) as cur:
                 call_row = await cur.fetchone()
             assert call_row is not None
-            number = await _next_number(conn, local_year)
+            number = await next_number(conn, local_year)
             async with conn.execute(
                 "INSERT INTO issues (number, source, call_id, caller_key, caller_name, employee_id,"
                 " status, created_at, updated_at) VALUES (?, 'phone', ?, ?, ?, ?, ?, ?, ?) RETURNING *",
@@ -171,7 +196,7 @@ class IssueStore:
         if unknown:
             raise StoreError(f"issues: unknown fields {sorted(unknown)}")
         async with self._db.transaction() as conn:
-            number = await _next_number(conn, local_year)
+            number = await next_number(conn, local_year)
             names = ["number", "source", "status", "created_at", "updated_at", *fields]
             values = [number, source, status, utc_text(at), utc_text(at),
                       *(db_value(v) for v in fields.values())]
@@ -197,6 +222,19 @@ class IssueStore:
         async with self._db.transaction() as conn:
             return await apply_change(conn, issue_id, expect_status=expect_status,
                                       changes=changes, at=at, events=(event,))
+
+    async def merge(self, issue: IssueRecord, into: IssueRecord, *, status: str, at: datetime,
+                    actor: str, note: str) -> IssueRecord:
+        """Close ``issue`` as merged into ``into`` (see :func:`merge_issue`), in its own transaction."""
+        async with self._db.transaction() as conn:
+            return await merge_issue(conn, issue, into, status=status, at=at, actor=actor, note=note,
+                                     call_id=issue.call_id)
+
+    async def merged_into(self, issue_id: int) -> list[IssueRecord]:
+        """The issues merged into this one (one per call about it), oldest first."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM issues WHERE merged_into = ? ORDER BY id", (issue_id,))
+        return [issue_record(r) for r in rows]
 
     async def get(self, issue_id: int) -> IssueRecord | None:
         row = await self._db.fetch_one("SELECT * FROM issues WHERE id = ?", (issue_id,))
@@ -316,8 +354,14 @@ class IssueStore:
             if row is None:
                 raise StoreError(f"no issue with id {before} to continue the list after")
             cursor = (row["priority"], row["created_at"], row["id"])
+        counts: dict[str, int] = {}
+        probe = driver_counts_sql(f, sort=sort)
+        if probe is not None:
+            row = await self._db.fetch_one(*probe)
+            assert row is not None
+            counts = dict(zip(row.keys(), (int(v) for v in row), strict=True))
         rows: list[IssueListRow] = []
-        for sql, params in issue_list_sql(f, sort=sort, cursor=cursor, limit=limit + 1):
+        for sql, params in issue_list_sql(f, sort=sort, cursor=cursor, limit=limit + 1, counts=counts):
             for r in await self._db.fetch_all(sql, params):
                 rows.append(IssueListRow(issue_record(r), r["call_disposition"], r["sla"]))
             if len(rows) > limit:
@@ -371,54 +415,170 @@ class IssuePage:
 LIST_SORTS = ("newest", "oldest", "priority")
 PRIORITY_BUCKETS: tuple[str | None, ...] = ("P1", "P2", "P3", "P4", None)
 
+# The share of all issues a filter value keeps, roughly, on a desk after a few years (most
+# issues closed, P3, from the phone; a few dozen categories and owners): what decides between
+# two filters when counting them told nothing (both past DRIVER_COUNT_CAP).
+_STATUS_SHARE = {"closed": 0.9}
+_OPEN_SHARE = 0.005
+_PRIORITY_SHARE: dict[str | None, float] = {"P1": 0.02, "P2": 0.1, "P3": 0.6, "P4": 0.3, None: 0.03}
+_SOURCE_SHARE = {"phone": 0.7, "web": 0.15, "email": 0.08, "walk-in": 0.05, "monitoring": 0.02}
+_ONE_OF_MANY = 0.05
+"""A category, an owner."""
+_FLAGGED = 0.01
+"""Issues flagged for a call back, or whose recording is overdue."""
+DRIVER_COUNT_CAP = 5000
+"""Index entries counted at most per candidate filter when choosing the walk (see issue_list_sql)."""
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    key: str
+    """The column whose index would drive; "priority:P1"… for a bucket of the priority sort."""
+    column: str
+    clause: str
+    """The filter on the bare column (so that its index serves it)."""
+    params: tuple[Any, ...]
+    share: float
+
+
+def _candidates(f: IssueFilter, *, buckets: bool) -> list[_Candidate]:
+    """The indexed filters of ``f`` that could drive a walk (and the priority sort's buckets)."""
+    out: list[_Candidate] = []
+    if f.status is not None:
+        out.append(_Candidate("status", "status", "i.status = ?", (f.status,),
+                              _STATUS_SHARE.get(f.status, _OPEN_SHARE)))
+    if f.priority is not None:
+        value = f.priority or None
+        out.append(_Candidate("priority", "priority",
+                              "i.priority IS NULL" if value is None else "i.priority = ?",
+                              () if value is None else (value,), _PRIORITY_SHARE.get(value, _ONE_OF_MANY)))
+    elif buckets:
+        for bucket in PRIORITY_BUCKETS:
+            out.append(_Candidate(f"priority:{bucket or ''}", "priority",
+                                  "i.priority IS NULL" if bucket is None else "i.priority = ?",
+                                  () if bucket is None else (bucket,), _PRIORITY_SHARE[bucket]))
+    if f.category is not None:
+        out.append(_Candidate("category", "category", "i.category = ?", (f.category,), _ONE_OF_MANY))
+    if f.owner is not None:
+        out.append(_Candidate("owner", "owner", "i.owner IS NULL" if f.owner == "" else "i.owner = ?",
+                              () if f.owner == "" else (f.owner,),
+                              _PRIORITY_SHARE[None] if f.owner == "" else _ONE_OF_MANY))
+    if f.source is not None:
+        out.append(_Candidate("source", "source", "i.source = ?", (f.source,),
+                              _SOURCE_SHARE.get(f.source, _ONE_OF_MANY)))
+    # Only "flagged" is rare; the partial indexes serve "= 1" written out, not a parameter.
+    if f.call_back:
+        out.append(_Candidate("call_back", "call_back", "i.call_back = 1", (), _FLAGGED))
+    if f.recording_overdue:
+        out.append(_Candidate("recording_overdue", "recording_overdue", "i.recording_overdue = 1", (),
+                              _FLAGGED))
+    return out
+
+
+def driver_counts_sql(f: IssueFilter, *, sort: str) -> tuple[str, list[Any]] | None:
+    """One query counting, for each filter that could drive the list's walk, its issues in the
+    list's date range, up to :data:`DRIVER_COUNT_CAP` each (a bounded walk of its index); None
+    when there is no choice to make. Its row, by candidate, goes to :func:`issue_list_sql`."""
+    if f.ids is not None:
+        return None
+    candidates = _candidates(f, buckets=sort == "priority")
+    walks = 1 if sort != "priority" or f.priority is not None else len(PRIORITY_BUCKETS)
+    if len(candidates) <= walks:
+        return None
+    dates, date_params = [], []
+    if f.created_from is not None:
+        dates.append(" AND i.created_at >= ?")
+        date_params.append(utc_text(f.created_from))
+    if f.created_to is not None:
+        dates.append(" AND i.created_at < ?")
+        date_params.append(utc_text(f.created_to))
+    parts, params = [], []
+    for c in candidates:
+        parts.append(f"(SELECT COUNT(*) FROM (SELECT 1 FROM issues i WHERE {c.clause}{''.join(dates)}"
+                     f" LIMIT {DRIVER_COUNT_CAP})) AS \"{c.key}\"")
+        params += [*c.params, *date_params]
+    return "SELECT " + ", ".join(parts), params
+
+
+def _driver(f: IssueFilter, bucket: tuple[str | None] | None, counts: Mapping[str, int]) -> str | None:
+    """The column whose index the walk follows: the filter with the fewest issues (counted, or
+    by share); None: the created index."""
+    best: tuple[int, float, str] | None = None
+    for c in _candidates(f, buckets=bucket is not None):
+        if c.key.startswith("priority:") and bucket is not None and c.key != f"priority:{bucket[0] or ''}":
+            continue
+        rank = (counts.get(c.key, DRIVER_COUNT_CAP), c.share, c.column)
+        if best is None or rank < best:
+            best = rank
+    return None if best is None else best[2]
+
 
 def issue_list_sql(
     f: IssueFilter, *, sort: str, cursor: tuple[str | None, str, int] | None, limit: int,
+    counts: Mapping[str, int] | None = None,
 ) -> list[tuple[str, list[Any]]]:
     """The queries of one list page, to run in order until ``limit`` rows are found.
 
     Access paths, for a million issues: every query walks an index in the list's order and
-    stops after ``limit`` matches, never sorting — ``issues_status (status, created_at)`` when
-    a status is chosen, else ``issues_created (created_at)``; the rowid breaks ties (both
-    indexes end with it), so the keyset ``(created_at, id) < (?, ?)`` is a range on the index.
-    The other filters are checked on the rows the walk meets; owner and call-back are spelled
-    ``+column`` so that SQLite does not prefer their indexes, which would mean sorting all of
-    an owner's issues for every page. The call's disposition and the SLA state are one
-    primary-key lookup each. Sorting by priority (no index has it) runs one such walk per
-    priority, P1 first, issues without one last. ``cursor`` is (priority, created_at, id) of
-    the previous page's last row.
+    stops after ``limit`` matches, never sorting. A walk costs the rows it meets before the
+    page is full — all of them when few match —, so it follows the index of the *rarest*
+    filter: ``counts`` (the row of :func:`driver_counts_sql`: each candidate's issues in the date
+    range, counted up to a cap) decides, the shares above break ties. Each indexed filter has an
+    index ``(column, created_at)`` (``issues_status``, migration 0007's
+    ``issues_category_created``, ``issues_priority_created``, ``issues_owner_created``,
+    ``issues_source_created``, and the partial ``issues_call_back_created`` and
+    ``issues_overdue_created``); without one, ``issues_created``. The other filters' columns are
+    spelled ``+column`` so that SQLite, which has no statistics to compare them, cannot prefer
+    a commoner one, and are checked on the rows the walk meets. The rowid breaks ties (every
+    index ends with it), so the keyset ``(created_at, id) < (?, ?)`` and the date range are a
+    range on whichever index is walked. The call's disposition and the SLA state are one
+    primary-key lookup each. Sorting by priority runs one such walk per priority, P1 first,
+    issues without one last. The hits of a search (``ids``) are fetched by rowid and sorted
+    (at most a few hundred). ``cursor`` is (priority, created_at, id) of the previous page's
+    last row.
+
+    The worst page therefore costs about as many rows as its rarest indexed filter keeps in
+    the date range (a page of "SLA breached" alone walks until 50 breached issues were met; two
+    common filters that never meet, past the cap both, still walk one of them whole).
     """
     if sort not in LIST_SORTS:
         raise StoreError(f"issue list: unknown sort {sort!r}")
-    where, params = _list_filters(f)
     desc = sort != "oldest"
     order = "DESC" if desc else "ASC"
     select = ("SELECT i.*, (SELECT c.disposition FROM calls c WHERE c.id = i.call_id) AS call_disposition,"
               " (SELECT d.sla_state FROM desk_issue d WHERE d.issue_id = i.id) AS sla FROM issues i")
-    tail = f" ORDER BY i.created_at {order}, i.id {order} LIMIT ?"
     keyset = f"(i.created_at, i.id) {'<' if desc else '>'} (?, ?)"
+
+    def tail(driver: str | None) -> str:
+        # A search's hits: sorted by hand ("+"), not by walking an index past a million rows.
+        plus = "+" if driver == "ids" else ""
+        return f" ORDER BY {plus}i.created_at {order}, {plus}i.id {order} LIMIT ?"
+
     if sort != "priority" or f.priority is not None:
-        clauses, values = list(where), list(params)
+        driver = "ids" if f.ids is not None else _driver(f, None, counts or {})
+        clauses, values = _list_filters(f, driver)
         if cursor is not None:
             clauses.append(keyset)
             values += [cursor[1], cursor[2]]
-        return [(select + _where_sql(clauses) + tail, [*values, limit])]
+        return [(select + _where_sql(clauses) + tail(driver), [*values, limit])]
     queries = []
     buckets = list(PRIORITY_BUCKETS)
     if cursor is not None:
         known = cursor[0] if cursor[0] in PRIORITY_BUCKETS else None
         buckets = buckets[buckets.index(known):]
     for n, bucket in enumerate(buckets):
-        clauses, values = list(where), list(params)
+        driver = "ids" if f.ids is not None else _driver(f, (bucket,), counts or {})
+        clauses, values = _list_filters(f, driver)
+        column = "i.priority" if driver == "priority" else "+i.priority"
         if bucket is None:
-            clauses.append("i.priority IS NULL")
+            clauses.append(f"{column} IS NULL")
         else:
-            clauses.append("i.priority = ?")
+            clauses.append(f"{column} = ?")
             values.append(bucket)
         if n == 0 and cursor is not None:
             clauses.append(keyset)
             values += [cursor[1], cursor[2]]
-        queries.append((select + _where_sql(clauses) + tail, [*values, limit]))
+        queries.append((select + _where_sql(clauses) + tail(driver), [*values, limit]))
     return queries
 
 
@@ -426,7 +586,7 @@ def _where_sql(clauses: list[str]) -> str:
     return (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
 
-def _list_filters(f: IssueFilter) -> tuple[list[str], list[Any]]:
+def _list_filters(f: IssueFilter, driver: str | None) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
 
@@ -434,28 +594,32 @@ def _list_filters(f: IssueFilter) -> tuple[list[str], list[Any]]:
         clauses.append(clause)
         params.extend(values)
 
+    def col(name: str) -> str:
+        return f"i.{name}" if name == driver else f"+i.{name}"
+
     if f.status is not None:
-        add("i.status = ?", f.status)
+        add(f"{col('status')} = ?", f.status)
     if f.category is not None:
-        add("i.category = ?", f.category)
+        add(f"{col('category')} = ?", f.category)
     if f.priority == "":
-        add("i.priority IS NULL")
+        add(f"{col('priority')} IS NULL")
     elif f.priority is not None:
-        add("i.priority = ?", f.priority)
+        add(f"{col('priority')} = ?", f.priority)
     if f.owner == "":
-        add("+i.owner IS NULL")
+        add(f"{col('owner')} IS NULL")
     elif f.owner is not None:
-        add("+i.owner = ?", f.owner)
+        add(f"{col('owner')} = ?", f.owner)
     if f.source is not None:
-        add("i.source = ?", f.source)
+        add(f"{col('source')} = ?", f.source)
     if f.created_from is not None:
         add("i.created_at >= ?", utc_text(f.created_from))
     if f.created_to is not None:
         add("i.created_at < ?", utc_text(f.created_to))
+    # The flags' partial indexes serve "= 1" written out; a parameter could be anything.
     if f.recording_overdue is not None:
-        add("i.recording_overdue = ?", int(f.recording_overdue))
+        add(f"{col('recording_overdue')} = {int(f.recording_overdue)}")
     if f.call_back is not None:
-        add("+i.call_back = ?", int(f.call_back))
+        add(f"{col('call_back')} = {int(f.call_back)}")
     if f.sla_state is not None:
         add("COALESCE((SELECT d.sla_state FROM desk_issue d WHERE d.issue_id = i.id), 'on_track') = ?",
             f.sla_state)

@@ -25,6 +25,7 @@ from aiohttp import web
 from hotline.console.recordings import recording_handler, signed_recording_url
 from hotline.console.render import N_, language_of, page
 from hotline.console.security import USER, requires
+from hotline.console.views.issue_dial_panel import dial_context
 from hotline.console.views.issue_rules import (
     DISPOSITION_LABELS,
     PRIORITIES,
@@ -53,6 +54,7 @@ DONE_MESSAGES = {
     "reopen": N_("The issue was reopened."),
     "close": N_("The issue is closed."),
     "article": N_("The knowledge article was written."),
+    "dial": N_("The call back started: answer your desk phone."),
 }
 """What the page says after a form went through (``?done=<action>``, post/redirect/get)."""
 
@@ -168,6 +170,7 @@ async def render_issue(
         "suggestion": await suggest(request, issue) if "dispatch" in shown else None,
         "attempts": _attempts(call.attempts) if call is not None else [],
         "recording_url": None, "voicemail_url": None,
+        "dial": await dial_context(request, issue),
     }
     if call is not None and call.recording:
         context["recording_url"] = signed_recording_url(config.web.secret, call.id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hotline.console.views import issue_forms, issue_page, issues_list
+from hotline.console.views import issue_dial, issue_forms, issue_page, issues_list
 from hotline.console.views.issue_rules import ACTIONS
 
 __all__ = ["add_routes"]
@@ -21,4 +21,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(r"/issues/{issue_id:\d{1,20}}", issue_page.issue_page)
     router.add_post(r"/issues/{issue_id:\d{1,20}}/{action:(" + "|".join(ACTIONS) + ")}",
                     issue_forms.issue_action)
+    router.add_post(r"/issues/{issue_id:\d{1,20}}/dial", issue_dial.dial)
     router.add_get(r"/voicemails/{call_id:\d{1,20}}.wav", issue_page.voicemail)
