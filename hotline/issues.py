@@ -172,6 +172,43 @@ class IssueService:
             event=EventDraft(actor, "fields", before, dict(changes), note),
         )
 
+    async def open_issues_of_caller(
+        self, *, caller_key: str | None, employee_id: str | None, besides: int | None = None,
+        limit: int = 2,
+    ) -> list[IssueRecord]:
+        """The caller's open issues that someone is working on, newest first (a repeat caller's offer).
+
+        Issues still ``new`` are left out (nobody has taken them on: an abandoned call's record
+        is not "an issue in progress"), and so is ``besides`` (the call's own issue).
+        """
+        found = await self.store.issues.open_for_caller(
+            caller_key=caller_key, employee_id=employee_id, limit=limit + 10)
+        return [i for i in found if i.id != besides and i.status != S.NEW and i.merged_into is None][:limit]
+
+    async def latest_issue_of_caller(
+        self, *, caller_key: str | None, employee_id: str | None, besides: int | None = None,
+    ) -> IssueRecord | None:
+        """The caller's newest issue that is not ``besides`` and was not merged into another."""
+        found = await self.store.issues.history_for_caller(
+            caller_key=caller_key, employee_id=employee_id, limit=10)
+        return next((i for i in found if i.id != besides and i.merged_into is None), None)
+
+    async def merge_call_issue(self, issue_id: int, into_id: int, *, actor: str, note: str) -> IssueRecord:
+        """Close a call's issue as merged into ``into_id``, the issue its caller called about.
+
+        Nothing is deleted: the merged issue keeps its call and gets ``merged_into`` and status
+        ``closed``; both audit trails say so. Returns the issue merged into.
+        """
+        issue, into = await self._get(issue_id), await self._get(into_id)
+        if issue.id == into.id:
+            raise IssueError(f"issue {issue.number} cannot be merged into itself")
+        if into.merged_into is not None or into.status == S.CLOSED:
+            raise IssueError(f"issue {into.number} is {into.status}: nothing can be merged into it")
+        check_transition(issue.status, S.CLOSED)
+        await self.store.issues.merge(issue, into, status=S.CLOSED.value, at=self._clock(),
+                                      actor=actor, note=note or f"merged into {into.number}")
+        return await self._get(into.id)
+
     async def flag_recording_overdue(self) -> list[int]:
         """Flag issues still ``new`` 30 minutes after their call ended; return their ids."""
         now = self._clock()

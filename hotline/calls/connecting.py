@@ -40,7 +40,10 @@ class Connector:
 
     async def route(self, node: RouteNode) -> str | None:
         s = self.s
-        plan = await s.router.plan(node.to, s.clock(), ring_seconds=node.ring_seconds)
+        if node.to == "owner":
+            plan = await s.router.plan_owner(self.run.linked, s.clock(), ring_seconds=node.ring_seconds)
+        else:
+            plan = await s.router.plan(node.to, s.clock(), ring_seconds=node.ring_seconds)
         reason = plan.note or f"{self.run.flow.name}/{node.id}"
         s.bus.publish(Routed(self.run.record.id, s.clock(), node.to, reason))
         self.run.outcome.routed = True

@@ -44,6 +44,7 @@ from hotline.calls.speech import PromptLibrary, Speech
 from hotline.config import Config
 from hotline.desk.service import Desk
 from hotline.events import CallArrived, CallEnded, EventBus
+from hotline.incidents import Incident, IncidentService
 from hotline.issues import IssueService
 from hotline.media.engine import MediaEngine
 from hotline.media.ports import PortsExhausted
@@ -79,8 +80,8 @@ class CallServices:
     library: PromptLibrary
     speech: Speech | None
     prompts: PromptLoader = field(default_factory=PromptLoader)
-    incidents: Callable[[], Sequence[object]] = lambda: ()
-    """Active major incidents (the ``major_incident`` condition)."""
+    incidents: IncidentService | None = None
+    """Major incidents (the ``major_incident`` condition, the ``announce_incident`` node)."""
     endpoint: SipEndpoint | None = None
     media_address: str | None = None
     desk_busy: int = 0
@@ -102,6 +103,10 @@ class CallServices:
         self.categories = {c.id: (c.name, c.name_en) for c in categories}
         self._digits = {c.dtmf: c.id for c in categories if c.dtmf}
         self._digits_at = time.monotonic()
+
+    async def active_incidents(self) -> Sequence[Incident]:
+        """Major incidents not cleared, newest first (none without an incident service)."""
+        return await self.incidents.active() if self.incidents is not None else ()
 
     def desk_available(self) -> bool:
         return len(self.config.routing.desk) > self.desk_busy

@@ -36,6 +36,7 @@ from hotline.calls.flows import (
     CATEGORY_PROMPTS,
     CONDITIONS,
     DEFAULT_FLOW,
+    AnnounceIncidentNode,
     BranchNode,
     CollectNode,
     Condition,
@@ -45,9 +46,11 @@ from hotline.calls.flows import (
     HangupNode,
     MenuNode,
     Node,
+    OfferOpenIssueNode,
     PlayNode,
     RouteNode,
     SetNode,
+    StatusLookupNode,
     VoicemailNode,
 )
 from hotline.configreader import Document, Section
@@ -414,13 +417,13 @@ class _FileReader:
                 t.bad("to", "post:<post id>", to)
             elif self.env.posts is not None and post not in self.env.posts:
                 t.problem("to", f'no post "{post}" (known posts: {_listing(sorted(self.env.posts))})')
-        elif to.strip() and to not in ("desk", "oncall"):
+        elif to.strip() and to not in ("desk", "oncall", "owner"):
             if _TELEPHONE.fullmatch(to):
                 t.problem("to", f'"{to}" is a telephone number; route to desk, oncall, post:<post id> '
                           "or a target named in the configuration")
             elif to not in self.env.targets:
                 t.problem("to", f'no route target named "{to}" (configured targets: '
-                          f"{_listing(sorted(self.env.targets))}; or desk, oncall, post:<post id>)")
+                          f"{_listing(sorted(self.env.targets))}; or desk, oncall, owner, post:<post id>)")
         return RouteNode(id=node_id, line=line, to=to, next=t.string("next"), ring_seconds=ring)
 
     def _voicemail(self, t: _Table, node_id: str, line: int) -> VoicemailNode:
@@ -432,6 +435,17 @@ class _FileReader:
 
     def _goto(self, t: _Table, node_id: str, line: int) -> GotoNode:
         return GotoNode(id=node_id, line=line, next=t.string("next"))
+
+    def _offer_open_issue(self, t: _Table, node_id: str, line: int) -> OfferOpenIssueNode:
+        return OfferOpenIssueNode(id=node_id, line=line, timeout=t.seconds("timeout", 1, 60, 5.0),
+                                  next=t.string("next"), linked_next=t.string("linked_next"))
+
+    def _status_lookup(self, t: _Table, node_id: str, line: int) -> StatusLookupNode:
+        return StatusLookupNode(id=node_id, line=line, next=t.string("next"))
+
+    def _announce_incident(self, t: _Table, node_id: str, line: int) -> AnnounceIncidentNode:
+        return AnnounceIncidentNode(id=node_id, line=line, timeout=t.seconds("timeout", 1, 60, 5.0),
+                                    next=t.string("next"), linked_next=t.string("linked_next"))
 
     # -- the graph --------------------------------------------------------------------------
     def _check_references(self, flow: Flow, declared: list[str]) -> None:
@@ -510,6 +524,9 @@ _READERS: dict[str, _Reader] = {
     "voicemail": _FileReader._voicemail,
     "hangup": _FileReader._hangup,
     "goto": _FileReader._goto,
+    "offer_open_issue": _FileReader._offer_open_issue,
+    "status_lookup": _FileReader._status_lookup,
+    "announce_incident": _FileReader._announce_incident,
 }
 
 

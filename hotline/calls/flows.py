@@ -5,7 +5,9 @@ a TOML file (``ivr_flows/*.toml``, one flow per file; ``ivr_flows/README.md``
 is the format's manual). Each node is a frozen dataclass of one kind --
 :class:`PlayNode`, :class:`MenuNode`, :class:`CollectNode`, :class:`SetNode`,
 :class:`BranchNode`, :class:`RouteNode`, :class:`VoicemailNode`,
-:class:`HangupNode`, :class:`GotoNode` -- and names the nodes it leads to by
+:class:`HangupNode`, :class:`GotoNode`, and the self-service nodes that use what the
+hotline knows of the caller: :class:`OfferOpenIssueNode`, :class:`StatusLookupNode`,
+:class:`AnnounceIncidentNode` -- and names the nodes it leads to by
 id. The call controller holds the id of the current node, does what the node
 says, and moves on; the decisions it takes from the caller's keys and from the
 facts of the moment are the pure helpers here (:func:`menu_target`,
@@ -34,6 +36,7 @@ __all__ = [
     "CATEGORY_PROMPTS",
     "CONDITIONS",
     "DEFAULT_FLOW",
+    "AnnounceIncidentNode",
     "BranchNode",
     "CollectNode",
     "Condition",
@@ -44,10 +47,12 @@ __all__ = [
     "MenuChoice",
     "MenuNode",
     "Node",
+    "OfferOpenIssueNode",
     "PlayNode",
     "RouteKind",
     "RouteNode",
     "SetNode",
+    "StatusLookupNode",
     "VoicemailNode",
     "conditions_hold",
     "menu_target",
@@ -248,6 +253,8 @@ class RouteKind(enum.Enum):
     """A post's A role, then its B roles."""
     TARGET = "target"
     """A target the administrator named in the configuration."""
+    OWNER = "owner"
+    """The owner of the issue the call was linked to, then the A and B roles of its post."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -256,7 +263,7 @@ class RouteNode(_NodeBase):
 
     kind: ClassVar[str] = "route"
     to: str
-    """As written: ``desk``, ``oncall``, ``post:<post id>`` or a configured target's name."""
+    """As written: ``desk``, ``oncall``, ``owner``, ``post:<post id>`` or a configured target's name."""
     next: str
     """Where the call goes when nobody answered (overflow)."""
     ring_seconds: float | None = None
@@ -264,7 +271,7 @@ class RouteNode(_NodeBase):
 
     @property
     def route_kind(self) -> RouteKind:
-        if self.to in ("desk", "oncall"):
+        if self.to in ("desk", "oncall", "owner"):
             return RouteKind(self.to)
         return RouteKind.POST if self.to.startswith("post:") else RouteKind.TARGET
 
@@ -314,8 +321,64 @@ class GotoNode(_NodeBase):
         return (("next", self.next),)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferOpenIssueNode(_NodeBase):
+    """Read the caller's newest open issues (one or two) and offer to add to one of them.
+
+    "您有一个处理中的问题，编号 123，网络问题。补充这个问题请按1，报告新问题请按2." A key for an
+    issue merges the call's own issue into it and goes to ``linked_next`` (usually a route to
+    ``owner``); the "new issue" key, silence, or a caller with nothing open goes to ``next``.
+    It waits for a key only when there is something to offer, so it does not count as waiting
+    for the caller in the loop check.
+    """
+
+    kind: ClassVar[str] = "offer_open_issue"
+    timeout: float = 5.0
+    """Seconds to wait for a key after the offer ends."""
+    next: str
+    """A new issue: the caller chose it, said nothing, or has nothing open."""
+    linked_next: str
+    """The call was linked to the chosen issue."""
+
+    def exits(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next), ("linked_next", self.linked_next))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusLookupNode(_NodeBase):
+    """Read back the caller's latest issue: number, status, owner, planned date, last progress."""
+
+    kind: ClassVar[str] = "status_lookup"
+    next: str
+    """The node after the read-back (or after "no issue found")."""
+
+    def exits(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnounceIncidentNode(_NodeBase):
+    """While a major incident is active: say so, and ask whether the caller calls about it.
+
+    Key 1 links the call to the incident's parent issue (the call's own issue merged into it,
+    counted, not dispatched again) and goes to ``linked_next``; any other key, silence, or no
+    active incident goes to ``next``.
+    """
+
+    kind: ClassVar[str] = "announce_incident"
+    timeout: float = 5.0
+    """Seconds to wait for a key after the announcement ends."""
+    next: str
+    """Not about the incident (or none active): usually the menu."""
+    linked_next: str
+    """Linked to the incident: usually a short thanks and a hangup."""
+
+    def exits(self) -> tuple[tuple[str, str], ...]:
+        return (("next", self.next), ("linked_next", self.linked_next))
+
+
 Node = (PlayNode | MenuNode | CollectNode | SetNode | BranchNode | RouteNode | VoicemailNode
-        | HangupNode | GotoNode)
+        | HangupNode | GotoNode | OfferOpenIssueNode | StatusLookupNode | AnnounceIncidentNode)
 """Any node of a flow."""
 
 

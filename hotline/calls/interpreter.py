@@ -41,6 +41,7 @@ from hotline.calendar import DayKind
 from hotline.calls.connecting import Connector
 from hotline.calls.flows import (
     CATEGORY_PROMPTS,
+    AnnounceIncidentNode,
     BranchNode,
     CollectNode,
     Flow,
@@ -48,14 +49,17 @@ from hotline.calls.flows import (
     HangupNode,
     MenuNode,
     Node,
+    OfferOpenIssueNode,
     PlayNode,
     RouteNode,
     SetNode,
+    StatusLookupNode,
     VoicemailNode,
     conditions_hold,
     menu_target,
 )
 from hotline.calls.outcome import CallerFacts, CallerGone, Outcome, shielded
+from hotline.calls.self_service import SelfService
 from hotline.events import IvrChoice, Routed, Voicemail
 from hotline.media.codecs import codec_named
 from hotline.media.player import Item, PromptItem
@@ -122,6 +126,8 @@ class CallRun:
         self.flow = flow
         self.language = flow.languages[0]
         self.category: str | None = None
+        self.linked: IssueRecord | None = None
+        """The issue this call was linked to (its own issue merged into it), if any."""
         self.stream: RtpStream | None = None
         self.outcome = Outcome()
         self.started = services.engine.now()
@@ -173,6 +179,12 @@ class CallRun:
             return None
         if isinstance(node, GotoNode):
             return node.next
+        if isinstance(node, OfferOpenIssueNode):
+            return await SelfService(self).offer_open_issue(node)
+        if isinstance(node, StatusLookupNode):
+            return await SelfService(self).status_lookup(node)
+        if isinstance(node, AnnounceIncidentNode):
+            return await SelfService(self).announce_incident(node)
         raise AssertionError(f"unknown node {node!r}")
 
     # -- answering and waiting -------------------------------------------------------------
@@ -306,6 +318,35 @@ class CallRun:
                 items.append(item)
         return items
 
+    async def speak(self, parts: Sequence[tuple[str, Path]], *,
+                    key_within: float | None = None) -> str | None:
+        """Play spoken fragments in order; with ``key_within``, wait that long for one key after.
+
+        Each part is (what it says, its WAV); what is said goes to the log, so a read-back can
+        be checked against the issue it reads. Returns the key pressed (a key cuts the speech
+        short), or None.
+        """
+        stream = await self.answer()
+        log.info("call %d: says %s", self.record.id, " | ".join(label for label, _ in parts))
+        items: list[Item] = []
+        for _, path in parts:
+            item = await self._item(path, stream, key_within is not None)
+            if item is not None:
+                items.append(item)
+        if key_within is None:
+            await self.play_and_wait(items)
+            return None
+        digit = self._pressed(stream)
+        if digit is None:
+            stream.play(items)
+            digit = await self._next_digit(stream, key_within, after_playback=True)
+        stream.stop_playback()
+        return digit
+
+    async def note_choice(self, node: str, digits: str, choice: str) -> None:
+        """Put a choice the caller made on the call row and the event bus."""
+        await self._choice(node, digits, choice)
+
     async def play_and_wait(self, items: list[Item]) -> bool:
         """Play to the caller; True if it played to the end (False: a key cut it short)."""
         stream = await self.answer()
@@ -403,17 +444,17 @@ class CallRun:
         s = self.s
         now = s.clock()
         day = s.calendar.day(now.astimezone(s.calendar.tz).date())
-        open_issues = await s.store.issues.open_for_caller(
-            caller_key=self.caller.number or None, employee_id=self.caller.employee_id, limit=5)
+        open_issues = await s.issues.open_issues_of_caller(
+            caller_key=self.record.caller_key, employee_id=self.issue.employee_id, besides=self.issue.id)
         return {
             "business_hours": s.calendar.is_business_time(now),
             "holiday": day.kind is DayKind.HOLIDAY,
             "make_up_workday": day.kind is DayKind.MAKE_UP_WORKDAY,
             "weekend": day.kind is DayKind.WEEKEND,
             "caller_known": self.caller.employee_id is not None,
-            "caller_has_open_issue": any(i.id != self.issue.id for i in open_issues),
+            "caller_has_open_issue": bool(open_issues) and self.linked is None,
             "desk_available": s.desk_available(),
-            "major_incident": bool(s.incidents()),
+            "major_incident": bool(await s.active_incidents()),
         }
 
     async def route(self, node: RouteNode) -> str | None:

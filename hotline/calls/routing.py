@@ -24,7 +24,7 @@ from datetime import datetime
 from hotline.config import RoutingConfig
 from hotline.rota import OnCall, Rota, RotaError
 from hotline.store import Store
-from hotline.store.records import Person, PostAssignment
+from hotline.store.records import IssueRecord, Person, PostAssignment
 
 __all__ = ["RoutePlan", "Router", "Target", "plan_route"]
 
@@ -114,13 +114,15 @@ def plan_route(
     ring_seconds: float | None = None,
     manager: str | None = None,
     can_dial_numbers: bool = True,
+    owner: str | None = None,
 ) -> RoutePlan:
     """The plan for ``route`` (see the module doc). Unknown routes give an empty plan.
 
     ``away`` maps person ids to why they cannot be rung now (leave); ``assignments`` are the
     post's A/B roles for ``post:<id>``; ``ring_seconds`` overrides the configured ring time;
     ``manager`` is the rota's escalation manager (so the last of the chain is labelled so);
-    without ``can_dial_numbers`` (no outbound proxy) only SIP URIs can be rung.
+    without ``can_dial_numbers`` (no outbound proxy) only SIP URIs can be rung. For ``owner``,
+    ``owner`` is the linked issue's owner and ``assignments`` its post's roles.
     """
     if route == "desk":
         targets = tuple(_config_target(phone, "desk", can_dial_numbers) for phone in routing.desk)
@@ -141,6 +143,14 @@ def plan_route(
         if on_call.note:
             note += f": {on_call.note}"
         return RoutePlan(route, targets, False, ring, True, note)
+    if route == "owner":
+        # The owner of the issue the call was linked to, then its post's A and B roles.
+        ordered = [a for a in sorted(assignments, key=lambda a: (a.role != "A", a.rank))
+                   if a.person_id != owner]
+        targets = ((_person_target(owner, "owner", staff, away, can_dial_numbers),) if owner else ())
+        targets += tuple(_person_target(a.person_id, a.role, staff, away, can_dial_numbers) for a in ordered)
+        return RoutePlan(route, targets, False, ring, True, "" if targets else "the issue has no owner "
+                         "and its post no A or B role")
     if route.startswith("post:"):
         ordered = sorted(assignments, key=lambda a: (a.role != "A", a.rank))
         targets = tuple(_person_target(a.person_id, a.role, staff, away, can_dial_numbers)
@@ -184,6 +194,29 @@ class Router:
             return rota.on_call(now, name)
         except (RotaError, KeyError):
             return None
+
+    async def plan_owner(self, issue: IssueRecord | None, now: datetime, *,
+                         ring_seconds: float | None = None) -> RoutePlan:
+        """The ``owner`` route: ``issue``'s owner, then the A and B roles of its category's post.
+
+        ``issue`` is the one the call was linked to; None (not linked) gives an empty plan.
+        """
+        if issue is None:
+            return RoutePlan("owner", (), False, ring_seconds or self.routing.oncall_ring_seconds, True,
+                             "the call is not linked to an issue")
+        post = next((c.post_id for c in await self.store.people.categories() if c.id == issue.category), None)
+        assignments = await self.store.people.assignments(post) if post else []
+        people = list(dict.fromkeys([*([issue.owner] if issue.owner else []),
+                                     *(a.person_id for a in assignments)]))
+        staff: dict[str, Person] = {}
+        for person_id in people:
+            person = await self.store.people.get(person_id)
+            if person is not None:
+                staff[person_id] = person
+        away = await self._away(people, now) if people else {}
+        return plan_route("owner", routing=self.routing, on_call=None, staff=staff, away=away,
+                          assignments=assignments, ring_seconds=ring_seconds, owner=issue.owner,
+                          can_dial_numbers=self.can_dial_numbers)
 
     async def plan(self, route: str, now: datetime, *, ring_seconds: float | None = None) -> RoutePlan:
         on_call = self.on_call(now) if route == "oncall" else None

@@ -101,6 +101,36 @@ Category = tuple[str, str, str | None, str | None]
 _ZH_DIGITS = "零幺二三四五六七八九"
 _EN_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
+_EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
+_STATUS_WORDS: dict[str, dict[str, str]] = {
+    "new": {"zh": "已受理，待登记", "en": "received, not yet recorded"},
+    "recorded": {"zh": "已登记，待派单", "en": "recorded, waiting to be assigned"},
+    "dispatched": {"zh": "已派单", "en": "assigned to an engineer"},
+    "in_progress": {"zh": "处理中", "en": "being worked on"},
+    "pending_caller": {"zh": "等待您的答复", "en": "waiting for your reply"},
+    "resolved": {"zh": "已解决", "en": "resolved"},
+    "callback_done": {"zh": "已回访", "en": "resolved and followed up"},
+    "closed": {"zh": "已关闭", "en": "closed"},
+    "reopened": {"zh": "已重新打开", "en": "reopened"},
+}
+"""Issue statuses (``hotline.issues.Status``) in words a caller understands."""
+
+
+def _zh_number(n: int) -> str:
+    """1..99 in Chinese numerals as dates are read (一, not the 幺 of digit strings)."""
+    digits = "零一二三四五六七八九"
+    tens, units = divmod(n, 10)
+    if tens == 0:
+        return digits[units]
+    return f"{'' if tens == 1 else digits[tens]}十{digits[units] if units else ''}"
+
+
+def _en_ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"the {n}{suffix}"
+
+
 FRAGMENTS: dict[str, dict[str, str]] = {
     **{f"digit-{d}": {"zh": _ZH_DIGITS[d], "en": _EN_DIGITS[d]} for d in range(10)},
     "whisper-call-from": {"zh": "来电：", "en": "Call from"},
@@ -111,6 +141,45 @@ FRAGMENTS: dict[str, dict[str, str]] = {
     "whisper-accept": {"zh": "接听请按1，拒绝请按2。", "en": "Press 1 to accept, 2 to decline."},
     # Both sides of a recorded bridge hear it first ([routing] record, announce_recording).
     "recorded": {"zh": "本通话将被录音。", "en": "This call is recorded."},
+    **{f"month-{m}": {"zh": f"{_zh_number(m)}月", "en": _EN_MONTHS[m - 1]} for m in range(1, 13)},
+    **{f"day-{d}": {"zh": f"{_zh_number(d)}日", "en": _en_ordinal(d)} for d in range(1, 32)},
+    # The repeat caller's offer and the status read-back (hotline.calls.self_service).
+    "offer-one": {"zh": "您有一个处理中的问题。", "en": "You have an open issue."},
+    "offer-two": {"zh": "您有两个处理中的问题。", "en": "You have two open issues."},
+    "issue-number": {"zh": "编号", "en": "Number"},
+    **{f"offer-add-{k}": {"zh": f"补充这个问题请按{k}。", "en": f"To add to this issue, press {k}."}
+       for k in (1, 2)},
+    **{f"offer-new-{k}": {"zh": f"报告新问题请按{k}。", "en": f"To report a new problem, press {k}."}
+       for k in (2, 3)},
+    "status-intro": {"zh": "您最近的问题，编号", "en": "Your latest issue, number"},
+    "status-none": {"zh": "没有找到您的问题记录。", "en": "We have no issue on record for you."},
+    "status-is": {"zh": "状态：", "en": "Status:"},
+    **{f"status-{state}": words for state, words in _STATUS_WORDS.items()},
+    "status-owner": {"zh": "处理人：", "en": "Handled by"},
+    "status-unassigned": {"zh": "尚未指派处理人。", "en": "Nobody is assigned yet."},
+    "status-planned": {"zh": "计划", "en": "Planned to be done by"},
+    "status-planned-end": {"zh": "前完成。", "en": "at the latest."},
+    "status-progress": {"zh": "最近进展：", "en": "Last update on"},
+    # A major incident: after its announcement (hotline.incidents).
+    "incident-press": {"zh": "如果您是因为这个问题来电，请按1；其他问题请按2。",
+                       "en": "If you are calling about this, press 1. For anything else, press 2."},
+    # The automated callback survey (hotline.calls.survey): the issue's number and category
+    # are spoken between "survey-intro" and "survey-how".
+    "survey-intro": {"zh": "您好，这里是信息中心服务台，对您报告的问题进行回访。问题编号",
+                     "en": "Hello, this is the IT service desk, following up on the issue you reported, "
+                           "number"},
+    "survey-how": {"zh": "请用电话按键为我们的服务打分，1分最差，5分最好。如果问题没有解决，请随时按0。",
+                   "en": "Please score our service on your keypad, from 1, the worst, to 5, the best. "
+                         "If the problem is not solved, press 0 at any time."},
+    "survey-efficiency": {"zh": "处理效率，请按1到5。", "en": "How quickly was it handled? Press 1 to 5."},
+    "survey-result": {"zh": "处理效果，请按1到5。", "en": "How well was it solved? Press 1 to 5."},
+    "survey-attitude": {"zh": "服务态度，请按1到5。", "en": "How was the engineer's attitude? Press 1 to 5."},
+    "survey-not-fixed-noted": {"zh": "已记录问题没有解决，我们会重新处理。",
+                               "en": "Noted: the problem is not solved. We will work on it again."},
+    "survey-invalid": {"zh": "请按1到5。", "en": "Please press a key from 1 to 5."},
+    "survey-thanks": {"zh": "感谢您的评价，再见。", "en": "Thank you for your feedback. Goodbye."},
+    "survey-goodbye": {"zh": "没有收到您的评价，我们稍后再联系您，再见。",
+                       "en": "We did not get your scores. We will call again later. Goodbye."},
 }
 """The fixed fragments of whispers and number read-backs: prompt id → language → text."""
 

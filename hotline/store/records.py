@@ -160,6 +160,8 @@ class IssueRecord:
     """Short labels set by the IVR or the operator."""
     call_back: bool = False
     """The caller must be called back (nobody answered and no message was left, or overload)."""
+    merged_into: int | None = None
+    """The issue this one was merged into (its caller called about that one); it is then closed."""
 
 
 @dataclass(frozen=True)

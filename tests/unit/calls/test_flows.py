@@ -236,9 +236,15 @@ def test_the_default_flow_loads_against_the_demo_categories() -> None:
 
     welcome = flow.node(flow.start)
     assert isinstance(welcome, PlayNode) and welcome.prompts == ("welcome", "english_hint")
-    menu = flow.node(welcome.next)
+    # Before the menu: a major incident's announcement, a repeat caller's open issue (see
+    # test_flows_self_service.py); with neither, the menu.
+    incident_check = flow.node(welcome.next)
+    assert isinstance(incident_check, BranchNode)
+    open_issue_check = flow.node(incident_check.otherwise)
+    assert isinstance(open_issue_check, BranchNode)
+    menu = flow.node(open_issue_check.otherwise)
     assert isinstance(menu, MenuNode) and menu.categories
-    assert menu.prompts == ("menu_intro", CATEGORY_PROMPTS, "menu_operator")
+    assert menu.prompts == ("menu_intro", CATEGORY_PROMPTS, "menu_status", "menu_operator")
     english = flow.node(menu.choices["9"])
     assert isinstance(english, SetNode) and english.language == "en" and english.next == menu.id
 
@@ -498,7 +504,8 @@ next = "bye"
         f'{at("hello there")}: nodes.menu.prompts: expected prompt ids (letters, digits, _ and -), got "hello there"',
         f'{at("[nodes.odd]")}: nodes.odd: cannot be reached from start ("welcome")',
         f'{at("dial")}: nodes.odd.kind: unknown node kind "dial" '
-        "(kinds: play, menu, collect, set, branch, route, voicemail, hangup, goto)",
+        "(kinds: play, menu, collect, set, branch, route, voicemail, hangup, goto, offer_open_issue, "
+        "status_lookup, announce_incident)",
         f"{at('a.b')}: nodes.a.b: expected a node id of letters, digits, _ and -",
         f'{at("a.b")}: nodes.a.b: cannot be reached from start ("welcome")',
     ]
@@ -594,7 +601,7 @@ def test_a_node_of_unknown_kind_causes_no_further_problems(folder: Path) -> None
     assert line_of(HEAD + text, "dial") == 14
     assert node_problems(folder, text) == [
         '14: nodes.menu.kind: unknown node kind "dial" (kinds: play, menu, collect, set, branch, route, '
-        "voicemail, hangup, goto)"]
+        "voicemail, hangup, goto, offer_open_issue, status_lookup, announce_incident)"]
 
 
 def test_a_loop_without_input_is_named_in_order(folder: Path) -> None:
@@ -760,7 +767,7 @@ next = "bye"
         f'{post_only}: nodes.r2.to: expected post:<post id>, got "post:"',
         f'{at("+86")}: nodes.r3.to: "+86 138 0013 8000" is a telephone number; {name_it}',
         f'{at("day_duty")}: nodes.r4.to: no route target named "day_duty" '
-        "(configured targets: night_duty; or desk, oncall, post:<post id>)",
+        "(configured targets: night_duty; or desk, oncall, owner, post:<post id>)",
         f'{empty}: nodes.r5.to: expected a non-empty string, got ""',
         f"{at('ring_seconds')}: nodes.r6.ring_seconds: expected a number of seconds between 5 and 120, got 200",
         f'{at("sip:8001")}: nodes.r8.to: "sip:8001@pbx" is a telephone number; {name_it}',
