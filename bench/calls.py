@@ -39,13 +39,26 @@ Measured, for each N:
   * the server's loop thread over the window (``schedstat``): its share running, and how long
     it was runnable but waiting because another process had CPU 0.
 
+With ``--surveys M`` the server also runs the automated callback survey (``[callback.survey]``,
+``max_concurrent = M``) over M resolved issues seeded before it starts, their employees' mobiles
+in the directory. The server dials them through ``sip.outbound.proxy``, which is the peer's
+survey endpoint (a SIP URI target such as ``farend`` then goes through it too, as a loose route:
+the endpoint hands those INVITEs to the far end). Each survey phone rings until the window opens,
+answers, sends its own 20 ms RTP, and keys 4, 5, 5 (RFC 4733) a quarter of the window apart;
+the server thanks and hangs up. Measured: the surveys answered, completed and stored (read from
+``survey_attempts`` and ``desk_callbacks`` after the run) and the lateness of the server's prompt
+packets at the survey phones against their 20 ms schedule (kernel arrival - the arrival due from
+the RTP timestamp, the schedule re-anchored at each talkspurt's first packet and at any packet
+earlier than due).
+
 Diagnostics: ``--profile`` runs py-spy (``--nonblocking --gil``, on the peers' CPU) on the
 server over the window; ``--probe`` runs the server with a few functions wrapped (in the
 server process, by this file: nothing under ``hotline/`` changes) to time each step from the
 caller's key to the INVITE, the write transactions, the event loop's lag and the collector.
 
     .venv/bin/python bench/calls.py [--calls 50,100,200] [--bridged-seconds 10] [--rate 20]
-                                    [--timeline] [--profile] [--probe] [--keep] [--no-baseline]
+                                    [--surveys 50] [--timeline] [--profile] [--probe] [--keep]
+                                    [--no-baseline]
 """
 
 from __future__ import annotations
@@ -137,8 +150,12 @@ HEADER = struct.Struct("!BBHII")
 PERIOD_NS = 20_000_000
 SLOTS = 10
 SLOT_NS = PERIOD_NS // SLOTS
-TO_FAR, TO_CALLER = 0, 1
-"""Directions: what the caller sends (arrives at the far end), what the far end sends."""
+TO_FAR, TO_CALLER, FROM_SURVEY = 0, 1, 2
+"""Directions: what the caller sends (arrives at the far end), what the far end sends, what a
+survey phone sends (to the server only)."""
+SURVEY_PREFIX = "+86137"  # survey employee j has the mobile +86 137 0xxx xxxx
+RESOLVED_AT = "2026-11-24T16:00+08:00"
+"""When the surveyed issues were resolved: the day before the run's clock."""
 TE_PT = 101
 
 
@@ -234,6 +251,24 @@ class Call:
         return f"f{self.i}x{self.run}"
 
 
+@dataclass(slots=True, eq=False)
+class SurveyPhone:
+    """A survey call the server placed to one of the seeded employees."""
+
+    j: int
+    call_id: str
+    ok: bytes = b""
+    """The 200 to send (again, to a retransmitted INVITE) once answered."""
+    ringing: bytes = b""
+    dest: tuple[str, int] = (HOST, 0)
+    server_rtp: int | None = None
+    answered_at: float | None = None
+    leg: Leg | None = None
+    keys: int = 0
+    bye: bool = False
+    cancelled: bool = False
+
+
 def _dtmf(digit: str) -> list[tuple[bytes, bool, bool]]:
     from hotline.media.dtmf import event_payloads
 
@@ -252,14 +287,17 @@ class Peers:
         self.fsip = self._sock(1 << 20)
         self.crtp = self._sock(16 << 20)
         self.frtp = self._sock(16 << 20)
+        self.ssip = self._sock(1 << 20)
+        self.srtp = self._sock(16 << 20)
         self.ports = {name: s.getsockname()[1] for name, s in
                       (("caller_sip", self.csip), ("farend_sip", self.fsip),
-                       ("caller_rtp", self.crtp), ("farend_rtp", self.frtp))}
+                       ("caller_rtp", self.crtp), ("farend_rtp", self.frtp),
+                       ("survey_sip", self.ssip), ("survey_rtp", self.srtp))}
         self.timers: list[tuple[float, int, Any, tuple[Any, ...]]] = []
         self._timer_seq = 0
         self.slots: list[list[Leg]] = [[] for _ in range(SLOTS)]
         # Measurements: per direction, arrays of (send stamp, latency, lateness) in ns.
-        self.sent_at = {d: array("q") for d in (TO_FAR, TO_CALLER)}
+        self.sent_at = {d: array("q") for d in (TO_FAR, TO_CALLER, FROM_SURVEY)}
         self.send_late = array("q")
         self.rx = {d: (array("q"), array("q"), array("q"), array("q")) for d in (TO_FAR, TO_CALLER)}
         """Per direction: latency (kernel arrival - sent), lateness (kernel arrival - scheduled),
@@ -273,6 +311,13 @@ class Peers:
         self.log: list[str] = []
         self.bridged = 0
         self.rss_window_kib = 0
+        self.surveys: dict[str, SurveyPhone] = {}
+        """Survey calls by Call-ID."""
+        self.survey_late = array("q")
+        """Lateness of the server's prompt packets at the survey phones, in the window (ns)."""
+        self.survey_anchor: dict[int, tuple[int, int]] = {}
+        """Per SSRC: (kernel arrival, RTP timestamp) the 20 ms schedule is anchored at."""
+        self.survey_packets = 0
 
     def _sock(self, rcvbuf: int) -> socket.socket:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -300,10 +345,11 @@ class Peers:
         self.caller_digit = _dtmf("1")
         self.far_digit = _dtmf("1")
         for s, kind in ((self.csip, "csip"), (self.fsip, "fsip"), (self.crtp, "crtp"),
-                        (self.frtp, "frtp")):
+                        (self.frtp, "frtp"), (self.ssip, "ssip"), (self.srtp, "srtp")):
             self.sel.register(s, selectors.EVENT_READ, kind)
         self.handlers = {"csip": self._caller_sip, "fsip": self._far_sip,
-                         "crtp": self._caller_rtp, "frtp": self._far_rtp}
+                         "crtp": self._caller_rtp, "frtp": self._far_rtp,
+                         "ssip": self._survey_sip, "srtp": self._survey_rtp}
         start = time.monotonic() + 0.2
         rate = float(cfg["rate"])
         for c in self.calls:
@@ -644,6 +690,91 @@ class Peers:
                                     body=_sdp(self.ports["farend_rtp"], 2000 + c.i))
         self.fsip.sendto(c.f_ok, dest)  # also the answer to a retransmitted INVITE
 
+    # -- the survey phones (and the proxy hop of the far end's INVITEs) -------------------------
+
+    def _survey_sip(self) -> None:
+        for data, stamp, src in self._drain(self.ssip):
+            if not data.strip():
+                continue
+            try:
+                msg = self.parse(data)
+            except Exception as exc:
+                self.log.append(f"survey: unparsable: {exc}")
+                continue
+            if hasattr(msg, "status"):
+                continue  # we send no requests
+            dest = (HOST, src)
+            phone = self.surveys.get(msg.call_id)
+            user = getattr(msg.uri, "user", None) or ""
+            if phone is None and not user.startswith("+"):
+                # Through the proxy to the far end (a SIP URI target as a loose route).
+                if msg.method == "INVITE":
+                    self._far_invite(msg, stamp, dest)
+                else:
+                    self.ssip.sendto(self._response(msg, 200, "OK"), dest)
+                continue
+            if msg.method == "INVITE":
+                if phone is None:
+                    phone = SurveyPhone(len(self.surveys), msg.call_id, dest=dest,
+                                        server_rtp=_sdp_port(msg.body))
+                    self.surveys[msg.call_id] = phone
+                    contact = f"<sip:{user}@{HOST}:{self.ports['survey_sip']}>"
+                    tag = f"s{phone.j}x{self.cfg['run']}"
+                    phone.ringing = self._response(msg, 180, "Ringing", to_tag=tag, contact=contact)
+                    phone.ok = self._response(msg, 200, "OK", to_tag=tag, contact=contact,
+                                              body=_sdp(self.ports["survey_rtp"], 3000 + phone.j))
+                    if self.window is not None:
+                        self._survey_answer(phone)
+                self.ssip.sendto(phone.ok if phone.answered_at is not None else phone.ringing, dest)
+            elif msg.method == "ACK":
+                if phone is not None and phone.answered_at is not None and phone.leg is None \
+                        and phone.server_rtp is not None:
+                    phone.leg = Leg(10_000 + phone.j, FROM_SURVEY, self.srtp, (HOST, phone.server_rtp))
+                    self._start_leg(phone.leg, phone.j + SLOTS // 4)
+                    gap = self.bridged_seconds / 4
+                    for k in (1, 2, 3):
+                        self.at(phone.answered_at + k * gap, self._survey_key, phone)
+            elif msg.method == "CANCEL":
+                if phone is not None:
+                    phone.cancelled = True
+                self.ssip.sendto(self._response(msg, 200, "OK"), dest)
+            else:
+                if msg.method == "BYE" and phone is not None:
+                    phone.bye = True
+                    if phone.leg is not None:
+                        phone.leg.on = False
+                self.ssip.sendto(self._response(msg, 200, "OK"), dest)
+
+    def _survey_answer(self, phone: SurveyPhone) -> None:
+        if phone.answered_at is None and not phone.cancelled:
+            phone.answered_at = time.monotonic()
+            self.ssip.sendto(phone.ok, phone.dest)
+
+    def _survey_key(self, phone: SurveyPhone) -> None:
+        if phone.leg is not None and phone.leg.on and not phone.bye:
+            phone.leg.events = _dtmf("455"[phone.keys])
+            phone.keys += 1
+
+    def _survey_rtp(self) -> None:
+        window = self.window
+        anchors = self.survey_anchor
+        for data, stamp, _ in self._drain(self.srtp):
+            if len(data) < 12 or (data[1] & 0x7F) != 0:
+                continue
+            self.survey_packets += 1
+            _, mpt, _, ts, ssrc = HEADER.unpack_from(data)
+            anchor = anchors.get(ssrc)
+            if anchor is None or mpt & 0x80:
+                anchors[ssrc] = (stamp, ts)
+                late = 0
+            else:
+                late = stamp - anchor[0] - ((ts - anchor[1]) & 0xFFFFFFFF) * 125_000
+                if late < 0:  # earlier than due: the anchor itself was late
+                    anchors[ssrc] = (stamp, ts)
+                    late = 0
+            if window is not None and window[0] <= stamp <= window[1]:
+                self.survey_late.append(late)
+
     # -- the window and the end ----------------------------------------------------------------
 
     def _open_window(self, why: str) -> None:
@@ -653,6 +784,8 @@ class Peers:
         end_ns = now_ns + int(self.bridged_seconds * 1e9)
         self.window = (now_ns, end_ns)
         self.window_why = why
+        for phone in self.surveys.values():  # the survey phones ring until now
+            self._survey_answer(phone)
         self.bridged_at_open = sum(c.got_far and c.got_caller for c in self.calls)
         self.rss_window_kib = self._server_rss()
         if self.cfg.get("profile"):  # py-spy on the peers' CPU, not stopping the server to sample
@@ -826,6 +959,11 @@ class Peers:
                                for c in self.calls)
         out["failures"] = sorted({c.failed for c in self.calls if c.failed})[:5]
         out["other_rtp"] = self.other_rtp
+        out["surveys"] = {"invited": len(self.surveys),
+                          "answered": sum(p.answered_at is not None for p in self.surveys.values()),
+                          "keyed": sum(p.keys == 3 for p in self.surveys.values()),
+                          "hung_up_by_server": sum(p.bye for p in self.surveys.values()),
+                          "packets": self.survey_packets, "lateness": ms(self.survey_late)}
         out["rss_window_kib"] = self.rss_window_kib
         out["per_call"] = [[c.call_id, c.caller_leg.event_end_sent if c.caller_leg else None,
                             c.f_invite_ns] for c in self.calls]
@@ -1066,7 +1204,8 @@ kind = "hangup"
 class Server:
     """``hotline serve`` in a temporary folder: config, flows, demo database, process."""
 
-    def __init__(self, tmp: Path, n: int, farend_port: int, rtp_ports: int) -> None:
+    def __init__(self, tmp: Path, n: int, farend_port: int, rtp_ports: int, *, surveys: int = 0,
+                 survey_port: int | None = None, window: float = 10.0) -> None:
         self.tmp = tmp
         self.sip_port = free_port()
         self.web_port = free_port()
@@ -1082,8 +1221,9 @@ class Server:
             "[database]", f'path = "{self.database}"', 'synchronous = "full"', "",
             "[sip]", 'mode = "trunk"', f'listen = ["udp:{HOST}:{self.sip_port}"]',
             'hotline_number = "8000"', 'allowed_peers = ["127.0.0.0/8"]', "ring_seconds = 0.2",
-            f"max_calls = {n + 50}", "",
-            "[sip.outbound]", 'caller_id = "pai"', "",
+            f"max_calls = {n + surveys + 50}", "",
+            "[sip.outbound]", 'caller_id = "pai"',
+            *([f'proxy = "sip:{HOST}:{survey_port}"'] if surveys else []), "",
             "[media]", f"rtp_port_min = {self.rtp_base}", f"rtp_port_max = {self.rtp_base + rtp_ports - 1}",
             f'prompts_dir = "{ROOT / "hotline" / "media" / "prompts"}"',
             f'recordings_dir = "{tmp / "recordings"}"', "rtp_timeout = 20", "",
@@ -1095,6 +1235,13 @@ class Server:
             'mode = "bridge"', "",
             "[routing.targets]", f'farend = "sip:farend@{HOST}:{farend_port}"', "",
         ]
+        if surveys:
+            # All due at the first check; each phone rings until the window opens, then keys
+            # its three scores a quarter of the window apart.
+            lines += ["[callback.survey]", "enabled = true", f"max_concurrent = {surveys}",
+                      "attempts = 1", "ring_seconds = 120", f"answer_seconds = {max(2.0, window / 2):g}",
+                      "check_seconds = 0.5", ""]
+        self.surveys = surveys
         self.config.write_text("\n".join(lines), encoding="utf-8")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -1108,6 +1255,57 @@ class Server:
             result = self.hotline(*args)
             if result.returncode != 0:
                 raise SystemExit(f"hotline {args[0]} failed:\n{result.stdout}{result.stderr}")
+        if self.surveys:
+            self.seed_surveys()
+
+    def seed_surveys(self) -> None:
+        """The survey employees in the directory, and one resolved issue each (as the desk
+        resolves them), before the server starts."""
+        csv = self.tmp / "survey-employees.csv"
+        csv.write_text("employee_id,name,mobile\n" + "".join(
+            f"S{j:05d},调查员工{j},{SURVEY_PREFIX}0{j:07d}\n" for j in range(self.surveys)), encoding="utf-8")
+        result = self.hotline("import-directory", "--config", str(self.config), str(csv))
+        if result.returncode != 0:
+            raise SystemExit(f"hotline import-directory failed:\n{result.stdout}{result.stderr}")
+        asyncio.run(self._resolve_issues())
+
+    async def _resolve_issues(self) -> None:
+        from datetime import datetime
+
+        from hotline.config import load_config
+        from hotline.desk.service import Desk
+        from hotline.issues import IssueService
+        from hotline.services import build_calendar
+        from hotline.store import Store
+        from hotline.store.records import NewCall
+
+        config = load_config(self.config)
+        at = datetime.fromisoformat(RESOLVED_AT)
+        async with Store(self.database) as store:
+            engineer = next(p.id for p in await store.people.all(active_only=True))
+            issues = IssueService(store, config.site.timezone, clock=lambda: at)
+            desk = Desk(store, build_calendar(config), config.desk, clock=lambda: at)
+            for j in range(self.surveys):
+                call, issue = await issues.create_issue_for_call(
+                    NewCall(f"survey-seed-{j}", at, caller_key=f"{SURVEY_PREFIX}0{j:07d}"))
+                if issue.employee_id is None:
+                    raise SystemExit(f"survey employee {j}: not found in the directory")
+                await store.calls.end(call.id, at, "answered")
+                await issues.transition(issue.id, "recorded", actor="bench",
+                                        changes={"category": "network", "description": "bench"})
+                await issues.transition(issue.id, "dispatched", actor="bench", changes={"owner": engineer})
+                await issues.transition(issue.id, "in_progress", actor=engineer)
+                await desk.resolve(issue.id, by=engineer, resolution="bench")
+
+    def survey_records(self) -> dict[str, Any]:
+        with contextlib.closing(sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)) as db:
+            outcomes = dict(db.execute("SELECT COALESCE(outcome, 'open'), COUNT(*) FROM survey_attempts"
+                                       " GROUP BY 1").fetchall())
+            stored = db.execute("SELECT COUNT(*) FROM desk_callbacks WHERE efficiency = 4 AND result = 5"
+                                " AND attitude = 5").fetchone()[0]
+            rows = db.execute("SELECT COUNT(*) FROM calls WHERE direction = 'out' AND flow = 'survey'"
+                              " AND issue_id IS NOT NULL").fetchone()[0]
+        return {"outcomes": outcomes, "stored": stored, "call_rows": rows}
 
     def start(self, wait: float = 60.0, probe: Path | None = None) -> None:
         log = self.log.open("ab")
@@ -1176,7 +1374,8 @@ def run_calls(n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     server: Server | None = None
     try:
         ports = json.loads(peer.stdout.readline())
-        server = Server(tmp, n, ports["farend_sip"], args.rtp_ports)
+        server = Server(tmp, n, ports["farend_sip"], args.rtp_ports, surveys=args.surveys,
+                        survey_port=ports["survey_sip"], window=args.bridged_seconds)
         server.prepare()
         probe = tmp / "probe.json" if args.probe else None
         server.start(probe=probe)
@@ -1201,6 +1400,8 @@ def run_calls(n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         peer.wait(10)
         result["server_exit"] = server.stop()
         result.update(server.records(run))
+        if args.surveys:
+            result["surveys"].update(server.survey_records())
         result["n"] = n
         if args.profile and (tmp / "profile.txt").exists():
             result["profile"] = profile_summary((tmp / "profile.txt").read_text())
@@ -1264,6 +1465,19 @@ def show(r: dict[str, Any], base: dict[str, Any], goals: dict[str, float], *,
               f"{fmt(d['at_read']['p50'])} / {fmt(d['at_read']['p99'])} / {fmt(d['at_read']['max'])} | |")
         print(f"| arrival lateness vs the 20 ms schedule, {name} (with the peer's send lateness) | "
               f"{fmt(late['p50'])} / {fmt(late['p99'])} / {fmt(late['max'])} | |")
+    sv = r.get("surveys") or {}
+    if sv.get("invited") or sv.get("outcomes"):
+        m = sum((sv.get("outcomes") or {}).values())
+        late = sv["lateness"]
+        met = late["p99"] is not None and late["p99"] <= goals["lateness"]
+        print(f"| survey calls rung / answered / keyed 4 5 5 / hung up by the server | {sv['invited']} / "
+              f"{sv['answered']} / {sv['keyed']} / {sv['hung_up_by_server']} | |")
+        print(f"| surveys completed and stored (4/5/5 in desk_callbacks), call rows | "
+              f"**{sv.get('stored', 0)}/{m}** {sv.get('outcomes')}, {sv.get('call_rows', 0)} | all "
+              f"{_ok(bool(m) and sv.get('stored') == m)} |")
+        print(f"| survey prompts' arrival lateness vs the 20 ms schedule: p50 / p99 / max (ms), "
+              f"packets in the window | {fmt(late['p50'])} / **{fmt(late['p99'])}** / {fmt(late['max'])}, "
+              f"{late['n']} | p99 ≤ {goals['lateness']:g} ms {_ok(met)} |")
     s = r["setup"]
     met = s["p99"] is not None and s["p99"] <= goals["setup"]
     print(f"| forwarding set-up, caller's key → INVITE at the far end: p50 / p99 / max (ms) | "
@@ -1417,6 +1631,8 @@ def main() -> None:
                     help="seconds from the first whisper audio to the far end's key 1")
     ap.add_argument("--setup-timeout", type=float, default=20.0)
     ap.add_argument("--rtp-ports", type=int, default=2000)
+    ap.add_argument("--surveys", type=int, default=0,
+                    help="also run this many automated callback survey calls at once (outbound)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folders (server logs)")
     ap.add_argument("--timeline", action="store_true",
@@ -1436,7 +1652,8 @@ def main() -> None:
         return
     goals = {"lateness": 5.0, "setup": 50.0}
     print(f"# calls benchmark, {os.cpu_count()} CPUs, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}, "
-          f"{args.bridged_seconds:g} s bridged, calls placed at {args.rate:g}/s; server on CPU "
+          f"{args.bridged_seconds:g} s bridged, calls placed at {args.rate:g}/s"
+          f"{f', {args.surveys} survey calls' if args.surveys else ''}; server on CPU "
           f"{SERVER_CPU}, peers on CPU {PEER_CPU}", flush=True)
     rows: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for n in [int(x) for x in args.calls.split(",") if x]:

@@ -22,10 +22,12 @@ import jinja2
 from aiohttp import web
 
 from hotline import __version__
+from hotline.calls.callback_dial import CallbackDialer
 from hotline.calls.controller import CallController, CallServices
 from hotline.calls.registry import FlowRegistry
 from hotline.calls.routing import Router
 from hotline.calls.speech import PromptLibrary, Speech, Synthesizer
+from hotline.calls.survey import SurveyCaller
 from hotline.clock import WallClock
 from hotline.config import Config
 from hotline.console.recordings import recording_handler
@@ -35,10 +37,28 @@ from hotline.console.views import home
 from hotline.desk.oncall import OnCallService
 from hotline.desk.service import Desk
 from hotline.events import EventBus
+from hotline.health import healthz
+from hotline.incidents import IncidentService
 from hotline.issues import IssueService
 from hotline.jobs import Jobs
-from hotline.keys import BUS, CALENDAR, CALLS, CLOCK, CONFIG, DESK, FLOWS, ISSUES, MEDIA, ROTA, SIP, STORE
+from hotline.keys import (
+    BUS,
+    CALENDAR,
+    CALLBACKS,
+    CALLS,
+    CLOCK,
+    CONFIG,
+    DESK,
+    FLOWS,
+    INCIDENTS,
+    ISSUES,
+    MEDIA,
+    ROTA,
+    SIP,
+    STORE,
+)
 from hotline.media.engine import MediaEngine
+from hotline.metrics import setup_metrics
 from hotline.rota import Rota
 from hotline.services import build_calendar, build_rota
 from hotline.sip.endpoint import SipEndpoint
@@ -119,20 +139,33 @@ async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
     services = CallServices(
         config=config, store=app[STORE], issues=app[ISSUES], desk=desk, engine=media, bus=app[BUS],
         clock=app[CLOCK], calendar=app[CALENDAR], router=router, library=library, speech=speech,
+        incidents=app[INCIDENTS],
     )
     controller = CallController(services, flows)
     app[CALLS] = controller
     endpoint = SipEndpoint(config.sip, on_call=controller, codecs=config.media.codecs)
     services.endpoint = endpoint
     hup = _install_sighup(app)
+    surveys: SurveyCaller | None = None
     try:
         await endpoint.start()
         app[MEDIA] = media
         app[SIP] = endpoint
+        app[CALLBACKS] = CallbackDialer(config=config, store=app[STORE], endpoint=endpoint, engine=media,
+                                        bus=app[BUS], clock=app[CLOCK])
+        # The automated callback survey ([callback.survey]; off by default).
+        surveys = SurveyCaller(config=config, store=app[STORE], desk=desk, calendar=app[CALENDAR],
+                               endpoint=endpoint, engine=media, bus=app[BUS], clock=app[CLOCK],
+                               speech=speech, prompts=services.prompts)
+        await surveys.start()
         yield
     finally:
         if hup:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        if surveys is not None:
+            await surveys.stop()
+        if CALLBACKS in app:
+            await app[CALLBACKS].stop()
         await endpoint.stop()
         await media.close()
 
@@ -165,6 +198,8 @@ async def _desk_ctx(app: web.Application) -> AsyncIterator[None]:
     # A callable, so that the desk sees the rota rebuilt by reload_rota().
     desk = Desk(app[STORE], app[CALENDAR], config.desk, clock=app[CLOCK], rota=lambda: app[ROTA])
     app[DESK] = desk
+    app[INCIDENTS] = IncidentService(app[STORE], app[ISSUES], config.site.timezone, clock=app[CLOCK],
+                                     desk=desk)
     async with aiohttp.ClientSession() as session:
         worker = desk.delivery_worker(session)
         worker.start()
@@ -206,18 +241,6 @@ def _warnings(app: web.Application) -> list[str]:
     return ([shifted] if shifted else []) + app[CALENDAR].startup_warnings(clock())
 
 
-async def healthz(request: web.Request) -> web.Response:
-    app = request.app
-    await app[STORE].db.fetch_value("SELECT 1")
-    body: dict[str, object] = {"status": "ok", "version": __version__,
-                               "clock": app[CLOCK]().isoformat(timespec="seconds"),
-                               "clock_shifted": app[CLOCK].shifted}
-    if CALLS in app:
-        controller = app[CALLS]
-        body["calls"] = {"active": controller.active, "refused": controller.refused}
-    return web.json_response(body)
-
-
 async def _tune_gc(app: web.Application) -> None:
     """Move start-up objects out of the collector's sight and make young collections rarer.
 
@@ -243,6 +266,7 @@ def init_app(config: Config, *, tune_gc: bool = False, clock: WallClock | None =
         autoescape=jinja2.select_autoescape(["html"]),
     )
     app.cleanup_ctx.append(_store_ctx)
+    setup_metrics(app)  # counts call events from the start: right after the store
     app.cleanup_ctx.append(_desk_ctx)
     app.cleanup_ctx.append(_calls_ctx)
     if tune_gc:

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="full name, when the person is not on the staff list yet")
     p.add_argument("--password-file", type=Path,
                    help="read the password from the first line of this file (else: asked twice)")
+    p.add_argument("--desk-phone", help='their own phone, rung first for a call back from the console: a '
+                   'SIP URI ("sip:8001@10.0.0.5") or an extension dialled through sip.outbound.proxy; '
+                   '"" removes it')
 
     p = sub.add_parser("calls", help="list the latest calls with their issues (the call records)")
     _config_arg(p)
@@ -72,11 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
 
+    p = sub.add_parser("incident", help="major incidents: declare, list, clear")
+    from hotline.incident_cli import add_arguments as incident_arguments
+
+    incident_arguments(p, _config_arg)
+
     p = sub.add_parser("init-db", help="create or migrate the database")
     _config_arg(p)
     p.add_argument("--demo", action="store_true",
                    help="also load demo staff, posts, rota and a generated employee directory "
                         "(only into an empty database)")
+
+    from hotline.backup_cli import add_backup_arguments, add_restore_arguments
+
+    p = sub.add_parser("backup", help="copy the database to a new file, consistent while the server runs")
+    add_backup_arguments(p, _config_arg)
+    p = sub.add_parser("restore", help="replace the (stopped) server's database by a checked backup")
+    add_restore_arguments(p, _config_arg)
 
     p = sub.add_parser("import-directory", help="import the employee directory from CSV")
     _config_arg(p)
@@ -126,10 +141,18 @@ def main(argv: list[str] | None = None) -> int:
         from hotline.calls.testcall import run
 
         return run(config, args)
+    if args.command == "incident":
+        from hotline.incident_cli import run as incident
+
+        return asyncio.run(incident(config, args))
     if args.command == "init-db":
         return asyncio.run(_init_db(config, demo=args.demo))
     if args.command == "import-directory":
         return asyncio.run(_import_directory(config, args.file))
+    if args.command in ("backup", "restore"):
+        from hotline.backup_cli import run_backup, run_restore
+
+        return (run_backup if args.command == "backup" else run_restore)(config, args)
     if args.command == "serve":
         return _serve(config, args.clock)
     return 1  # pragma: no cover - argparse guarantees a command
@@ -197,6 +220,16 @@ def _add_user(config: Config, args: argparse.Namespace) -> int:
 
     from hotline.console.passwords import PasswordError, check_strength
 
+    desk_phone: str | None = None
+    if args.desk_phone:
+        from hotline.calls.callback_plan import check_desk_phone
+
+        try:
+            desk_phone = check_desk_phone(args.desk_phone)
+        except ValueError as exc:
+            print(f"add-user: --desk-phone: {exc}", file=sys.stderr)
+            return 2
+
     if args.password_file is not None:
         try:
             password = args.password_file.read_text(encoding="utf-8").splitlines()[0]
@@ -213,11 +246,14 @@ def _add_user(config: Config, args: argparse.Namespace) -> int:
     except PasswordError as exc:
         print(f"add-user: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_store_user(config, args.user, password, args.role, args.name))
+    return asyncio.run(_store_user(config, args.user, password, args.role, args.name,
+                                   desk_phone=desk_phone, set_desk_phone=args.desk_phone is not None))
 
 
 async def _store_user(config: Config, user: str, password: str, roles: list[str] | None,
-                      name: str | None) -> int:
+                      name: str | None, *, desk_phone: str | None = None,
+                      set_desk_phone: bool = False) -> int:
+    """``set_desk_phone``: replace the account's desk phone with ``desk_phone`` (None removes it)."""
     from dataclasses import replace
     from datetime import UTC, datetime
 
@@ -244,8 +280,12 @@ async def _store_user(config: Config, user: str, password: str, roles: list[str]
         created = await store.accounts.set_password(user, hashed, now)
         if not created:
             await store.accounts.close_sessions_of(user)  # a new password ends every session
-        await store.accounts.audit(AuditEntry(now, "cli", "add_user" if created else "password",
-                                              f"{user} roles={','.join(person.roles)}"))
+        if set_desk_phone:
+            await store.accounts.set_desk_phone(user, desk_phone)
+        detail = f"{user} roles={','.join(person.roles)}"
+        if set_desk_phone:
+            detail += f" desk_phone={desk_phone or ''}"
+        await store.accounts.audit(AuditEntry(now, "cli", "add_user" if created else "password", detail))
     print(f"{user}: {'account created' if created else 'password changed'}; roles "
           f"{', '.join(person.roles) or '(none)'}")
     return 0
@@ -326,8 +366,10 @@ def _serve(config: Config, clock_text: str | None) -> int:
         print("the server does not start with invalid IVR flows (hotline check-flows lists them)",
               file=sys.stderr)
         return 2
+    from hotline.accesslog import access_log_options
+
     app = init_app(config, tune_gc=True, clock=clock)
     log.info("console on http://%s:%d/", config.web.bind, config.web.port)
     web.run_app(app, host=config.web.bind, port=config.web.port, print=None,
-                handle_signals=True)
+                handle_signals=True, **access_log_options(config.web))
     return 0

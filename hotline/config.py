@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from hotline.calls.survey_plan import SurveySettings
 from hotline.configreader import ConfigError, ConfigProblem, Document, Section, parse_clock
 from hotline.desk.settings import DEFAULT_SLA, ChannelSettings, DeskSettings, SlaPolicy, SlaTarget
 from hotline.sip.protection import PeerAllowList
@@ -132,6 +133,13 @@ class WebConfig:
     """Console port."""
     secret: str
     """Key for session cookies and CSRF tokens (at least 32 characters)."""
+    access_log: bool = True
+    """Log every HTTP request (time, address, method, path, status, size, duration, user)."""
+    access_log_file: Path | None = None
+    """Where the access log goes (``access_log = "path"``); None: the server's own log."""
+    metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    """Addresses that may read ``/metrics`` (it reveals call volumes)."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +241,8 @@ class Config:
     """SLA targets, points and notification channels of the service desk."""
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     """Desk phones, ring times, the on-call rota used, forwarding mode, named targets."""
+    survey: SurveySettings = field(default_factory=SurveySettings)
+    """``[callback.survey]``: the automated callback survey calls (off by default)."""
 
 
 def load_config(path: str | Path) -> Config:
@@ -267,7 +277,7 @@ def _read(doc: Document, base: Path, source: Path) -> Config:
     site = _site(root.table("site", required=True))
     sip = _sip(root.table("sip", required=True))
     media = _media(root.table("media"), base)
-    web = _web(root.table("web"))
+    web = _web(root.table("web"), base)
     database = _database(root.table("database"), base)
     calendar = _calendar(root.table("calendar"), base)
     rotas = tuple(_rota(s) for s in root.tables("rota"))
@@ -283,6 +293,15 @@ def _read(doc: Document, base: Path, source: Path) -> Config:
     ivr_section.finish()
     desk = _desk(root.table("desk"))
     routing = _routing(root.table("routing"), [r.name for r in rotas])
+    callback_section = root.table("callback")
+    survey = _survey(callback_section.table("survey"))
+    callback_section.finish()
+    if survey.enabled and sip.outbound.proxy is None:
+        doc.problem(("callback", "survey", "enabled"), "survey calls dial the directory's numbers"
+                    " through sip.outbound.proxy: set [sip.outbound] proxy, or turn the survey off")
+    if survey.enabled and not sip.hotline_number:
+        doc.problem(("callback", "survey", "enabled"), "survey calls present the hotline number as"
+                    " caller ID: set [sip] hotline_number")
     root.finish()
     if sip.max_calls == 0:
         # Each leg takes an RTP/RTCP port pair; a forwarded call holds two legs.
@@ -301,6 +320,7 @@ def _read(doc: Document, base: Path, source: Path) -> Config:
         ivr=ivr,
         desk=desk,
         routing=routing,
+        survey=survey,
     )
 
 
@@ -527,7 +547,7 @@ def _media(s: Section, base: Path) -> MediaConfig:
     return config
 
 
-def _web(s: Section) -> WebConfig:
+def _web(s: Section, base: Path) -> WebConfig:
     bind = s.string("bind", "127.0.0.1")
     try:
         ipaddress.ip_address(bind)
@@ -537,8 +557,18 @@ def _web(s: Section) -> WebConfig:
     secret = s.string("secret")
     if secret and len(secret) < 32:
         s.problem("secret", f"must be at least 32 characters, got {len(secret)}")
-    s.finish()
-    return WebConfig(bind, port, secret)
+    access_log, access_file = True, None
+    value = s.data.get("access_log", True)
+    if isinstance(value, bool):
+        access_log = s.boolean("access_log", True)
+    elif isinstance(value, str) and value.strip():
+        access_file = s.path("access_log", base)
+    else:
+        s.bad("access_log", 'true, false or a file path like "../var/access.log"', value)
+    allow = tuple(s.networks("metrics_allow", ["127.0.0.0/8", "::1"]))
+    s.finish(also=("access_log",))
+    return WebConfig(bind, port, secret, access_log=access_log, access_log_file=access_file,
+                     metrics_allow=allow)
 
 
 def _database(s: Section, base: Path) -> DatabaseConfig:
@@ -654,6 +684,22 @@ def _desk(s: Section) -> DeskSettings:
         backoff_cap=s.number("backoff_cap", 1, 86400, defaults.backoff_cap),
     )
     s.finish()
+    return settings
+
+
+def _survey(s: Section) -> SurveySettings:
+    d = SurveySettings()
+    settings = SurveySettings(
+        enabled=s.boolean("enabled", d.enabled),
+        max_concurrent=s.integer("max_concurrent", 1, 500, d.max_concurrent),
+        attempts=s.integer("attempts", 1, 20, d.attempts),
+        retry_minutes=s.number("retry_minutes", 0.01, 43200, d.retry_minutes),
+        ring_seconds=s.number("ring_seconds", 5, 120, d.ring_seconds),
+        answer_seconds=s.number("answer_seconds", 2, 60, d.answer_seconds),
+        question_tries=s.integer("question_tries", 1, 5, d.question_tries),
+        check_seconds=s.number("check_seconds", 0.5, 3600, d.check_seconds),
+    )
+    s.finish(hint=True)
     return settings
 
 

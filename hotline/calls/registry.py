@@ -54,6 +54,8 @@ class FlowRegistry:
         self._flows: FlowSet | None = None
         self.reloads = 0
         """How many reloads succeeded."""
+        self.refused: list[FlowProblem] = []
+        """The problems of the last reload if it was refused (the old flows stayed), else empty."""
 
     @property
     def flows(self) -> FlowSet:
@@ -79,8 +81,10 @@ class FlowRegistry:
                 log.error("flow reload refused: %s", problem)
             log.error("flow reload refused (%d problem(s)): calls keep the flows loaded before",
                       len(exc.problems))
+            self.refused = list(exc.problems)
             return exc.problems
         self.reloads += 1
+        self.refused = []
         log.info("flows reloaded from %s: %s", self.config.ivr.flows_dir, ", ".join(sorted(flows.flows)))
         return []
 
