@@ -512,7 +512,10 @@ async def test_flood_from_one_peer_with_a_legitimate_caller_from_another(
     first = [f"{n}-{cid.split('-', 1)[1]}" for n, cid in enumerate(sorted(flood_ids), 1)][: capacity + 1]
     assert [cid in answered for cid in first] == [True] * capacity + [False], first  # the first come in
     if limit == "rtp_ports":
-        assert len(answered) == capacity, len(answered)
+        # A port rests 10 s after its call: a flood that took longer (a loaded machine) gets
+        # some back before it ends, never more at once than the pool holds (checked below).
+        assert len(answered) == capacity or (flood_seconds > 10 and len(answered) > capacity), \
+            (len(answered), flood_seconds)
     assert max_overlap([by_id[cid] for cid in answered]) <= capacity
     assert sorted({by_id[cid]["disposition"] for cid in answered}) == ["abandoned"]
     assert sorted({by_id[cid]["disposition"] for cid in refused}) == ["rejected"]
@@ -558,14 +561,15 @@ def edit(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-DEFAULT_NODES = "welcome, menu, english, office_hours, connect_desk, desk, connect_oncall, oncall, voicemail, goodbye"
+# The default flow's nodes in the order the file defines them, as the "known nodes" of a message.
+DEFAULT_NODES = ", ".join(re.findall(r"^\[nodes\.([a-z_]+)\]$", DEFAULT_FLOW.read_text(encoding="utf-8"), re.M))
 
 
 def broken_default_flow() -> str:
     """default.toml with four faults: a menu choice to no node, no timeout path, a prompt that
     does not exist, a node nothing leads to."""
     text = DEFAULT_FLOW.read_text(encoding="utf-8")
-    text = edit(text, 'choices = { 0 = "office_hours", 9 = "english" }', 'choices = { 0 = "operator", 9 = "english" }')
+    text = edit(text, 'choices = { 0 = "office_hours", 8 = "status", 9 = "english" }', 'choices = { 0 = "operator", 8 = "status", 9 = "english" }')
     text = edit(text, 'timeout_next = "office_hours"\n', "")
     text = edit(text, 'prompts = ["farewell"]', 'prompts = ["farewell", "no_such_prompt"]')
     return text + '\n[nodes.orphan]\nkind = "hangup"\n'
@@ -584,7 +588,7 @@ def test_invalid_flows_are_listed_and_refused_at_start(tmp_path: Path, free_port
     path.write_text(text, encoding="utf-8")
     server = serve(tmp_path, free_ports, ServerOptions(flows_dir=flows))
     menu = line_of(text, "[nodes.menu]")
-    choices = line_of(text, 'choices = { 0 = "operator", 9 = "english" }')
+    choices = line_of(text, 'choices = { 0 = "operator", 8 = "status", 9 = "english" }')
     goodbye = line_of(text, 'prompts = ["farewell", "no_such_prompt"]')
     orphan = line_of(text, "[nodes.orphan]")
     expected = [
@@ -667,8 +671,8 @@ async def test_sighup_keeps_the_old_flows_when_broken_and_takes_the_new_ones_whe
     try:
         assert udp_bound(server.sip_port)
         # 1. A broken edit: the reload is refused, with the reason; calls keep the old flow.
-        broken = edit(good, 'choices = { 0 = "office_hours", 9 = "english" }',
-                      'choices = { 0 = "nowhere", 9 = "english" }')
+        broken = edit(good, 'choices = { 0 = "office_hours", 8 = "status", 9 = "english" }',
+                      'choices = { 0 = "nowhere", 8 = "status", 9 = "english" }')
         default.write_text(broken, encoding="utf-8")
         mark = len(server.log())
         server.sighup()
@@ -683,7 +687,7 @@ async def test_sighup_keeps_the_old_flows_when_broken_and_takes_the_new_ones_whe
         await during.wait_rtp()
         default.write_text(good, encoding="utf-8")
         v2 = edit(good, 'name = "default"', 'name = "v2"\nnumbers = ["8000"]')
-        v2 = edit(v2, 'choices = { 0 = "office_hours", 9 = "english" }', 'choices = { 0 = "urgent", 9 = "english" }')
+        v2 = edit(v2, 'choices = { 0 = "office_hours", 8 = "status", 9 = "english" }', 'choices = { 0 = "urgent", 8 = "status", 9 = "english" }')
         (flows / "v2.toml").write_text(v2 + URGENT_NODE, encoding="utf-8")
         mark = len(server.log())
         server.sighup()
@@ -702,7 +706,7 @@ async def test_sighup_keeps_the_old_flows_when_broken_and_takes_the_new_ones_whe
             phone.close()
         server.stop()
 
-    choices_line = line_of(broken, 'choices = { 0 = "nowhere", 9 = "english" }')
+    choices_line = line_of(broken, 'choices = { 0 = "nowhere", 8 = "status", 9 = "english" }')
     assert (f'ERROR hotline.calls.registry: flow reload refused: {default}:{choices_line}: nodes.menu.choices.0: '
             f'no node "nowhere" (known nodes: {DEFAULT_NODES})') in refused_log, refused_log
     assert ("ERROR hotline.calls.registry: flow reload refused (1 problem(s)): "
