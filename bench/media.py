@@ -7,11 +7,14 @@ Measures, in one run, on the engine's single event loop:
   * N bridged calls (2N legs, PCMU pass-through): relay round-trip latency as seen by a peer
     process that sends into both legs and time-stamps the payload, loss, CPU, memory per call;
 and, as baselines in the same run, a bare asyncio UDP send loop (pre-built packets, one
-call_at timer on absolute deadlines) and a bare asyncio relay (datagram_received -> sendto).
+timer on absolute deadlines) and a bare asyncio relay (datagram_received -> sendto).
 Only 127.0.0.1 is used. The peers run in a child process so they do not share the engine's core.
+Each size runs on each event loop of --loop in turn (alternating, so a noisy neighbour hits
+both alike); lateness is measured on time.perf_counter_ns, whatever the loop's own clock.
 
     .venv/bin/python bench/media.py [--playback 100,300,1000] [--bridged 100,300,500]
-                                    [--seconds 5] [--port-min 30000]
+                                    [--seconds 5] [--port-min 30000] [--loop uvloop,asyncio]
+                                    [--udp auto,reader,transport]
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
+from hotline.event_loop import LOOPS, loop_name, new_event_loop
 from hotline.media.codecs import PCMU
 from hotline.media.engine import MediaEngine
 from hotline.media.player import PromptItem
@@ -180,7 +186,8 @@ async def bare_send_loop(n: int, seconds: float, sink: int) -> dict[str, float]:
                                                    local_addr=(HOST, 0))
         transports.append(t)
     packets = [RtpPacket(0, 0, 0, i, PCMU.silence(160)).serialize() for i in range(n)]
-    start, lateness, done = loop.time(), [], loop.create_future()
+    clock = MediaEngine.now
+    start, lateness, done = clock(), [], loop.create_future()
     pairs = [(transports[i], packets[i]) for i in range(n)]
     phases = max(1, 20 // TICK_MS)  # the same spreading over ticks as the engine
     groups = [pairs[i::phases] for i in range(phases)]
@@ -189,14 +196,14 @@ async def bare_send_loop(n: int, seconds: float, sink: int) -> dict[str, float]:
     def tick(k: int) -> None:
         for t, p in groups[k % phases]:
             t.sendto(p, (HOST, sink))
-        lateness.append(loop.time() - (start + k * period))
-        if loop.time() - start < seconds:
-            loop.call_at(start + (k + 1) * period, tick, k + 1)
+        lateness.append(clock() - (start + k * period))
+        if clock() - start < seconds:
+            loop.call_later(start + (k + 1) * period - clock(), tick, k + 1)
         else:
             done.set_result(None)
 
     with Window() as w:
-        loop.call_at(start, tick, 0)
+        loop.call_soon(tick, 0)
         await done
     for t in transports:
         t.close()
@@ -204,7 +211,7 @@ async def bare_send_loop(n: int, seconds: float, sink: int) -> dict[str, float]:
             "cpu": w.cpu}
 
 
-async def playback(n: int, seconds: float, port_min: int) -> dict[str, float]:
+async def playback(n: int, seconds: float, port_min: int, udp: bool | None = None) -> dict[str, float]:
     base_sink = Peer("sink")
     base_sink.start([])
     base = await bare_send_loop(n, seconds, base_sink.port)
@@ -212,7 +219,7 @@ async def playback(n: int, seconds: float, port_min: int) -> dict[str, float]:
     sink = Peer("sink")
     sink.start([])
     engine = MediaEngine(bind_host=HOST, port_min=port_min, port_max=port_min + 2 * n + 99,
-                         tick_ms=TICK_MS)
+                         tick_ms=TICK_MS, udp_transport=udp)
     await engine.start()
     prompt = Prompt.load(PROMPT, PCMU, 20)
     rss0 = rss_kib()
@@ -281,11 +288,11 @@ async def bare_relay(n: int, seconds: float) -> dict[str, float]:
     return {"p50": got["p50"], "p99": got["p99"], "max": got["max"], "cpu": w.cpu}
 
 
-async def bridged(n: int, seconds: float, port_min: int) -> dict[str, float]:
+async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None) -> dict[str, float]:
     base = await bare_relay(n, seconds)
     peer = Peer("bridge")
     engine = MediaEngine(bind_host=HOST, port_min=port_min, port_max=port_min + 4 * n + 99,
-                         tick_ms=TICK_MS)
+                         tick_ms=TICK_MS, udp_transport=udp)
     await engine.start()
     rss0 = rss_kib()
     legs = [await engine.open_stream(StreamConfig(PCMU, (HOST, peer.port), rtcp=False))
@@ -309,42 +316,58 @@ def ms(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f} ms"
 
 
-async def main() -> None:
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--playback", default="100,300,1000")
     ap.add_argument("--bridged", default="100,300,500")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--port-min", type=int, default=30000)
     ap.add_argument("--tick-ms", type=int, default=2)
+    ap.add_argument("--loop", default=",".join(LOOPS),
+                    help="event loops to run each size on, in turn (default: %(default)s)")
+    ap.add_argument("--udp", default="auto",
+                    help="the engine's RTP socket paths to compare, in turn: auto (the loop's "
+                         "transport on uvloop, add_reader else), reader, transport "
+                         "(default: %(default)s)")
     args = ap.parse_args()
     global TICK_MS
     TICK_MS = args.tick_ms
+    paths = {"auto": None, "reader": False, "transport": True}
+    runs = [(kind, path) for kind in args.loop.split(",") if kind
+            for path in args.udp.split(",") if path]
+
+    def run(kind: str, coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+        with asyncio.Runner(loop_factory=lambda: new_event_loop(kind)) as runner:
+            assert loop_name(runner.get_loop()) == kind
+            return runner.run(coro)
+
     print(f"# media benchmark, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
           f"{args.seconds:.0f} s per run")
     print(f"\n## playback (20 ms PCMU, one engine tick every {TICK_MS} ms)")
-    print("| streams | lateness p50 | p99 | max | wake-up p50/p99 | lost/expected | skipped | "
-          "CPU | bare loop p99 | bare CPU | CPU ratio | bytes/stream |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for n in [int(x) for x in args.playback.split(",") if x]:
-        r = await playback(n, args.seconds, args.port_min)
+    print("| streams | loop | udp | lateness p50 | p99 | max | wake-up p50/p99 | lost/expected | skipped | "
+          "CPU | bare loop p99 | bare CPU | CPU ratio | bytes/stream | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n, (kind, path) in [(int(x), r) for x in args.playback.split(",") if x for r in runs]:
+        r = run(kind, playback(n, args.seconds, args.port_min, paths[path]))
         b = r["base"]
-        print(f"| {n} | {ms(r['p50'] * 1e3)} | {ms(r['p99'] * 1e3)} | {ms(r['max'] * 1e3)} | "
+        print(f"| {n} | {kind} | {path} | {ms(r['p50'] * 1e3)} | {ms(r['p99'] * 1e3)} | "
+              f"{ms(r['max'] * 1e3)} | "
               f"{r['wake50'] * 1e3:.2f}/{r['wake99'] * 1e3:.2f} ms | "
               f"{r['lost']}/{r['expected']} | {r['skipped']} | {r['cpu']:.0%} | "
               f"{ms(b['p99'] * 1e3)} | {b['cpu']:.0%} | {r['cpu'] / max(b['cpu'], 1e-3):.1f}× | "
-              f"{r['bytes']:.0f} |", flush=True)
+              f"{r['bytes']:.0f} | {os.getloadavg()[0]:.2f} |", flush=True)
     print("\n## bridged calls (2 legs each, PCMU pass-through, peer round trip)")
-    print("| calls | relay RTT p50 | p99 | max | received/sent | CPU | bare relay p99 | "
-          "bare CPU | CPU ratio | bytes/call |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for n in [int(x) for x in args.bridged.split(",") if x]:
-        r = await bridged(n, args.seconds, args.port_min)
+    print("| calls | loop | udp | relay RTT p50 | p99 | max | received/sent | CPU | bare relay p99 | "
+          "bare CPU | CPU ratio | bytes/call | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n, (kind, path) in [(int(x), r) for x in args.bridged.split(",") if x for r in runs]:
+        r = run(kind, bridged(n, args.seconds, args.port_min, paths[path]))
         b = r["base"]
-        print(f"| {n} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['max'])} | "
+        print(f"| {n} | {kind} | {path} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['max'])} | "
               f"{r['received']}/{r['sent']} | {r['cpu']:.0%} | {ms(b['p99'])} | "
-              f"{b['cpu']:.0%} | {r['cpu'] / max(b['cpu'], 1e-3):.1f}× | {r['bytes']:.0f} |",
-              flush=True)
+              f"{b['cpu']:.0%} | {r['cpu'] / max(b['cpu'], 1e-3):.1f}× | {r['bytes']:.0f} | "
+              f"{os.getloadavg()[0]:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -13,6 +13,9 @@ Targets, each in its own process pinned to CPU 0 (the sipp caller gets CPU 1):
                           SQLite before the 180, answered at once (ring 0 s).
 
     .venv/bin/python bench/sip.py [--rates 100,200,400,600,800] [--seconds 3] [--gc-tuned]
+                                  [--loop uvloop,asyncio]
+
+Each hotline target runs once per event loop of ``--loop`` (``hotline@uvloop``, ``hotline@asyncio``).
 
 Everything runs on 127.0.0.1; every process is stopped by PID.
 """
@@ -55,12 +58,14 @@ def pin(cpu: int) -> None:
 # -- the hotline side (run in a child process) -----------------------------------------------
 
 
-def serve(port: int, handler_kind: str, db_dir: str, gc_tuned: bool = False) -> None:
+def serve(port: int, handler_kind: str, db_dir: str, gc_tuned: bool = False,
+          loop_kind: str = "uvloop") -> None:
     """Run a hotline endpoint on 127.0.0.1:port until SIGTERM."""
     pin(0)
     sys.path.insert(0, str(ROOT))
     from hotline.calls.first_handler import FirstCallHandler
     from hotline.config import ListenAddress, load_config
+    from hotline.event_loop import new_event_loop
     from hotline.issues import IssueService
     from hotline.sip.call import IncomingCall
     from hotline.sip.endpoint import SipEndpoint
@@ -104,7 +109,8 @@ def serve(port: int, handler_kind: str, db_dir: str, gc_tuned: bool = False) -> 
             print(f"CALLS {await store.issues.count()}", flush=True)
             await store.close()
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(loop_kind)) as runner:
+        runner.run(main())
 
 
 # -- the driver ------------------------------------------------------------------------------
@@ -178,10 +184,11 @@ def start_target(kind: str, port: int, workdir: Path, gc_tuned: bool) -> tuple[s
                                 text=True, preexec_fn=lambda: pin(0))
         time.sleep(0.5)
         return proc, ""
+    kind, _, loop_kind = kind.partition("@")
     handler = "store" if kind == "hotline+store" else "trivial"
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--serve", str(port), "--handler", handler,
-         "--db", str(workdir), *(["--gc-tuned"] if gc_tuned else [])],
+         "--db", str(workdir), "--loop", loop_kind or "uvloop", *(["--gc-tuned"] if gc_tuned else [])],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
     )
     assert proc.stdout is not None
@@ -211,7 +218,7 @@ def bench(kind: str, rates: list[int], seconds: float, workdir: Path, gc_tuned: 
         for rate in rates:
             step = run_step(("127.0.0.1", port), rate, seconds, workdir / f"{kind}-{rate}")
             steps.append(step)
-            print(f"  {kind:14} {rate:5d}/s  ok {step.ok:5d}/{step.calls:<5d} failed {step.failed:4d}  "
+            print(f"  {kind:22} {rate:5d}/s  ok {step.ok:5d}/{step.calls:<5d} failed {step.failed:4d}  "
                   f"setup p50 {step.p50:5.1f} ms  p99 {step.p99:5.1f} ms", flush=True)
             if not step.clean or step.p99 > 1000:
                 break  # saturated: the next step would only queue more
@@ -239,19 +246,25 @@ def main() -> None:
     parser.add_argument("--targets", default="sipp-uas,hotline,hotline+store")
     parser.add_argument("--gc-tuned", action="store_true",
                         help="hotline: gc.freeze() after start-up, young-generation threshold 50,000")
+    parser.add_argument("--loop", default="uvloop,asyncio",
+                        help="event loops to run each hotline target on, in turn (default: %(default)s)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--handler", default="trivial", help=argparse.SUPPRESS)
     parser.add_argument("--db", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.handler, args.db, args.gc_tuned)
+        serve(args.serve, args.handler, args.db, args.gc_tuned, args.loop)
         return
     rates = [int(r) for r in args.rates.split(",")]
+    loops = [x for x in args.loop.split(",") if x]
+    targets = [kind if kind == "sipp-uas" else f"{kind}@{loop}"
+               for kind in args.targets.split(",") for loop in ([None] if kind == "sipp-uas" else loops)]
     steps: dict[str, list[Step]] = {}
     with tempfile.TemporaryDirectory(prefix="hotline-bench-sip-") as tmp:
-        for kind in args.targets.split(","):
+        for kind in targets:
             print(f"{kind}:", flush=True)
-            steps[kind] = bench(kind, rates, args.seconds, Path(tmp) / kind.replace("+", "_"), args.gc_tuned)
+            workdir = Path(tmp) / kind.replace("+", "_").replace("@", "_")
+            steps[kind] = bench(kind, rates, args.seconds, workdir, args.gc_tuned)
     criteria = (("zero failed calls", None), (f"zero failed calls and p99 <= {args.p99:g} ms", args.p99))
     for title, limit in criteria:
         print(f"\nhighest rate with {title} (setup = INVITE to 200 at the caller):")
@@ -259,11 +272,11 @@ def main() -> None:
         for kind, kind_steps in steps.items():
             step = best(kind_steps, limit)
             if step is None:
-                print(f"  {kind:14} no such step")
+                print(f"  {kind:22} no such step")
                 continue
             ratio = f"{step.rate / yardstick.rate:.2f}x sipp-uas" if yardstick else ""
             top = " (highest rate tried)" if step.rate == rates[-1] else ""
-            print(f"  {kind:14} {step.rate:5d} calls/s{top}  p50 {step.p50:.1f} ms  "
+            print(f"  {kind:22} {step.rate:5d} calls/s{top}  p50 {step.p50:.1f} ms  "
                   f"p99 {step.p99:.1f} ms  {ratio}")
 
 

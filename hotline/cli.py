@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hotline import __version__
 from hotline.config import Config, ConfigError, load_config
+from hotline.event_loop import LOOPS, LoopError, default_loop, loop_name, new_event_loop
 
 DEFAULT_CONFIG = Path("config/hotline.toml")
 
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", metavar="INSTANT", default=os.environ.get("HOTLINE_CLOCK") or None,
                    help="start the wall clock at this instant and let it run, for rehearsals and "
                         "tests, e.g. 2026-10-01T23:00+08:00 (default: $HOTLINE_CLOCK, else the real time)")
+    p.add_argument("--loop", choices=LOOPS, default=None,
+                   help="the asyncio event loop (default: uvloop when installed, else asyncio)")
 
     p = sub.add_parser("check-config", help="validate a configuration file, its calendar and its IVR flows")
     p.add_argument("path", nargs="?", type=Path, default=DEFAULT_CONFIG)
@@ -64,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--desk-phone", help='their own phone, rung first for a call back from the console: a '
                    'SIP URI ("sip:8001@10.0.0.5") or an extension dialled through sip.outbound.proxy; '
                    '"" removes it')
+
+    from hotline.api.token_cli import add_revoke_arguments, add_token_arguments
+
+    add_token_arguments(sub.add_parser("add-token", help="a bearer token for the JSON API, acting for a "
+                                                         "staff member (printed once)"), _config_arg)
+    add_revoke_arguments(sub.add_parser("revoke-token", help="revoke a JSON API token"), _config_arg)
 
     p = sub.add_parser("calls", help="list the latest calls with their issues (the call records)")
     _config_arg(p)
@@ -137,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_list_calls(config, args.limit))
     if args.command == "add-user":
         return _add_user(config, args)
+    if args.command in ("add-token", "revoke-token"):
+        from hotline.api.token_cli import run_add, run_revoke
+
+        return asyncio.run((run_add if args.command == "add-token" else run_revoke)(config, args))
     if args.command == "call":
         from hotline.calls.testcall import run
 
@@ -154,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return (run_backup if args.command == "backup" else run_restore)(config, args)
     if args.command == "serve":
-        return _serve(config, args.clock)
+        return _serve(config, args.clock, args.loop or default_loop())
     return 1  # pragma: no cover - argparse guarantees a command
 
 
@@ -347,7 +360,7 @@ async def _build_prompts(config: Config, *, force: bool) -> int:
     return 0 if report.ok else 1
 
 
-def _serve(config: Config, clock_text: str | None) -> int:
+def _serve(config: Config, clock_text: str | None, loop_kind: str) -> int:
     from aiohttp import web
 
     from hotline.app import init_app
@@ -368,8 +381,14 @@ def _serve(config: Config, clock_text: str | None) -> int:
         return 2
     from hotline.accesslog import access_log_options
 
+    try:
+        loop = new_event_loop(loop_kind)
+    except LoopError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    log.info("event loop: %s", loop_name(loop))
     app = init_app(config, tune_gc=True, clock=clock)
     log.info("console on http://%s:%d/", config.web.bind, config.web.port)
     web.run_app(app, host=config.web.bind, port=config.web.port, print=None,
-                handle_signals=True, **access_log_options(config.web))
+                handle_signals=True, loop=loop, **access_log_options(config.web))
     return 0

@@ -14,6 +14,9 @@ One JSON document for load balancers, monitoring and the operator on call. Each 
   delivery worker is stuck), not because a channel refuses (that is what retries are for);
 * ``calendar`` — this year's public holidays are known; next year's missing is a warning.
 
+Besides the checks, the document names the event loop the server runs on (``"loop": "uvloop"``
+or ``"asyncio"``, see ``hotline serve --loop``).
+
 What is cheap stays cheap: one ping and two indexed queries per request.
 """
 
@@ -27,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from hotline import __version__
+from hotline.event_loop import loop_name
 from hotline.keys import CALENDAR, CALLS, CLOCK, CONFIG, FLOWS, SIP, STORE
 from hotline.sip.registration import Registered, RegistrationFailed
 
@@ -124,6 +128,7 @@ async def check_health(app: web.Application) -> dict[str, Any]:
     body: dict[str, Any] = {
         "status": "unhealthy" if failed else "ok", "failed": failed, "version": __version__,
         "clock": clock().isoformat(timespec="seconds"), "clock_shifted": clock.shifted,
+        "loop": loop_name(asyncio.get_running_loop()),
     }
     if CALLS in app:
         controller = app[CALLS]

@@ -11,7 +11,7 @@ as if lost, and the sender marks the next packet). Bursting a whole second
 of packets at a far end would only overflow its jitter buffer.
 
 The asyncio adapter arms one `loop.call_at(schedule.next_deadline)`, and on
-wake-up calls `schedule.due(loop.time())`.
+wake-up calls `schedule.due(now)`, both on the engine's monotonic clock.
 """
 
 from __future__ import annotations

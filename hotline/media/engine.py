@@ -1,6 +1,6 @@
 """The media engine: the RTP port pool, every stream, and ONE media clock.
 
-Theory of operation. One timer, armed with `loop.call_at` on absolute
+Theory of operation. One timer, armed for absolute
 deadlines (`DeadlineSchedule`), ticks every `tick_ms` (2 ms by default). A
 stream with a packet time of P ms sends on every (P / tick_ms)-th tick;
 streams are kept in buckets by (interval, phase), so a tick touches only the
@@ -12,14 +12,26 @@ phases, so each wake-up hands a tenth of the packets to the kernel — on
 loopback a sendto costs ~10 µs, and a thousand in one burst would make the
 last ones 10 ms late.
 
+The clock's time base is `time.perf_counter_ns`, not `loop.time()`: uvloop's
+`loop.time()` counts whole milliseconds (libuv's cached `uv_now`), too coarse
+for deadlines 2 ms apart and for measuring lateness. The timer is armed with
+`loop.call_later` for the time left until the deadline on that clock, so
+whatever the loop's own time base, it only sets how close the wake-up lands.
+
 The timer is armed `wake_early` (0.5 ms) before each deadline and a tick is
-sent when its deadline is that close: asyncio's epoll waits are rounded up
-to whole milliseconds, so a timer armed on the deadline fires 0–1 ms late;
-armed half a millisecond early, the send error is centred on the deadline.
+sent when its deadline is within `max(wake_early, timer_granularity)`: the
+standard loop's epoll waits are rounded up to whole milliseconds, so a timer
+armed on the deadline fires 0–1 ms late, and armed half a millisecond early
+the send error is centred on the deadline. uvloop rounds each delay to the
+nearest millisecond from a time already up to a millisecond old, so its timer
+fires up to a millisecond early as well as late (`timer_granularity` is then
+1 ms): a tick that close is sent rather than re-armed for less than half a
+millisecond, which libuv rounds to zero -- a busy loop until the deadline.
 
 Received datagrams are handled as they arrive (relayed at once when bridged),
-never on the clock: each RTP socket is read with `loop.add_reader`, draining
-what is queued on each wake-up (see `hotline.media.udp`). Each stream is
+never on the clock: each RTP socket is read by the loop's datagram transport
+on uvloop, else with `loop.add_reader`, draining what is queued on each
+wake-up either way (see `hotline.media.udp`). Each stream is
 also polled about every `poll_interval` seconds for time-driven events (RTP
 timeout, lost DTMF end packets) and RTCP reports -- a few streams per tick,
 round robin, so that a thousand streams never get polled in one go -- and
@@ -71,6 +83,11 @@ class ClockStats:
     """Seconds from a tick's deadline to the end of its sending, per tick (recent)."""
     wake_lateness: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
     """Seconds from the first due deadline to the timer callback starting (negative: early)."""
+
+
+def timer_granularity(loop: asyncio.AbstractEventLoop) -> float:
+    """How early a timer of `loop` may fire: 1 ms on libuv's millisecond timers, else none."""
+    return 0.001 if type(loop).__module__.startswith("uvloop") else 0.0
 
 
 class Recording:
@@ -162,6 +179,8 @@ class MediaEngine:
         max_burst: int = 3,
         poll_interval: float = 0.1,
         wake_early: float = 0.0005,
+        timer_granularity: float | None = None,
+        udp_transport: bool | None = None,
     ) -> None:
         self.bind_host = bind_host
         self.pool = PortPool(port_min, port_max, quiet_period=quiet_period)
@@ -171,6 +190,10 @@ class MediaEngine:
         self._poll_queue: deque[RtpStream] = deque()
         self._last_pump = 0.0
         self.wake_early = wake_early
+        self.timer_granularity = timer_granularity
+        """How early the loop's timers may fire (None: found out from the loop at start)."""
+        self.udp_transport = udp_transport
+        """RTP sockets on the loop's datagram transports (None: where the loop reads in C)."""
         self.clock = ClockStats()
         self._buckets: dict[tuple[int, int], dict[int, RtpStream]] = {}
         self._streams: dict[int, RtpStream] = {}
@@ -184,9 +207,9 @@ class MediaEngine:
     async def start(self) -> None:
         """Get ready; the media clock runs while there are streams."""
         self._loop = asyncio.get_running_loop()
-        self._schedule = DeadlineSchedule(
-            self._loop.time(), self.tick_ms / 1000, max_burst=self.max_burst
-        )
+        if self.timer_granularity is None:
+            self.timer_granularity = timer_granularity(self._loop)
+        self._schedule = DeadlineSchedule(self.now(), self.tick_ms / 1000, max_burst=self.max_burst)
 
     async def close(self) -> None:
         """Close every stream (with RTCP BYE), finish recordings, stop the clock."""
@@ -200,10 +223,13 @@ class MediaEngine:
             self._timer = None
         self._poll_queue.clear()
 
-    def now(self) -> float:
-        """The loop's clock (the media clock's time base)."""
-        assert self._loop is not None, "MediaEngine.start() was not awaited"
-        return self._loop.time()
+    @staticmethod
+    def now() -> float:
+        """The media clock's time base: monotonic seconds at nanosecond resolution.
+
+        Only differences mean anything; it is not the loop's `loop.time()`.
+        """
+        return time.perf_counter_ns() * 1e-9
 
     @property
     def streams(self) -> list[RtpStream]:
@@ -217,16 +243,17 @@ class MediaEngine:
         assert self._loop is not None and self._schedule is not None, "engine not started"
         loop = self._loop
         for _ in range(16):
-            port = self.pool.allocate(loop.time())
-            session = MediaSession(config, loop.time())
+            port = self.pool.allocate(self.now())
+            session = MediaSession(config, self.now())
             try:
-                rtp = UdpSocket.bind(loop, self.bind_host, port)
+                rtp = await UdpSocket.open(loop, self.bind_host, port, transport=self.udp_transport)
             except OSError as exc:
                 log.warning("RTP port %d unusable (%s); setting it aside", port, exc)
                 self.pool.block(port)
                 continue
             try:
-                rtcp = UdpSocket.bind(loop, self.bind_host, port + 1)
+                rtcp = await UdpSocket.open(loop, self.bind_host, port + 1,
+                                            transport=self.udp_transport)
             except OSError as exc:
                 log.warning("RTCP port %d unusable (%s); setting the pair aside", port + 1, exc)
                 rtp.close()
@@ -235,7 +262,7 @@ class MediaEngine:
             if self._timer is None:
                 # The clock was idle: restart it from now (no stream has a phase to keep).
                 self._schedule = DeadlineSchedule(
-                    loop.time(), self.tick_ms / 1000, max_burst=self.max_burst
+                    self.now(), self.tick_ms / 1000, max_burst=self.max_burst
                 )
                 self._arm()
             every = max(1, round(config.ptime_ms / self.tick_ms))
@@ -341,16 +368,16 @@ class MediaEngine:
     # -- the clock -----------------------------------------------------------------------
 
     def _arm(self) -> None:
+        """Wake up `wake_early` before the next deadline (a relative delay: see the module doc)."""
         assert self._loop is not None and self._schedule is not None
-        self._timer = self._loop.call_at(
-            self._schedule.next_deadline - self.wake_early, self._on_tick
-        )
+        delay = self._schedule.next_deadline - self.wake_early - self.now()
+        self._timer = self._loop.call_later(max(0.0, delay), self._on_tick)
 
     def _on_tick(self) -> None:
         assert self._loop is not None and self._schedule is not None
         try:
             self._run_due_ticks()
-            self._poll(self._loop.time())
+            self._poll(self.now())
         finally:
             # Whatever went wrong with one tick, the clock of every other call keeps going.
             if self._streams or self._recordings:
@@ -360,9 +387,9 @@ class MediaEngine:
 
     def _run_due_ticks(self) -> None:
         assert self._loop is not None and self._schedule is not None
-        loop, sched, stats = self._loop, self._schedule, self.clock
-        woke = loop.time()
-        due = sched.due(woke + self.wake_early)
+        sched, stats, now = self._schedule, self.clock, self.now
+        woke = now()
+        due = sched.due(woke + max(self.wake_early, self.timer_granularity or 0.0))
         stats.wakeups += 1
         if due.count:
             stats.wake_lateness.append(woke - sched.deadline(due.first))
@@ -383,7 +410,7 @@ class MediaEngine:
                     stream.send_rtp(data)
                     stats.packets += 1
             stats.ticks += 1
-            stats.lateness.append(loop.time() - sched.deadline(n))
+            stats.lateness.append(now() - sched.deadline(n))
 
     def _due_streams(self, n: int) -> list[RtpStream]:
         out: list[RtpStream] = []

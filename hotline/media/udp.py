@@ -1,15 +1,20 @@
-"""One RTP or RTCP socket: a bound non-blocking UDP socket read with `loop.add_reader`.
+"""One RTP or RTCP socket: a bound non-blocking UDP socket, read and written one of two ways.
 
-Not an asyncio datagram transport: that reads one datagram per readiness
-event, so a socket with a backlog (the process was descheduled for a while)
-drains one packet per loop iteration, and with a thousand busy sockets the
-iterations come too slowly for the backlogs ever to clear -- the relay
-latency then climbs to seconds and stays there. Here each wake-up reads what
-is queued, up to `UdpSocket.batch` datagrams (fairness to the other sockets).
+On uvloop, through the loop's datagram transport: libuv reads and writes in
+C, up to 32 datagrams per readiness event, and hands Python only the
+`datagram_received` call -- that is what lets one core relay hundreds of
+bridged calls. Sending drops (and counts) a packet when the transport still
+holds an unsent one: late audio is useless, and a queue would only delay the
+next packet too.
 
-Sending goes straight to the socket too: a relayed packet is sent from inside
-the other leg's receive callback, and a transport's sendto adds checks and
-buffering that RTP does not want.
+On the standard loop, with `loop.add_reader` and Python `recvfrom`/`sendto`
+calls: its datagram transport reads one datagram per readiness event, so a
+socket with a backlog (the process was descheduled for a while) drains one
+packet per loop iteration, and with a thousand busy sockets the iterations
+come too slowly for the backlogs ever to clear -- the relay latency then
+climbs to seconds and stays there. Here each wake-up reads what is queued, up
+to `UdpSocket.batch` datagrams (fairness to the other sockets), and sending
+goes straight to the socket.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 from hotline.media.session import Address
 
-__all__ = ["DatagramHandler", "UdpSocket"]
+__all__ = ["DatagramHandler", "UdpSocket", "reads_in_c"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,32 @@ def _ignore(data: bytes, addr: Address) -> None:
     """The handler of a socket nobody listens to yet: what arrives is dropped."""
 
 
+def reads_in_c(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether `loop`'s datagram transports drain a backlog in C (uvloop), so are worth using."""
+    return type(loop).__module__.startswith("uvloop")
+
+
+class _SendingTransport(Protocol):
+    """What `send` needs of a datagram transport (both loops' have it; the type stubs omit it)."""
+
+    def sendto(self, data: bytes, addr: Any = None) -> None: ...
+    def get_write_buffer_size(self) -> int: ...
+    def abort(self) -> None: ...
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    """The datagram transport's protocol: hands everything to its `UdpSocket`."""
+
+    def __init__(self, owner: UdpSocket) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.owner.deliver(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.owner.error_received(exc)
+
+
 class UdpSocket:
     """A bound UDP socket: every datagram read goes to `on_datagram`; `send` never blocks."""
 
@@ -41,8 +73,11 @@ class UdpSocket:
     max_size = 8192
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                 on_datagram: DatagramHandler = _ignore) -> None:
-        """Start reading the bound, non-blocking `sock` (see `bind` to make one)."""
+                 on_datagram: DatagramHandler = _ignore, *, read: bool = True) -> None:
+        """Start reading the bound, non-blocking `sock` with `loop.add_reader` (see `bind`, `open`).
+
+        With read=False nothing reads it yet (`open` gives it to a datagram transport).
+        """
         self.on_datagram = on_datagram
         """Set it when the receiver exists; until then datagrams are dropped."""
         self.sock: socket.socket | None = sock
@@ -54,20 +89,50 @@ class UdpSocket:
         self.dropped = 0
         """Datagrams not sent because the socket's send buffer was full."""
         self._loop = loop
-        loop.add_reader(sock.fileno(), self._read_ready)
+        self._transport: _SendingTransport | None = None
+        self._reading = read
+        if read:
+            loop.add_reader(sock.fileno(), self._read_ready)
 
     @classmethod
     def bind(cls, loop: asyncio.AbstractEventLoop, host: str, port: int) -> UdpSocket:
-        """A socket bound to `host`:`port` (IPv6 if `host` has a colon); OSError if it cannot be."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        """A socket bound to `host`:`port` (IPv6 if `host` has a colon), read with `add_reader`.
+
+        OSError if it cannot be bound.
+        """
+        return cls(loop, _bound_socket(host, port))
+
+    @classmethod
+    async def open(cls, loop: asyncio.AbstractEventLoop, host: str, port: int,
+                   *, transport: bool | None = None) -> UdpSocket:
+        """A socket bound to `host`:`port`, on a datagram transport if `transport` (default:
+        where the loop reads in C, see `reads_in_c`), else read with `add_reader`.
+
+        OSError if it cannot be bound.
+        """
+        return await cls.adopt(loop, _bound_socket(host, port), transport=transport)
+
+    @classmethod
+    async def adopt(cls, loop: asyncio.AbstractEventLoop, sock: socket.socket,
+                    *, transport: bool | None = None) -> UdpSocket:
+        """`open` for a socket already bound; it is closed if it cannot be adopted."""
+        if transport is None:
+            transport = reads_in_c(loop)
+        if not transport:
+            return cls(loop, sock)
+        udp = cls(loop, sock, read=False)
         try:
-            sock.setblocking(False)
-            sock.bind((host, port))
+            made, _ = await loop.create_datagram_endpoint(lambda: _Receiver(udp), sock=sock)
+            udp._transport = cast(_SendingTransport, made)
         except BaseException:
             sock.close()
             raise
-        return cls(loop, sock)
+        return udp
+
+    @property
+    def on_transport(self) -> bool:
+        """Whether the loop's datagram transport reads and writes this socket."""
+        return self._transport is not None
 
     def send(self, data: bytes, addr: Address) -> None:
         """Send one datagram now, or drop it if the send buffer is full.
@@ -77,6 +142,15 @@ class UdpSocket:
         """
         sock = self.sock
         if sock is None:
+            return
+        transport = self._transport
+        if transport is not None:
+            # The transport sends at once when it can and queues otherwise: one packet
+            # still queued means the kernel buffer was full, so this one is dropped.
+            if transport.get_write_buffer_size():
+                self.dropped += 1
+            else:
+                transport.sendto(data, addr)
             return
         try:
             sock.sendto(data, addr)
@@ -88,8 +162,14 @@ class UdpSocket:
     def close(self) -> None:
         """Stop reading and close the socket."""
         sock, self.sock = self.sock, None
-        if sock is not None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            # The transport owns the socket now and closes it (what is still queued is late
+            # audio anyway); the socket object only stops counting as in use.
+            transport.abort()
+        elif sock is not None and self._reading:
             self._loop.remove_reader(sock.fileno())
+        if sock is not None:
             sock.close()
 
     def error_received(self, exc: Exception) -> None:
@@ -110,10 +190,26 @@ class UdpSocket:
             except OSError as exc:
                 self.error_received(exc)
                 return
-            # IPv6 addresses come as 4-tuples; (host, port) is all a session needs.
-            try:
-                self.on_datagram(data, addr if len(addr) == 2 else (addr[0], addr[1]))
-            except Exception:
-                # A bug of ours on one packet must not end the call's audio.
-                self.failures += 1
-                log.exception("RTP datagram from %s failed", addr)
+            self.deliver(data, addr)
+
+    def deliver(self, data: bytes, addr: Any) -> None:
+        """Hand one datagram read to `on_datagram` (the transport's protocol calls it too)."""
+        # IPv6 addresses come as 4-tuples; (host, port) is all a session needs.
+        try:
+            self.on_datagram(data, addr if len(addr) == 2 else (addr[0], addr[1]))
+        except Exception:
+            # A bug of ours on one packet must not end the call's audio.
+            self.failures += 1
+            log.exception("RTP datagram from %s failed", addr)
+
+
+def _bound_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock

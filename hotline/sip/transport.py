@@ -419,8 +419,8 @@ class _Connection(asyncio.Protocol):
         self.registered = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCP transport does not subclass asyncio.Transport, though it is one.
+        self.transport = cast(asyncio.Transport, transport)
         self.local = _address(transport.get_extra_info("sockname"))
         self.peer = _address(transport.get_extra_info("peername"))
         if self.key is None:

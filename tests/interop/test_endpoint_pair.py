@@ -343,6 +343,7 @@ async def test_bye_overtaking_the_ack_still_counts_as_answered(uas: Uas, raw: Ra
     assert answers == ["returned"]
 
 
+@pytest.mark.both_loops  # uvloop's stream transports are not asyncio.Transport subclasses
 async def test_call_over_tcp(uas: Uas) -> None:
     tcp_uas = Uas(transports=("tcp",))
     tcp_uas.behaviour = answer_and_hold

@@ -2,12 +2,15 @@
 
 from collections import Counter
 
+import pytest
+
 from hotline.media.codecs import PCMU
 from hotline.media.engine import MediaEngine
 from hotline.media.session import StreamConfig
 from tests.ports import PortAllocator
 
 
+@pytest.mark.both_loops  # on uvloop the sockets are opened through datagram transports
 async def test_a_burst_of_streams_is_spread_over_every_phase(free_ports: PortAllocator) -> None:
     low = free_ports.block(200)
     engine = MediaEngine(bind_host="127.0.0.1", port_min=low, port_max=low + 199)

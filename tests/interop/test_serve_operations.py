@@ -291,6 +291,7 @@ def test_healthz_reports_each_check_and_a_refused_flow_reload_stays_healthy(
                                                                                  "dead": 0}
     assert {2024, 2025, 2026} <= set(checks["calendar"]["covered"])
     assert body["calls"] == {"active": 0, "refused": 0}
+    assert body["loop"] == "uvloop"  # the default where uvloop is installed (a dependency here)
 
     # A flow file broken, then SIGHUP: the reload is refused, calls keep the old flows: healthy.
     broken = next(flows.glob("*.toml"))
