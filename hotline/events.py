@@ -72,7 +72,11 @@ class CallArrived(CallEvent):
     employee_id: str | None = None
     """The directory match, if exactly one."""
     flow: str = ""
-    """The IVR flow handling the call."""
+    """The IVR flow handling the call (of an outbound call: what placed it, "callback", "survey")."""
+    direction: str = "in"
+    """"in": someone calls the hotline; "out": the hotline calls an employee (no screen pop)."""
+    placed_by: str | None = None
+    """Of an outbound call: the console user who placed it (None: the hotline itself)."""
 
 
 @dataclass(frozen=True, slots=True)

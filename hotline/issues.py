@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hotline.store import EventDraft, Store
+from hotline.store import EventDraft, StaleIssue, Store
 from hotline.store.records import CallRecord, IssueRecord, NewCall
 
 __all__ = [
@@ -135,6 +135,15 @@ class IssueService:
             local_year=call.started_at.astimezone(self.tz).year, status=Status.NEW.value,
         )
 
+    async def create_issue(self, *, source: str, actor: str, fields: Mapping[str, Any]) -> IssueRecord:
+        """Open a ``new`` issue that did not come from a call (web form, e-mail gateway, monitoring),
+        audited as created by ``actor``; ``fields`` are issue fields (description, employee_id…)."""
+        if source == "phone":
+            raise IssueError("phone issues are opened by their call")
+        now = self._clock()
+        return await self.store.issues.create(source=source, at=now, local_year=now.astimezone(self.tz).year,
+                                              status=Status.NEW.value, actor=actor, fields=fields)
+
     async def transition(
         self, issue_id: int, target: str, *, actor: str, note: str = "",
         changes: Mapping[str, Any] | None = None,
@@ -171,6 +180,24 @@ class IssueService:
             issue_id, expect_status=issue.status, changes=changes, at=self._clock(),
             event=EventDraft(actor, "fields", before, dict(changes), note),
         )
+
+    async def clear_call_back(self, issue_id: int, *, actor: str, note: str) -> IssueRecord | None:
+        """Take the issue off the operators' "callers to call back" queue: the caller was reached.
+
+        Audited like any field change (``note`` says how they were reached); None, and nothing
+        written, when the issue was not flagged. The status is not ours to check: one changed
+        meanwhile by someone else is read again.
+        """
+        for _ in range(3):
+            issue = await self._get(issue_id)
+            if not issue.call_back:
+                return None
+            try:
+                return await self.update_fields(issue_id, actor=actor, changes={"call_back": False},
+                                                note=note)
+            except StaleIssue:
+                continue
+        raise IssueError(f"{issue.number} keeps changing: its call-back flag was left as it is")
 
     async def open_issues_of_caller(
         self, *, caller_key: str | None, employee_id: str | None, besides: int | None = None,

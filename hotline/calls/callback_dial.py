@@ -20,7 +20,9 @@ runs the call in a task of its own, so the page answers at once:
 
 Each leg is an attempt on the call row (who, when, outcome, seconds) and an event on the bus
 as it happens; the end writes who answered, ring and talk seconds, the disposition
-(:func:`~.callback_plan.disposition_of`) and the media statistics. Stopping the server
+(:func:`~.callback_plan.disposition_of`) and the media statistics. An employee who answers has
+been reached: the issue leaves the operators' "callers to call back" queue
+(:meth:`~hotline.issues.IssueService.clear_call_back`, audited as the user's). Stopping the server
 cancels running call backs: their legs are hung up and their rows closed as ``interrupted``.
 """
 
@@ -40,6 +42,7 @@ from hotline.calls.forwarding import Forwarder, ForwardPlan, LegOutcome, outcome
 from hotline.calls.outcome import shielded
 from hotline.config import Config
 from hotline.events import Answered, CallArrived, CallEnded, Declined, EventBus, Ringing, Routed
+from hotline.issues import IssueService
 from hotline.media.codecs import codec_named
 from hotline.media.engine import MediaEngine
 from hotline.media.player import ToneItem
@@ -87,10 +90,11 @@ class _Progress:
 class CallbackDialer:
     """Places call backs for the console (see the module doc); one per issue at a time."""
 
-    def __init__(self, *, config: Config, store: Store, endpoint: SipEndpoint, engine: MediaEngine,
-                 bus: EventBus, clock: Callable[[], datetime]) -> None:
+    def __init__(self, *, config: Config, store: Store, issues: IssueService, endpoint: SipEndpoint,
+                 engine: MediaEngine, bus: EventBus, clock: Callable[[], datetime]) -> None:
         self.config = config
         self.store = store
+        self.issues = issues
         self.outbound = OutboundCallStore(store.db)
         self.endpoint = endpoint
         self.engine = engine
@@ -160,7 +164,7 @@ class CallbackDialer:
                   "desk_phone": verdict.operator_phone}, flow=ROUTE)
         call_id = record.call.id
         self.bus.publish(CallArrived(call_id, started, issue.id, issue.number, verdict.employee.dial,
-                                     name, issue.employee_id, ROUTE))
+                                     name, issue.employee_id, ROUTE, direction="out", placed_by=user_id))
         self.bus.publish(Routed(call_id, started, ROUTE, f"call back by {user_id}"))
         task = asyncio.ensure_future(self._run(call_id, verdict, issue, user_id, shown))
         self._tasks.add(task)
@@ -218,7 +222,7 @@ class CallbackDialer:
                 log.warning("call back %d: no audio agreed with %s", call_id, plan.operator_phone)
                 return
             stream.reconfigure(self.engine.stream_config(answer.media))
-            await self._employee(call_id, plan, issue, leg, stream, address, began, progress)
+            await self._employee(call_id, plan, issue, user_id, leg, stream, address, began, progress)
         except asyncio.CancelledError:
             progress.disposition = "interrupted"
             raise
@@ -233,8 +237,9 @@ class CallbackDialer:
                 progress.stats["operator"] = await stream.close("call back ended")
             await self._finish(call_id, progress, began)
 
-    async def _employee(self, call_id: int, plan: CallbackPlan, issue: IssueRecord, leg: OutgoingCall,
-                        stream: RtpStream, address: str, began: float, progress: _Progress) -> None:
+    async def _employee(self, call_id: int, plan: CallbackPlan, issue: IssueRecord, user_id: str,
+                        leg: OutgoingCall, stream: RtpStream, address: str, began: float,
+                        progress: _Progress) -> None:
         """Dial the employee from the answered desk phone's leg and bridge the two."""
         employee = plan.employee
         record_to = None
@@ -253,6 +258,7 @@ class CallbackDialer:
                 ring_seconds=round(progress.ring_seconds, 1)))
             await self._attempt(call_id, employee.key, employee.dial, None, "answered",
                                 answered.ring_seconds, None, None, employee=issue.employee_id)
+            await self._reached(call_id, issue, user_id)
 
         self.bus.publish(Ringing(call_id, self.clock(), employee.dial, None))
         result = await forwarder.forward_any(leg, stream, [ForwardPlan(
@@ -281,6 +287,17 @@ class CallbackDialer:
                 ended.cancel()
 
     # -- helpers ---------------------------------------------------------------------------
+
+    async def _reached(self, call_id: int, issue: IssueRecord, user_id: str) -> None:
+        """The employee answered: nobody needs to call them back about this issue any more."""
+        try:
+            cleared = await shielded(self.issues.clear_call_back(
+                issue.id, actor=user_id, note=f"caller reached by a call back (call #{call_id})"))
+        except Exception:  # the call goes on; the flag stays for an operator to see
+            log.exception("call back %d: could not clear the call-back flag of %s", call_id, issue.number)
+            return
+        if cleared is not None:
+            log.info("call back %d: %s leaves the callers to call back", call_id, issue.number)
 
     async def _media_address(self, target: str) -> str:
         """Our address toward the first hop of ``target`` (the proxy, or the URI's host)."""

@@ -15,8 +15,14 @@ gets a task of its own:
    cached speech fragments (the issue's number digit by digit and its category included), each
    key is written to the attempt row as it comes, so a hang-up keeps the partial answers;
 4. three scores are stored with ``Desk.record_callback`` ("not solved" or a poor score reopens
-   the issue there); anything short of that is retried later, and after the last attempt the
-   issue's audit trail says the calls are spent (it stays in the queue for an operator).
+   the issue there). A survey cut short after a 0 ("not solved") needs no retry: the problem is
+   known to be open, so ``Desk.record_unsolved_callback`` reopens the issue at once, which takes
+   it out of the callback queue for this resolution. Anything else short of three scores is
+   retried later, and after the last attempt the issue's audit trail says the calls are spent (it
+   stays in the queue for an operator).
+
+An employee who answers has been reached: an issue flagged for a call back (a missed call of
+theirs) leaves the operators' "callers to call back" queue (``IssueService.clear_call_back``).
 
 Stopping the server hangs up the survey calls in progress; their rows are closed as
 ``interrupted``, and an attempt a crash left open is closed so at the next start.
@@ -54,7 +60,7 @@ from hotline.config import Config
 from hotline.desk.callback import CallbackScores
 from hotline.desk.service import Desk
 from hotline.events import Answered, CallArrived, CallEnded, Declined, EventBus, Ringing, Routed
-from hotline.issues import IssueError
+from hotline.issues import IssueError, IssueService
 from hotline.media.codecs import codec_named
 from hotline.media.engine import MediaEngine
 from hotline.media.player import Item, PromptItem
@@ -98,20 +104,23 @@ class _Attempt:
     began: float = 0.0
     ring_seconds: float | None = None
     talk_from: float | None = None
+    reopened: bool = False
+    """Cut short after "not solved": the issue was reopened, so it is not called again."""
     stats: dict[str, Any] = field(default_factory=dict)
 
 
 class SurveyCaller:
     """Places the automated callback survey calls (see the module doc)."""
 
-    def __init__(self, *, config: Config, store: Store, desk: Desk, calendar: BusinessCalendar,
-                 endpoint: SipEndpoint, engine: MediaEngine, bus: EventBus,
+    def __init__(self, *, config: Config, store: Store, issues: IssueService, desk: Desk,
+                 calendar: BusinessCalendar, endpoint: SipEndpoint, engine: MediaEngine, bus: EventBus,
                  clock: Callable[[], datetime], speech: Speech | None,
                  prompts: PromptLoader | None = None) -> None:
         self.config = config
         self.settings: SurveySettings = config.survey
         self.store = store
         self.surveys = SurveyStore(store.db)
+        self.issues = issues
         self.desk = desk
         self.calendar = calendar
         self.endpoint = endpoint
@@ -226,7 +235,7 @@ class SurveyCaller:
             log.exception("survey of %s: the call could not be recorded; not dialled", issue.number)
             return
         self.bus.publish(CallArrived(a.call_id, started, issue.id, issue.number, a.number,
-                                     issue.caller_name, issue.employee_id, FLOW))
+                                     issue.caller_name, issue.employee_id, FLOW, direction="out"))
         self.bus.publish(Routed(a.call_id, started, FLOW, f"survey attempt {a.attempt}"))
         try:
             address = await self._media_address(a.number)
@@ -256,6 +265,7 @@ class SurveyCaller:
             await shielded(self.store.calls.update(
                 a.call_id, answered_at=self.clock(), answered_by=issue.employee_id or a.number,
                 route=FLOW, ring_seconds=round(a.ring_seconds, 1)))
+            await self._reached(a)
             if answer.media is None:
                 log.warning("survey call %d: no audio agreed with %s", a.call_id, a.number)
                 return
@@ -309,6 +319,8 @@ class SurveyCaller:
             for task in (follower, gone):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        if a.outcome != Outcome.COMPLETED and dialog.answers.not_fixed:
+            await self._reopen_unsolved(a, dialog)
 
     async def _record(self, a: _Attempt, dialog: SurveyDialog) -> None:
         answers = dialog.answers
@@ -324,6 +336,27 @@ class SurveyCaller:
         log.info("survey call %d: %s scored %d/%d/%d, fixed %s%s", a.call_id, a.issue.number,
                  scores.efficiency, scores.result, scores.attitude, not answers.not_fixed,
                  ", reopened" if outcome.reopened else "")
+
+    async def _reopen_unsolved(self, a: _Attempt, dialog: SurveyDialog) -> None:
+        """Cut short after "not solved": reopen now, with the scores given so far."""
+        try:
+            await shielded(self.desk.record_unsolved_callback(
+                a.issue.id, dict(dialog.answers.scores), by="ivr",
+                comment=f"survey call #{a.call_id}, {a.outcome.value}"))
+        except IssueError as exc:  # an operator recorded a callback meanwhile: theirs stands
+            log.warning("survey call %d: %s was not reopened: %s", a.call_id, a.issue.number, exc)
+            return
+        a.reopened = True
+        log.info("survey call %d: %s not solved, %s: reopened", a.call_id, a.issue.number, a.outcome.value)
+
+    async def _reached(self, a: _Attempt) -> None:
+        """The employee answered: nobody needs to call them back about this issue any more."""
+        try:
+            await shielded(self.issues.clear_call_back(
+                a.issue.id, actor="survey", note=f"caller reached by a survey call (call #{a.call_id})"))
+        except Exception:  # the survey goes on; the flag stays for an operator to see
+            log.exception("survey call %d: could not clear the call-back flag of %s", a.call_id,
+                          a.issue.number)
 
     # -- media and keys ----------------------------------------------------------------------
 
@@ -455,7 +488,7 @@ class SurveyCaller:
                 await shielded(self.store.calls.set_media_stats(a.call_id, a.stats))
             await shielded(self.store.calls.end(a.call_id, now, disposition))
             await shielded(self.surveys.finish(a.attempt_id, now, a.outcome.value))
-            if a.outcome != Outcome.COMPLETED and a.attempt >= self.settings.attempts:
+            if a.outcome != Outcome.COMPLETED and not a.reopened and a.attempt >= self.settings.attempts:
                 attempts = (await self.surveys.current([a.issue.id]))[a.issue.id]
                 await shielded(self.surveys.gave_up(a.issue.id, now, attempts=[
                     {"call": x.call_id, "at": x.started_at.isoformat(timespec="seconds"),

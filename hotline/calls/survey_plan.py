@@ -18,7 +18,9 @@ and whether to wait for a key; its answers, partial or complete, are what gets s
 
 :func:`outcome_after_dial` names how an unanswered call ended; a completed survey is
 ``completed``; an answered call that ended without three scores is ``hung-up`` (the employee
-left) or ``no-input`` (the questions were asked out). Every outcome but ``completed`` is retried.
+left) or ``no-input`` (the questions were asked out). Every outcome but ``completed`` is retried,
+unless the employee keyed 0 before it ended: the issue is then reopened at once (see
+:mod:`hotline.calls.survey`) and leaves the callback queue.
 """
 
 from __future__ import annotations

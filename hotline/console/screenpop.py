@@ -3,12 +3,14 @@
 The live feed (``hotline.console.live``) hands every bus event to :meth:`ScreenPop.message`,
 which returns the JSON message to publish: the event's own fields (``CallEvent.as_dict``) and
 
-* on ``call_arrived``, ``pop``: the caller as the directory knows them (name, department,
-  location, number, employee id, extension), their open issues and their recent issues (five
-  each, without the one opened for this call) and that record (issue id and number);
+* on ``call_arrived`` of an incoming call, ``pop``: the caller as the directory knows them
+  (name, department, location, number, employee id, extension), their open issues and their
+  recent issues (five each, without the one opened for this call) and that record (issue id and
+  number). An outbound call (a call back, a survey call: ``direction`` "out") pops no screen —
+  nobody is calling the operator — so its ``pop`` is null and it costs no query;
 * on ``ivr_choice``, ``label`` and ``label_en``: the category a menu key chose, by name;
-* on events naming a staff member (``person``, ``answered_by``), ``person_name`` or
-  ``answered_by_name``.
+* on events naming a staff member (``person``, ``answered_by``, ``placed_by``), ``person_name``,
+  ``answered_by_name`` or ``placed_by_name``.
 
 It also reads the calls in progress from the database for the feed's reconciliation
 (:meth:`ScreenPop.open_calls`). Staff names and categories are cached for a minute: an arriving
@@ -26,6 +28,7 @@ from typing import Any
 from hotline.callerid import display_key
 from hotline.events import CallArrived, CallEvent, IvrChoice
 from hotline.store import Store
+from hotline.store.outbound import OutboundCallStore
 from hotline.store.records import CallRecord, IssueRecord
 
 __all__ = ["POP_ISSUES", "ScreenPop", "issue_summary", "view_from_record"]
@@ -50,9 +53,11 @@ def issue_summary(issue: IssueRecord) -> dict[str, Any]:
 
 
 def view_from_record(call: CallRecord, issue: IssueRecord | None, pop: dict[str, Any] | None,
-                     labels: Callable[[str], dict[str, str | None]]) -> dict[str, Any]:
+                     labels: Callable[[str], dict[str, str | None]], *,
+                     placed_by: str | None = None) -> dict[str, Any]:
     """A call in progress as the panel shows it, from its database row (the last state the row
-    tells: IVR keys, attempts to reach someone, who answered, voicemail)."""
+    tells: IVR keys, attempts to reach someone, who answered, voicemail). ``issue`` is the call's
+    record, or the issue an outbound call was placed for (``placed_by``: the console user)."""
     ivr = [{"node": m.get("node"), "digits": m.get("digit") or "", "choice": m.get("choice"),
             **labels(str(m.get("choice")))} for m in call.menu]
     last = call.attempts[-1] if call.attempts else {}
@@ -72,7 +77,9 @@ def view_from_record(call: CallRecord, issue: IssueRecord | None, pop: dict[str,
         "started_at": call.started_at.isoformat(),
         "caller": display_key(call.caller_key) if call.caller_key else "",
         "caller_name": issue.caller_name if issue else call.from_display,
-        "employee_id": call.employee_id, "flow": call.flow or "", "state": state, "ivr": ivr,
+        "employee_id": call.employee_id, "flow": call.flow or "",
+        "direction": "out" if call.direction == "out" else "in", "placed_by": placed_by,
+        "placed_by_name": None, "state": state, "ivr": ivr,
         "route": call.route, "target": last.get("target"), "person": last.get("person"),
         "person_name": None, "outcome": None if state == "answered" else last.get("outcome"),
         "answered_by": call.answered_by, "answered_by_name": None, "voicemail_seconds": None,
@@ -85,6 +92,7 @@ class ScreenPop:
 
     def __init__(self, store: Store, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
+        self.outbound = OutboundCallStore(store.db)
         self._monotonic = monotonic
         self._categories: dict[str, tuple[str, str | None]] = {}
         self._categories_at = -1e9
@@ -93,14 +101,17 @@ class ScreenPop:
     async def message(self, event: CallEvent) -> dict[str, Any]:
         """The JSON message for ``event`` (without ``seq``: the feed numbers it)."""
         message = event.as_dict()
-        if isinstance(event, CallArrived):
+        if isinstance(event, CallArrived) and event.direction == "out":
+            message["pop"] = None
+        elif isinstance(event, CallArrived):
             issue = await self.store.issues.get(event.issue)
             message["pop"] = await self.pop(issue, number=event.caller, name=event.caller_name,
                                             employee_id=event.employee_id)
         elif isinstance(event, IvrChoice):
             await self._refresh_categories()
             message.update(self.labels(event.choice))
-        for field, name_field in (("person", "person_name"), ("answered_by", "answered_by_name")):
+        for field, name_field in (("person", "person_name"), ("answered_by", "answered_by_name"),
+                                  ("placed_by", "placed_by_name")):
             who = message.get(field)
             if isinstance(who, str) and who:
                 message[name_field] = await self.person_name(who)
@@ -163,10 +174,19 @@ class ScreenPop:
         if not calls:
             return []
         issues = await self.store.issues.for_calls([c.id for c in calls])
+        outbound = await self.outbound.of_calls([c.id for c in calls if c.direction == "out"])
         await self._refresh_categories()
         views = []
         for call in calls:
             issue = issues.get(call.id)
+            placed = outbound.get(call.id)
+            if placed is not None:
+                issue = await self.store.issues.get(placed.issue_id)
+                view = view_from_record(call, issue, None, self.labels, placed_by=placed.placed_by)
+                if placed.placed_by:
+                    view["placed_by_name"] = await self.person_name(placed.placed_by)
+                views.append(view)
+                continue
             pop = None
             if call.id not in known:
                 number = display_key(call.caller_key) if call.caller_key else ""

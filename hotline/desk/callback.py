@@ -8,10 +8,19 @@ problem is really fixed, and a comment. A score at or below
 owner (``reopened``) and the managers (``poor_callback``); otherwise the issue
 moves to ``callback_done``. The callback row, its audit event, the status
 change and the notifications are one transaction.
+
+A callback cut short after the employee said "not solved" (the survey call's 0,
+then a hang-up before the three scores) needs no more questions: the problem is
+known to be open. :meth:`CallbackService.record_unsolved` reopens the issue at
+once with the reason, the partial scores on its ``callback_partial`` audit event
+and the same notifications as a poor callback. It writes no callback row (that
+holds three scores) and so earns nobody points; the survey caller's own record
+keeps the keys pressed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hotline.desk.context import DeskContext
@@ -20,9 +29,12 @@ from hotline.desk.workflow import Workflow
 from hotline.issues import IssueError
 from hotline.store import EventDraft
 from hotline.store.desk.callbacks import Callback
+from hotline.store.desk.outbox import OutboxDraft
 from hotline.store.records import IssueRecord
 
-__all__ = ["CallbackOutcome", "CallbackScores", "CallbackService"]
+__all__ = ["SCORE_NAMES", "CallbackOutcome", "CallbackScores", "CallbackService"]
+
+SCORE_NAMES = ("efficiency", "result", "attitude")
 
 
 @dataclass(frozen=True)
@@ -34,7 +46,7 @@ class CallbackScores:
     attitude: int
 
     def __post_init__(self) -> None:
-        for name in ("efficiency", "result", "attitude"):
+        for name in SCORE_NAMES:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
                 raise ValueError(f"callback score {name} must be an integer 1…5, got {value!r}")
@@ -95,21 +107,55 @@ class CallbackService:
         event = EventDraft(by, "callback", None, {
             "efficiency": scores.efficiency, "result": scores.result, "attitude": scores.attitude,
             "fixed": fixed, "reopened": reopen}, summary)
-        outbox = []
+        outbox: list[OutboxDraft] = []
         if reopen:
-            people = [p for p in [issue.owner] if p]
-            managers = await ctx.desk.dispatch.managers()
-            contacts = await ctx.desk.dispatch.contacts([*people, *managers])
-            payload = {**issue_payload(issue), "status": "reopened", "reason": "; ".join(reasons),
-                       "comment": comment.strip(), "scores": [scores.efficiency, scores.result,
-                                                               scores.attitude]}
-            outbox = [*drafts(ctx.settings, "reopened", people, contacts, payload, issue_id),
-                      *drafts(ctx.settings, "poor_callback", managers, contacts, payload, issue_id)]
+            outbox = await self._reopen_notices(issue, "; ".join(reasons), comment,
+                                                [scores.efficiency, scores.result, scores.attitude])
         target = "reopened" if reopen else "callback_done"
         note = "; ".join(reasons) if reopen else ""
         updated = await self.workflow.change(issue_id, target, actor=by, note=note, first=[event],
                                              outbox=outbox, callback=record)
         return CallbackOutcome(updated, reopen, note)
+
+    async def record_unsolved(self, issue_id: int, scores: Mapping[str, int], *, by: str = "ivr",
+                              comment: str = "") -> CallbackOutcome:
+        """A callback cut short after "not solved": reopen now (see the module doc).
+
+        ``scores`` are the answers given before it ended (question name → 1…5, any of them).
+        """
+        unknown = set(scores) - set(SCORE_NAMES)
+        if unknown:
+            raise ValueError(f"unknown callback scores {sorted(unknown)}; expected {', '.join(SCORE_NAMES)}")
+        for name, value in scores.items():
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
+                raise ValueError(f"callback score {name} must be an integer 1…5, got {value!r}")
+        issue = await self.workflow.issue(issue_id)
+        if issue.status != "resolved":
+            raise IssueError(f"{issue.number} is {issue.status}: only resolved issues get a callback")
+        reason = "caller says not fixed (callback cut short)"
+        given = {name: scores[name] for name in SCORE_NAMES if name in scores}
+        summary = f"callback by {by} cut short: fixed no, " + (
+            ", ".join(f"{name} {value}" for name, value in given.items()) or "no scores")
+        if comment.strip():
+            summary += f" — {comment.strip()}"
+        event = EventDraft(by, "callback_partial", None,
+                           {**given, "fixed": False, "reopened": True, "complete": False}, summary)
+        outbox = await self._reopen_notices(issue, reason, comment, [scores.get(n) for n in SCORE_NAMES])
+        updated = await self.workflow.change(issue_id, "reopened", actor=by, note=reason, first=[event],
+                                             outbox=outbox)
+        return CallbackOutcome(updated, True, reason)
+
+    async def _reopen_notices(self, issue: IssueRecord, reason: str, comment: str,
+                              scores: list[int | None]) -> list[OutboxDraft]:
+        """``reopened`` to the owner and ``poor_callback`` to the managers."""
+        ctx = self.ctx
+        people = [p for p in [issue.owner] if p]
+        managers = await ctx.desk.dispatch.managers()
+        contacts = await ctx.desk.dispatch.contacts([*people, *managers])
+        payload = {**issue_payload(issue), "status": "reopened", "reason": reason,
+                   "comment": comment.strip(), "scores": scores}
+        return [*drafts(ctx.settings, "reopened", people, contacts, payload, issue.id),
+                *drafts(ctx.settings, "poor_callback", managers, contacts, payload, issue.id)]
 
     async def history(self, issue_id: int) -> list[Callback]:
         return await self.ctx.desk.callbacks.for_issue(issue_id)

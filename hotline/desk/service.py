@@ -20,7 +20,7 @@ from hotline.desk.context import DeskContext, RotaSource, utc_now
 from hotline.desk.dispatch import CoverageGap, CoverageReport, DispatchResult, DispatchService
 from hotline.desk.kb import KnowledgeBase, SearchHit
 from hotline.desk.notify import drafts, issue_payload
-from hotline.desk.notify.channels import build_channels
+from hotline.desk.notify.channels import Channel, build_channels
 from hotline.desk.notify.worker import DeliveryWorker
 from hotline.desk.progress import Digest, DigestItem, Progress
 from hotline.desk.report import ReportService, ServiceReport, report_csv
@@ -169,6 +169,15 @@ class Desk:
         self._wake()
         return outcome
 
+    async def record_unsolved_callback(self, issue_id: int, scores: Mapping[str, int], *, by: str = "ivr",
+                                       comment: str = "") -> CallbackOutcome:
+        """A callback cut short after the employee said "not solved" (``scores``: the answers
+        given before it ended): the issue reopens at once, notified as a poor callback."""
+        outcome = await self.callbacks.record_unsolved(issue_id, scores, by=by, comment=comment)
+        await self.scoring.sync(issue_id)
+        self._wake()
+        return outcome
+
     async def callbacks_of(self, issue_id: int) -> list[Callback]:
         return await self.callbacks.history(issue_id)
 
@@ -201,14 +210,17 @@ class Desk:
         return await self.scoring.verify()
 
     # -- 6. notifications ----------------------------------------------------------------------
-    def delivery_worker(self, session: aiohttp.ClientSession, **options: Any) -> DeliveryWorker:
+    def delivery_worker(self, session: aiohttp.ClientSession, *,
+                        extra_channels: Mapping[str, Channel] | None = None,
+                        **options: Any) -> DeliveryWorker:
         """A worker over the configured channels; the caller starts it and stops (awaits) it.
 
-        The desk wakes it whenever an action enqueued notifications.
+        The desk wakes it whenever an action enqueued notifications. ``extra_channels`` deliver
+        outbox rows enqueued by others (the API's issue-event webhooks).
 
         ``options`` go to :class:`DeliveryWorker` (``worker_id``, ``batch``, ``idle_seconds``).
         """
-        channels = build_channels(tuple(self.ctx.settings.channels), session)
+        channels = {**build_channels(tuple(self.ctx.settings.channels), session), **(extra_channels or {})}
         self._worker = DeliveryWorker(self.ctx.desk.outbox, channels, self.ctx.settings, **options)
         return self._worker
 

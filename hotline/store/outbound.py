@@ -9,6 +9,7 @@ the first phone rings; a call back refused before anything was dialled leaves an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,16 @@ class OutboundCallStore:
             "SELECT * FROM calls WHERE issue_id = ? AND direction = 'out' ORDER BY id DESC LIMIT ?",
             (issue_id, limit))
         return [OutboundCall(call_record(r), r["issue_id"], r["placed_by"]) for r in rows]
+
+    async def of_calls(self, call_ids: Sequence[int]) -> dict[int, OutboundCall]:
+        """The outbound calls among ``call_ids``, by call id (incoming calls are left out)."""
+        ids = list(call_ids)[:500]
+        if not ids:
+            return {}
+        rows = await self._db.fetch_all(
+            f"SELECT * FROM calls WHERE id IN ({','.join('?' * len(ids))}) AND direction = 'out'"
+            " AND issue_id IS NOT NULL", ids)
+        return {int(r["id"]): OutboundCall(call_record(r), r["issue_id"], r["placed_by"]) for r in rows}
 
     async def open_for_issue(self, issue_id: int) -> list[int]:
         """Outbound calls of the issue that have not ended (a call back in progress)."""

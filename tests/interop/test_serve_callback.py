@@ -13,10 +13,11 @@ call row is read back from the server's database.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hotline.config import load_config
+from hotline.issues import IssueService
+from hotline.store import Store
 from tests.conftest import ROOT
 from tests.interop.conftest import need
 from tests.interop.media_helpers import read_wav, stop_quietly, tone_runs, tone_wav
@@ -167,6 +171,30 @@ async def console() -> AsyncIterator[Any]:
             await session.close()
 
 
+async def next_message(ws: aiohttp.ClientWebSocketResponse, wanted: Callable[[dict[str, Any]], bool],
+                       timeout: float = 10.0) -> dict[str, Any]:
+    """The first message of the live panel's socket that is ``wanted``."""
+    async with asyncio.timeout(timeout):
+        async for message in ws:
+            if message.type == aiohttp.WSMsgType.TEXT and wanted(decoded := json.loads(message.data)):
+                return decoded
+    raise AssertionError("the live panel's socket closed before the message came")
+
+
+async def flag_for_call_back(server: HotlineServer, issue_id: int) -> None:
+    async with Store(server.database) as store:
+        issues = IssueService(store, load_config(server.config_path).site.timezone)
+        await issues.update_fields(issue_id, actor="system", changes={"call_back": True},
+                                   note="nobody answered and no voicemail was left")
+
+
+def call_back_queue(page: str) -> list[int]:
+    """The issues of the operators' "callers to call back" queue on the queues page."""
+    match = re.search(r'<section class="queue" id="queue-call-back".*?</section>', page, re.S)
+    assert match is not None, page
+    return [int(i) for i in re.findall(r'data-id="(\d+)"', match.group(0))]
+
+
 def outbound(server: HotlineServer) -> list[dict[str, Any]]:
     return [c for c in server.calls() if c["direction"] == "out"]
 
@@ -194,10 +222,27 @@ async def test_call_back_rings_the_operator_first_then_bridges_the_employee(
     await asyncio.sleep(1.0)
     assert outbound(server) == [] and not incoming(scene.operator) and not incoming(scene.employee)
 
+    # The caller must be called back (flagged as call control flags a missed call): the queue shows it.
+    await flag_for_call_back(server, scene.issue_id)
+    assert scene.issue_id in call_back_queue(await operator.page("/queues/operator"))
+    panel = await operator.session.ws_connect(f"ws://127.0.0.1:{server.web_port}/live/ws")
     status, _ = await operator.call_back(scene.issue_id, "mobile")
     assert status == 303
     await scene.operator.ctrl.wait_event_async("CALL_ESTABLISHED", 15)
     await scene.employee.ctrl.wait_event_async("CALL_ESTABLISHED", 15)
+    # The live panel shows the call as outbound, placed by the operator, without a screen pop.
+    arrived = await next_message(panel, lambda m: m.get("kind") == "call_arrived")
+    assert (arrived["direction"], arrived["placed_by"], arrived["flow"], arrived["issue"], arrived["pop"]) == (
+        "out", OPERATOR, "callback", scene.issue_id, None)
+    assert arrived["placed_by_name"]
+    await panel.close()
+    # The employee was reached: the issue leaves the callers to call back, on the operator's name.
+    server.wait_for("the call-back flag cleared", lambda: server.query(
+        "SELECT call_back FROM issues WHERE id = ?", (scene.issue_id,)) == [{"call_back": 0}])
+    (cleared,) = server.query("SELECT actor, note FROM issue_events WHERE issue_id = ? AND kind = 'fields'"
+                              " AND json_extract(after, '$.call_back') = 0", (scene.issue_id,))
+    assert cleared["actor"] == OPERATOR and cleared["note"].startswith("caller reached by a call back")
+    assert scene.issue_id not in call_back_queue(await operator.page("/queues/operator"))
     # A second call back of the same issue while this one runs is refused.
     status, body = await operator.call_back(scene.issue_id, "mobile")
     assert status == 409, body

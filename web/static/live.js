@@ -287,7 +287,9 @@
     }
     show(view);
     if (m.kind === "call_arrived") {
-      offerPop(view);
+      if (!outbound(view)) {
+        offerPop(view);  // an outbound call (a call back, a survey) has nobody to pop up for
+      }
     } else if (pop.call === view.call) {
       renderPop(view);
     }
@@ -299,6 +301,7 @@
       return {
         call: m.call, issue: m.issue, issue_number: m.issue_number, started_at: m.at,
         caller: m.caller || "", caller_name: m.caller_name, employee_id: m.employee_id, flow: m.flow || "",
+        direction: m.direction || "in", placed_by: m.placed_by || null, placed_by_name: m.placed_by_name || null,
         state: "arrived", ivr: [], route: null, target: null, person: null, person_name: null,
         outcome: null, answered_by: null, answered_by_name: null, voicemail_seconds: null,
         disposition: null, ended_at: null, seq: m.seq, pop: m.pop || null
@@ -374,7 +377,8 @@
     if (pop.call === null || !calls.has(pop.call)) {
       var newest = null;
       calls.forEach(function (entry) {
-        if (entry.view.state !== "ended" && (newest === null || entry.view.call > newest.call)) {
+        if (entry.view.state !== "ended" && !outbound(entry.view) &&
+            (newest === null || entry.view.call > newest.call)) {
           newest = entry.view;
         }
       });
@@ -426,6 +430,16 @@
     emptyEl.hidden = calls.size > 0;
   }
 
+  function outbound(view) {
+    return view.direction === "out";
+  }
+
+  // An outbound call's row says so, and who placed it: a console user, or the survey caller.
+  function directionText(view) {
+    var placer = view.placed_by ? who(view.placed_by_name, view.placed_by, "") : label("flow_", view.flow);
+    return L.outbound + (placer ? " · " + fill(L.placed_by, {who: placer}) : "");
+  }
+
   function callerText(view) {
     var number = view.caller || L.withheld;
     return view.caller_name ? view.caller_name + " · " + number : number;
@@ -468,11 +482,16 @@
   }
 
   function renderRow(row, view) {
-    row.className = "live-row state-" + view.state;
+    row.className = "live-row state-" + view.state + (outbound(view) ? " live-outbound" : "");
     row.dataset.state = view.state;
+    row.dataset.direction = outbound(view) ? "out" : "in";
     clear(row);
     row.appendChild(el("td", "live-time", localTime(view.started_at)));
-    row.appendChild(el("td", "live-caller", callerText(view)));
+    var callerCell = el("td", "live-caller", callerText(view));
+    if (outbound(view)) {
+      callerCell.insertBefore(el("span", "live-direction", directionText(view) + " → "), callerCell.firstChild);
+    }
+    row.appendChild(callerCell);
     var issueCell = el("td", "live-issue");
     if (view.issue_number) {
       issueCell.appendChild(issueLink(view.issue, view.issue_number));

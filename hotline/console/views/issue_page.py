@@ -3,7 +3,9 @@
 What it shows: the issue's fields; its call — the keys pressed in the IVR, every attempt to
 reach someone (who, when, outcome), the disposition, who answered, the voicemail and the
 recording behind signed, expiring links; progress notes; the dispatch log with its reasons;
-notifications with their delivery state; callbacks; the audit trail; both SLA clocks. The
+notifications with their delivery state; callbacks; the audit trail; both SLA clocks; the issue
+it was merged into (a repeat caller's call, a call about a major incident) or, on that parent,
+the issues merged into it. The
 forms the user may use in the issue's status (:func:`~.issue_rules.available`) follow;
 :mod:`.issue_forms` posts them and, on a refusal, renders this page again through
 :func:`render_issue` with what was typed.
@@ -57,6 +59,9 @@ DONE_MESSAGES = {
     "dial": N_("The call back started: answer your desk phone."),
 }
 """What the page says after a form went through (``?done=<action>``, post/redirect/get)."""
+
+MERGED_SHOWN = 100
+"""Issues merged into a parent listed on its page (a major incident can gather many calls)."""
 
 
 def _voicemail_secret(secret: str) -> str:
@@ -151,14 +156,17 @@ async def render_issue(
     kept = kept or {}
     # A form that no longer applies (the issue moved on) still shows what was typed into it.
     shown = [*actions, *(a for a in kept if a not in actions)]
+    events = await store.issues.events(issue.id)
     context: dict[str, Any] = {
         "issue": issue, "call": call, "version": version_of(issue),
-        "events": await store.issues.events(issue.id),
+        "events": events,
         "notes": await desk.notes(issue.id),
         "dispatch_log": await desk.dispatch_log(issue.id),
         "notifications": await desk.notifications(issue.id),
         "callbacks": await desk.callbacks_of(issue.id),
-        "sla": await desk.sla(issue.id),
+        # A row written outside the services may have no event at all: no clock to read, but
+        # the record must still be shown.
+        "sla": await desk.sla(issue.id) if events else None,
         "people": people, "active_people": [p for p in people.values() if p.active],
         "categories": [(c.id, category_label(c, language)) for c in categories],
         "category_names": {c.id: category_label(c, language) for c in categories},
@@ -171,6 +179,9 @@ async def render_issue(
         "attempts": _attempts(call.attempts) if call is not None else [],
         "recording_url": None, "voicemail_url": None,
         "dial": await dial_context(request, issue),
+        "merged_into": await store.issues.get(issue.merged_into) if issue.merged_into is not None else None,
+        "merged_in": await store.issues.merged_into(issue.id),
+        "merged_shown": MERGED_SHOWN,
     }
     if call is not None and call.recording:
         context["recording_url"] = signed_recording_url(config.web.secret, call.id)

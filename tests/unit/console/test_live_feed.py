@@ -126,6 +126,17 @@ def test_fold_follows_a_call_through_its_states() -> None:
     assert vm is not None and (vm["state"], vm["voicemail_seconds"]) == ("voicemail", 7.5)
 
 
+def test_an_outbound_call_stays_outbound_on_the_board() -> None:
+    out = fold(None, arrived(3, direction="out", placed_by="chenjing", placed_by_name="陈静", flow="callback",
+                             pop=None))
+    out = fold(out, event("ringing", 3, target="+8613800000001", person=None))
+    assert out is not None
+    assert (out["direction"], out["placed_by"], out["placed_by_name"], out["pop"], out["state"]) == (
+        "out", "chenjing", "陈静", None, "forwarding")
+    incoming = fold(None, arrived(4))  # an event from before outbound calls were told apart
+    assert incoming is not None and (incoming["direction"], incoming["placed_by"]) == ("in", None)
+
+
 def test_board_reconciles_with_the_database() -> None:
     board = LiveBoard()
     board.apply(arrived(1), 1)  # on the board before the read, gone from the database: ended

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hotline.console.screenpop import ScreenPop
 from hotline.events import CallArrived, CallEnded, IvrChoice, Ringing
 from hotline.store import EventDraft, Store
+from hotline.store.outbound import OutboundCallStore
 from hotline.store.records import Category, Employee, NewCall, Person, Post
 
 NOW = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
@@ -84,3 +85,35 @@ async def test_the_calls_in_progress_and_their_last_state(store: Store) -> None:
     assert ans["pop"] is None  # already on the board: no queries for its pop
     # A call open for longer than any call lasts is a crash's leftover, not in progress.
     assert await ScreenPop(store).open_calls(NOW + timedelta(days=2)) == []
+
+
+async def test_an_outbound_call_shows_who_placed_it_and_pops_nothing(store: Store) -> None:
+    await store.people.upsert_people([Person("chenjing", "陈静")])
+    await store.directory.upsert([Employee("E1001", "李娜", "财务部", "总部 3 楼", mobile=MOBILE)])
+    call, issue = await a_call(store, 1)
+    await store.calls.end(call, NOW + timedelta(minutes=2), "missed")
+    outbound = OutboundCallStore(store.db)
+    back = await outbound.create(
+        NewCall("callback-1", NOW + timedelta(minutes=5), caller_raw=MOBILE, caller_key=MOBILE, to_uri=MOBILE,
+                direction="out"), issue_id=issue, placed_by="chenjing", employee_id="E1001",
+        note={"key": "mobile"}, flow="callback")
+    survey = await outbound.create(
+        NewCall("survey-1", NOW + timedelta(minutes=6), caller_raw=MOBILE, caller_key=MOBILE, to_uri=MOBILE,
+                direction="out"), issue_id=issue, placed_by=None, employee_id="E1001",
+        note={"survey": 1}, flow="survey")
+    pop = ScreenPop(store)
+    message = await pop.message(CallArrived(back.call.id, NOW, issue, "HL-2026-000001", MOBILE, "李娜", "E1001",
+                                            "callback", direction="out", placed_by="chenjing"))
+    assert message["pop"] is None  # nobody is calling the operator
+    assert (message["direction"], message["placed_by"], message["placed_by_name"], message["issue"]) == (
+        "out", "chenjing", "陈静", issue)
+    incoming = await pop.message(CallArrived(99, NOW, issue, "HL-2026-000001", MOBILE, "李娜", "E1001"))
+    assert incoming["direction"] == "in" and incoming["pop"] is not None
+    # Read back from the database (a reconciliation): still outbound, its issue, who placed it.
+    views = {v["call"]: v for v in await pop.open_calls(NOW + timedelta(minutes=10))}
+    assert set(views) == {back.call.id, survey.call.id}
+    for view in views.values():
+        assert (view["direction"], view["issue"], view["issue_number"], view["pop"]) == (
+            "out", issue, "HL-2026-000001", None)
+    assert (views[back.call.id]["placed_by"], views[back.call.id]["placed_by_name"]) == ("chenjing", "陈静")
+    assert (views[survey.call.id]["placed_by"], views[survey.call.id]["flow"]) == (None, "survey")

@@ -78,5 +78,5 @@ async def test_subscription_iterates_and_events_serialise() -> None:
     assert arrived.as_dict() == {
         "kind": "call_arrived", "call": 7, "at": "2026-10-01T15:00:00+00:00", "issue": 3,
         "issue_number": "HL-2026-000003", "caller": "+8613800000000", "caller_name": None,
-        "employee_id": None, "flow": ""}
+        "employee_id": None, "flow": "", "direction": "in", "placed_by": None}
     assert bus.subscribers == 0
