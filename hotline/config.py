@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from hotline.api.settings import ApiSettings, WebhookSettings
 from hotline.calls.survey_plan import SurveySettings
 from hotline.configreader import ConfigError, ConfigProblem, Document, Section, parse_clock
 from hotline.desk.settings import DEFAULT_SLA, ChannelSettings, DeskSettings, SlaPolicy, SlaTarget
@@ -243,6 +244,8 @@ class Config:
     """Desk phones, ring times, the on-call rota used, forwarding mode, named targets."""
     survey: SurveySettings = field(default_factory=SurveySettings)
     """``[callback.survey]``: the automated callback survey calls (off by default)."""
+    api: ApiSettings = field(default_factory=ApiSettings)
+    """``[api]``: the JSON API's rate limit per token and its issue-event webhooks."""
 
 
 def load_config(path: str | Path) -> Config:
@@ -296,6 +299,7 @@ def _read(doc: Document, base: Path, source: Path) -> Config:
     callback_section = root.table("callback")
     survey = _survey(callback_section.table("survey"))
     callback_section.finish()
+    api = _api(root.table("api"))
     if survey.enabled and sip.outbound.proxy is None:
         doc.problem(("callback", "survey", "enabled"), "survey calls dial the directory's numbers"
                     " through sip.outbound.proxy: set [sip.outbound] proxy, or turn the survey off")
@@ -321,6 +325,7 @@ def _read(doc: Document, base: Path, source: Path) -> Config:
         desk=desk,
         routing=routing,
         survey=survey,
+        api=api,
     )
 
 
@@ -682,6 +687,36 @@ def _desk(s: Section) -> DeskSettings:
         max_attempts=s.integer("max_attempts", 1, 100, defaults.max_attempts),
         backoff_base=s.number("backoff_base", 0.1, 3600, defaults.backoff_base),
         backoff_cap=s.number("backoff_cap", 1, 86400, defaults.backoff_cap),
+    )
+    s.finish()
+    return settings
+
+
+def _api(s: Section) -> ApiSettings:
+    d = ApiSettings()
+    hooks = []
+    for index, h in enumerate(s.tables("webhook")):
+        events = h.string_list("events", [])
+        for event in events:
+            if not re.fullmatch(r"issue\.[a-z_]+", event):
+                h.bad("events", 'issue event types like "issue.created", "issue.status"', event)
+        secret = h.string("secret")
+        if secret and len(secret) < 16:
+            h.problem("secret", f"must be at least 16 characters, got {len(secret)}")
+        hooks.append(WebhookSettings(
+            name=h.string("name", f"webhook-{index + 1}", pattern=r"[a-z0-9][a-z0-9_-]*"),
+            url=h.string("url", pattern=r"https?://\S+"), secret=secret, events=frozenset(events),
+            timeout=h.number("timeout", 1, 300, 10.0)))
+        h.finish()
+    names = [w.name for w in hooks]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            s.doc.problem(("api", "webhook", index, "name"), f'duplicate webhook name "{name}"')
+    settings = ApiSettings(
+        rate_per_second=s.number("rate_per_second", 0.01, 10000, d.rate_per_second),
+        burst=s.integer("burst", 1, 100000, d.burst),
+        webhooks=tuple(hooks),
+        relay_seconds=s.number("relay_seconds", 0.1, 3600, d.relay_seconds),
     )
     s.finish()
     return settings

@@ -25,7 +25,7 @@ from aiohttp import web
 from hotline.console.i18n import Catalogs
 from hotline.console.sessions import COOKIE, LoginLimiter, SessionManager
 
-__all__ = ["CATALOGS", "LIMITER", "LOGIN_CSRF_COOKIE", "SESSIONS", "USER", "csrf_ok", "requires",
+__all__ = ["API_TOKEN", "CATALOGS", "LIMITER", "LOGIN_CSRF_COOKIE", "SESSIONS", "USER", "csrf_ok", "requires",
            "security_middlewares"]
 
 SESSIONS = web.AppKey("sessions", SessionManager)
@@ -33,6 +33,8 @@ CATALOGS = web.AppKey("catalogs", Catalogs)
 LIMITER = web.AppKey("login_limiter", LoginLimiter)
 USER = "hotline.user"
 """``request[USER]``: the :class:`User` of the session, or None."""
+API_TOKEN = "hotline.api_token"
+"""``request[API_TOKEN]``: the id of the API token that authenticated the request (``hotline.api``)."""
 
 LOGIN_CSRF_COOKIE = "hotline_login_csrf"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -82,6 +84,9 @@ def csrf_ok(expected: str, submitted: str) -> bool:
 
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.get(API_TOKEN) is not None:
+        # An API token's request: its user is set, it has no session and needs no CSRF token.
+        return await handler(request)
     app = request.app
     user = None
     if SESSIONS in app and not request.path.startswith(("/static/", "/healthz")):

@@ -37,6 +37,8 @@ survey            ``survey_attempts``
 queues            none: the console's work queues (indexes of 0006_queues)
 synthetic         none of its own: fills every table above with a benchmark history
 ops               none: figures for /healthz and /metrics
+tokens            ``api_tokens``; appends to ``console_audit``
+webhook_relay     ``api_webhook_cursor``; reads ``issue_events``, appends to ``desk_outbox``
 backup            no table: online backup and restore of the whole file (``sqlite3``)
 ================  ==================================================================
 """
@@ -55,6 +57,8 @@ from hotline.store.issues import EventDraft, IssueStore, StaleIssue
 from hotline.store.ops import OpsStore
 from hotline.store.people import PeopleStore
 from hotline.store.rota import RotaStore
+from hotline.store.tokens import TokenStore
+from hotline.store.webhook_relay import WebhookRelayStore
 
 __all__ = ["EventDraft", "StaleIssue", "Store", "StoreError"]
 
@@ -75,6 +79,10 @@ class Store:
         """The service desk's stores (``desk.changes``, ``desk.dispatch``, …)."""
         self.ops = OpsStore(self.db)
         """Figures for ``/healthz`` and ``/metrics`` (outbox, SLA states, schema version)."""
+        self.tokens = TokenStore(self.db)
+        """The JSON API's bearer tokens."""
+        self.webhook_relay = WebhookRelayStore(self.db)
+        """Issue events into the outbox for the API's webhooks."""
 
     async def open(self, *, migrate: bool = True) -> None:
         await self.db.open(migrate=migrate)
