@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import aiosqlite
+
 from hotline.store.convert import parse_time
 from hotline.store.db import Database, StoreError, utc_text
 
-__all__ = ["Account", "AccountStore", "AuditEntry", "SessionRow"]
+__all__ = ["Account", "AccountStore", "AuditEntry", "SessionRow", "append_audit"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,13 @@ class AuditEntry:
     action: str
     detail: str = ""
     address: str = ""
+
+
+async def append_audit(conn: aiosqlite.Connection, entry: AuditEntry) -> None:
+    """Append ``entry`` inside the caller's transaction, so a change and its audit line commit together."""
+    await conn.execute(
+        "INSERT INTO console_audit (at, actor, action, detail, address) VALUES (?, ?, ?, ?, ?)",
+        (utc_text(entry.at), entry.actor[:100], entry.action, entry.detail[:1000], entry.address))
 
 
 def _time(text: str) -> datetime:
@@ -129,9 +138,7 @@ class AccountStore:
 
     async def audit(self, entry: AuditEntry) -> None:
         async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO console_audit (at, actor, action, detail, address) VALUES (?, ?, ?, ?, ?)",
-                (utc_text(entry.at), entry.actor[:100], entry.action, entry.detail[:1000], entry.address))
+            await append_audit(conn, entry)
 
     async def audit_log(self, limit: int = 100) -> list[AuditEntry]:
         rows = await self._db.fetch_all("SELECT * FROM console_audit ORDER BY id DESC LIMIT ?", (limit,))

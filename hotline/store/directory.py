@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from hotline.store.accounts import AuditEntry, append_audit
 from hotline.store.db import Database, utc_text
 from hotline.store.records import Employee
 
@@ -38,11 +39,13 @@ class DirectoryStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def upsert(self, employees: Sequence[Employee]) -> tuple[int, int]:
+    async def upsert(self, employees: Sequence[Employee], *,
+                     audit: AuditEntry | None = None) -> tuple[int, int]:
         """Insert or update employees by employee id; return (inserted, updated).
 
         Idempotent: importing the same file twice changes nothing. An employee's
         numbers are replaced by the new row's, so a changed mobile stops matching.
+        ``audit`` (the console's import) commits with the rows.
         """
         now = utc_text(datetime.now(UTC))
         async with self._db.transaction() as conn:
@@ -75,6 +78,8 @@ class DirectoryStore:
                 "INSERT OR IGNORE INTO directory_numbers (key, employee_id, kind) VALUES (?, ?, ?)",
                 rows,
             )
+            if audit is not None:
+                await append_audit(conn, audit)
         return len(set(ids) - existing), len(existing)
 
     async def get(self, employee_id: str) -> Employee | None:
@@ -104,6 +109,33 @@ class DirectoryStore:
                 seen.add(row["employee_id"])
                 out.append(_employee(row))
         return out
+
+    async def search(self, text: str, number_keys: Sequence[str] = (), *, limit: int = 50) -> list[Employee]:
+        """Employees whose id starts with ``text``, whose name, department or location holds
+        it, or who have one of ``number_keys`` (the searched text read as a phone number);
+        by employee id. Names are not indexed for substrings: a scan, fine for an
+        administrator's search over a directory of some 100,000 people.
+        """
+        text = text.strip()
+        if not text and not number_keys:
+            return []
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses, params = [], []  # type: tuple[list[str], list[str]]
+        if text:
+            clauses += ["employee_id = ?", "employee_id LIKE ? ESCAPE '\\'",
+                        "name LIKE ? ESCAPE '\\'", "department LIKE ? ESCAPE '\\'",
+                        "location LIKE ? ESCAPE '\\'"]
+            params += [text, like[1:], like, like, like]
+        keys = [k for k in number_keys if k]
+        if keys:
+            marks = ",".join("?" * len(keys))
+            clauses.append(
+                f"employee_id IN (SELECT employee_id FROM directory_numbers WHERE key IN ({marks}))")
+            params += keys
+        rows = await self._db.fetch_all(
+            f"SELECT {_COLUMNS} FROM directory WHERE {' OR '.join(clauses)} ORDER BY employee_id LIMIT ?",
+            (*params, limit))
+        return [_employee(r) for r in rows]
 
     async def count(self) -> int:
         return int(await self._db.fetch_value("SELECT COUNT(*) FROM directory"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from hotline.store.accounts import AuditEntry, append_audit
 from hotline.store.db import Database, utc_text
 from hotline.store.records import Category, Person, Post, PostAssignment
 
@@ -19,20 +20,30 @@ def _person(row: object) -> Person:
     )
 
 
+_UPSERT_PERSON = (
+    "INSERT INTO people (id, name, mobile, extension, email, roles, active, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name=excluded.name,"
+    " mobile=excluded.mobile, extension=excluded.extension, email=excluded.email,"
+    " roles=excluded.roles, active=excluded.active")
+
+
+def _person_row(p: Person, now: str) -> tuple[object, ...]:
+    return (p.id, p.name, p.mobile, p.extension, p.email, ",".join(p.roles), int(p.active), now)
+
+
 class PeopleStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
     async def upsert_people(self, people: Iterable[Person]) -> None:
         now = utc_text(datetime.now(UTC))
-        await self._db.execute_many(
-            "INSERT INTO people (id, name, mobile, extension, email, roles, active, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name=excluded.name,"
-            " mobile=excluded.mobile, extension=excluded.extension, email=excluded.email,"
-            " roles=excluded.roles, active=excluded.active",
-            [(p.id, p.name, p.mobile, p.extension, p.email, ",".join(p.roles), int(p.active), now)
-             for p in people],
-        )
+        await self._db.execute_many(_UPSERT_PERSON, [_person_row(p, now) for p in people])
+
+    async def save_person(self, person: Person, *, audit: AuditEntry) -> None:
+        """Insert or update one person, with the console's audit line in the same transaction."""
+        async with self._db.transaction() as conn:
+            await conn.execute(_UPSERT_PERSON, _person_row(person, utc_text(audit.at)))
+            await append_audit(conn, audit)
 
     async def get(self, person_id: str) -> Person | None:
         row = await self._db.fetch_one("SELECT * FROM people WHERE id = ?", (person_id,))
@@ -66,14 +77,21 @@ class PeopleStore:
             "SELECT id, name, post_id, dtmf, name_en FROM categories ORDER BY id")
         return [Category(r["id"], r["name"], r["post_id"], r["dtmf"], r["name_en"]) for r in rows]
 
-    async def set_assignments(self, post_id: str, assignments: Iterable[PostAssignment]) -> None:
-        """Replace a post's A/B assignments in one transaction."""
+    async def set_assignments(self, post_id: str, assignments: Iterable[PostAssignment], *,
+                              audit: AuditEntry | None = None) -> None:
+        """Replace a post's A/B assignments in one transaction (with its audit line, if given).
+
+        Dispatch and call routing read the assignments at each decision, so the change
+        applies to the next issue or call without a reload.
+        """
         async with self._db.transaction() as conn:
             await conn.execute("DELETE FROM post_assignments WHERE post_id = ?", (post_id,))
             await conn.executemany(
                 "INSERT INTO post_assignments (post_id, person_id, role, rank) VALUES (?, ?, ?, ?)",
                 [(post_id, a.person_id, a.role, a.rank) for a in assignments],
             )
+            if audit is not None:
+                await append_audit(conn, audit)
 
     async def assignments(self, post_id: str | None = None) -> list[PostAssignment]:
         sql = "SELECT post_id, person_id, role, rank FROM post_assignments"

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from hotline.store.accounts import AuditEntry, append_audit
 from hotline.store.convert import parse_time
 from hotline.store.db import Database, utc_text
 
@@ -62,20 +63,31 @@ class DispatchStore:
         self._db = db
 
     # -- availability --------------------------------------------------------------------------
-    async def add_leave(self, leave: Leave, *, made_by: str, at: datetime | None = None) -> int:
-        async with self._db.transaction() as conn, conn.execute(
-            "INSERT INTO desk_leave (person_id, starts_on, ends_on, reason, made_by, made_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (leave.person_id, leave.starts_on.isoformat(), leave.ends_on.isoformat(),
-             leave.reason, made_by, utc_text(at or datetime.now(UTC))),
-        ) as cur:
-            row = await cur.fetchone()
+    async def add_leave(self, leave: Leave, *, made_by: str, at: datetime | None = None,
+                        audit: AuditEntry | None = None) -> int:
+        """Store a leave (with the console's audit line in the same transaction, if given)."""
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "INSERT INTO desk_leave (person_id, starts_on, ends_on, reason, made_by, made_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (leave.person_id, leave.starts_on.isoformat(), leave.ends_on.isoformat(),
+                 leave.reason, made_by, utc_text(at or datetime.now(UTC))),
+            ) as cur:
+                row = await cur.fetchone()
+            if audit is not None:
+                await append_audit(conn, audit)
         assert row is not None
         return int(row[0])
 
-    async def remove_leave(self, leave_id: int) -> None:
+    async def remove_leave(self, leave_id: int, *, audit: AuditEntry | None = None) -> None:
         async with self._db.transaction() as conn:
             await conn.execute("DELETE FROM desk_leave WHERE id = ?", (leave_id,))
+            if audit is not None:
+                await append_audit(conn, audit)
+
+    async def leave(self, leave_id: int) -> Leave | None:
+        row = await self._db.fetch_one("SELECT * FROM desk_leave WHERE id = ?", (leave_id,))
+        return None if row is None else _leave(row)
 
     async def leaves(self, person_ids: Sequence[str], first: date, last: date) -> list[Leave]:
         """Leave of these people overlapping the local days ``first``..``last``."""
@@ -88,7 +100,8 @@ class DispatchStore:
         )
         return [_leave(r) for r in rows]
 
-    async def set_shifts(self, person_id: str, shifts: Iterable[WeeklyShift]) -> None:
+    async def set_shifts(self, person_id: str, shifts: Iterable[WeeklyShift], *,
+                         audit: AuditEntry | None = None) -> None:
         """Replace a person's weekly shifts (none: works the desk's business hours)."""
         async with self._db.transaction() as conn:
             await conn.execute("DELETE FROM desk_shifts WHERE person_id = ?", (person_id,))
@@ -96,6 +109,8 @@ class DispatchStore:
                 "INSERT INTO desk_shifts (person_id, weekday, starts, ends) VALUES (?, ?, ?, ?)",
                 [(person_id, s.weekday, s.starts, s.ends) for s in shifts],
             )
+            if audit is not None:
+                await append_audit(conn, audit)
 
     async def shifts(self, person_ids: Sequence[str]) -> list[WeeklyShift]:
         if not person_ids:
