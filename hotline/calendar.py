@@ -405,6 +405,17 @@ class BusinessCalendar:
         self._intervals_cache: dict[date, tuple[_Interval, ...]] = {}
         self._warned_years: set[int] = set()
 
+    def replace_data(self, data: CalendarData) -> None:
+        """Use ``data`` from now on (a year file saved from the console).
+
+        In place, so that everyone holding this calendar (desk, call control, SLA) sees the new
+        holidays at once; the cached working intervals are dropped with the old data. Nothing
+        here awaits, so no computation on the event loop sees half of each.
+        """
+        self.data = data
+        self._intervals_cache = {}
+        self._warned_years = set()
+
     # -- days ---------------------------------------------------------------
 
     def day(self, d: date) -> Day:
