@@ -22,6 +22,7 @@ import jinja2
 from aiohttp import web
 
 from hotline import __version__
+from hotline.api.webhooks import WebhookRelay, webhook_channels
 from hotline.calls.callback_dial import CallbackDialer
 from hotline.calls.controller import CallController, CallServices
 from hotline.calls.registry import FlowRegistry
@@ -63,6 +64,9 @@ from hotline.rota import Rota
 from hotline.services import build_calendar, build_rota
 from hotline.sip.endpoint import SipEndpoint
 from hotline.store import Store
+
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+"""The largest request body the web server reads (directory uploads are the largest)."""
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +155,12 @@ async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
         await endpoint.start()
         app[MEDIA] = media
         app[SIP] = endpoint
-        app[CALLBACKS] = CallbackDialer(config=config, store=app[STORE], endpoint=endpoint, engine=media,
-                                        bus=app[BUS], clock=app[CLOCK])
+        app[CALLBACKS] = CallbackDialer(config=config, store=app[STORE], issues=app[ISSUES],
+                                        endpoint=endpoint, engine=media, bus=app[BUS], clock=app[CLOCK])
         # The automated callback survey ([callback.survey]; off by default).
-        surveys = SurveyCaller(config=config, store=app[STORE], desk=desk, calendar=app[CALENDAR],
-                               endpoint=endpoint, engine=media, bus=app[BUS], clock=app[CLOCK],
-                               speech=speech, prompts=services.prompts)
+        surveys = SurveyCaller(config=config, store=app[STORE], issues=app[ISSUES], desk=desk,
+                               calendar=app[CALENDAR], endpoint=endpoint, engine=media, bus=app[BUS],
+                               clock=app[CLOCK], speech=speech, prompts=services.prompts)
         await surveys.start()
         yield
     finally:
@@ -201,13 +205,18 @@ async def _desk_ctx(app: web.Application) -> AsyncIterator[None]:
     app[INCIDENTS] = IncidentService(app[STORE], app[ISSUES], config.site.timezone, clock=app[CLOCK],
                                      desk=desk)
     async with aiohttp.ClientSession() as session:
-        worker = desk.delivery_worker(session)
+        worker = desk.delivery_worker(session, extra_channels=webhook_channels(config.api.webhooks, session))
         worker.start()
         jobs = Jobs(app[ISSUES], desk, config.site.timezone, clock=app[CLOCK])
         jobs.start()
+        # Issue events to the API's webhooks ([[api.webhook]]), through the same outbox.
+        relay = WebhookRelay(app[STORE], config.api.webhooks, clock=app[CLOCK], wake=worker.wake,
+                             every=config.api.relay_seconds)
+        relay.start()
         try:
             yield
         finally:
+            await relay.stop()
             await jobs.stop()
             await worker.stop()
 
@@ -256,7 +265,9 @@ async def _tune_gc(app: web.Application) -> None:
 
 def init_app(config: Config, *, tune_gc: bool = False, clock: WallClock | None = None) -> web.Application:
     """The application; ``clock`` shifts the wall clock (``--clock``) for rehearsals and tests."""
-    app = web.Application()
+    # aiohttp's default 1 MiB would refuse a directory CSV of some 10,000 employees (and the
+    # CSRF check reads the form before any view): uploads get 32 MiB, enough for a large plant.
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
     app[CONFIG] = config
     app[CLOCK] = clock or WallClock()
     app[BUS] = EventBus()

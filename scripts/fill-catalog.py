@@ -22,7 +22,14 @@ unknown = set(zh)
 for message in catalog:
     if not message.id:
         continue
-    if message.id in zh:
+    if isinstance(message.id, tuple):  # ngettext: Chinese has one plural form
+        singular, plural = message.id
+        value = zh.get(singular) or zh.get(plural)
+        if value:
+            message.string = (value,)
+            message.flags.discard("fuzzy")
+            unknown.difference_update((singular, plural))
+    elif message.id in zh:
         message.string = zh[message.id]
         message.flags.discard("fuzzy")
         unknown.discard(message.id)
@@ -30,7 +37,7 @@ with PO.open("wb") as f:
     write_po(f, catalog, width=0)
 for key in sorted(unknown):
     print(f"not in the catalog (run scripts/update-catalogs.sh): {key}")
-missing = [m.id for m in catalog if m.id and not m.string]
+missing = [m.id for m in catalog if m.id and not any(m.string if isinstance(m.string, tuple) else [m.string])]
 for key in missing:
     print(f"still untranslated: {key}")
 sys.exit(1 if missing else 0)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from hotline.console.i18n import DEFAULT_LANGUAGE
 from hotline.console.security import CATALOGS, USER
-from hotline.keys import CLOCK, CONFIG
+from hotline.keys import CALENDAR, CLOCK, CONFIG
 
 __all__ = ["N_", "language_of", "page", "text"]
 
@@ -25,6 +25,11 @@ NAV = (
     ("/live", N_("Live calls"), ("operator", "manager", "admin")),
     ("/issues", N_("Issues"), ("operator", "engineer", "manager", "admin")),
     ("/audit", N_("Audit log"), ("manager", "admin")),
+    ("/admin/people", N_("Staff and posts"), ("manager", "admin")),
+    ("/reports", N_("Reports"), ("manager", "admin")),
+    ("/admin/flows", N_("IVR and incidents"), ("manager", "admin")),
+    ("/admin/calendar", N_("Calendar"), ("manager", "admin")),
+    ("/admin/rota", N_("On-call rota"), ("manager", "admin")),
 )
 
 
@@ -60,6 +65,8 @@ def page(request: web.Request, template: str, context: Mapping[str, Any] | None 
         "lang": language,
         # A rehearsal clock (--clock) is shown on every page in the page's language.
         "rehearsal_now": clock.now() if clock.shifted else None,
+        # No calendar for a year about to begin: shown on every page until a year file is saved.
+        "calendar_warning": app[CALENDAR].coverage_warning(clock()) if CALENDAR in app else None,
         **(context or {}),
     }
     response = aiohttp_jinja2.render_template(template, request, full, status=status)

@@ -10,11 +10,25 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hotline.api.setup import setup_api
 from hotline.console import live
 from hotline.console.i18n import load_catalogs
 from hotline.console.security import CATALOGS, LIMITER, SESSIONS, security_middlewares
 from hotline.console.sessions import LoginLimiter, SessionManager
-from hotline.console.views import audit, auth, home, incidents, issues, queues
+from hotline.console.views import (
+    admin_calendar,
+    admin_directory,
+    admin_flows,
+    admin_people,
+    admin_reports,
+    admin_rota,
+    audit,
+    auth,
+    home,
+    incidents,
+    issues,
+    queues,
+)
 from hotline.keys import CLOCK, CONFIG, STORE
 
 __all__ = ["setup_console"]
@@ -64,4 +78,11 @@ def setup_console(app: web.Application, web_root: Path) -> None:
     issues.add_routes(r)
     incidents.add_routes(r)
     queues.add_routes(r)
+    setup_api(app)
+    admin_flows.add_routes(r)
+    admin_reports.add_routes(r)
+    admin_calendar.add_routes(r)
+    admin_rota.add_routes(r)
+    admin_directory.add_routes(r)
+    admin_people.add_routes(r)
     live.setup_live(app)
