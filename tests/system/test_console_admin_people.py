@@ -240,6 +240,23 @@ async def test_a_file_that_cannot_be_read_says_why_and_imports_nothing(setup: Se
     assert setup.server.query("SELECT COUNT(*) AS n FROM directory")[0]["n"] == count
 
 
+async def test_a_large_plants_directory_over_one_megabyte_is_imported(setup: Setup, browser: Any) -> None:
+    # aiohttp reads at most 1 MiB of a request body by default; a plant's directory is larger.
+    manager = await browser(MANAGER)
+    rows = [f"B{n:05d},批量导入员工{n},第{n % 40}车间运行班组,{n % 12}号楼{n % 9}层,139{n:08d},"
+            for n in range(15000)]
+    data = ("工号,姓名,部门,办公地点,手机,分机\r\n" + "\r\n".join(rows) + "\r\n").encode("utf-8")
+    assert len(data) > 1024 * 1024
+    form = aiohttp.FormData()
+    form.add_field("_csrf", csrf_of(await manager.text("/admin/directory")))
+    form.add_field("file", data, filename="directory.csv", content_type="text/csv")
+    async with manager.session.post(manager.base + "/admin/directory/import", data=form) as r:
+        report = await r.text()
+        assert r.status == 200, report[-2000:]
+    assert re.search(r'id="report-imported"[^>]*>15000<', report), report[-2000:]
+    assert setup.server.query("SELECT COUNT(*) AS n FROM directory WHERE employee_id LIKE 'B%'")[0]["n"] == 15000
+
+
 # -- the A/B matrix -----------------------------------------------------------------------------
 
 async def test_the_matrix_shows_63_posts_19_people_their_load_and_the_gaps(setup: Setup, browser: Any) -> None:
