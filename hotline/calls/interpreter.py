@@ -59,6 +59,7 @@ from hotline.calls.flows import (
     menu_target,
 )
 from hotline.calls.outcome import CallerFacts, CallerGone, Outcome, shielded
+from hotline.calls.racing import Interrupted, unless
 from hotline.calls.self_service import SelfService
 from hotline.events import IvrChoice, Routed, Voicemail
 from hotline.media.codecs import codec_named
@@ -239,18 +240,11 @@ class CallRun:
 
     async def until_gone(self, awaitable: Awaitable[T]) -> T:
         """``awaitable``'s result, or CallerGone if the caller hangs up (or goes silent) first."""
-        task = asyncio.ensure_future(awaitable)
         watch = [f for f in (self._gone, self._rtp_gone) if f is not None]
         try:
-            await asyncio.wait([task, *watch], return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            task.cancel()
-            raise
-        if task.done():
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+            return await unless(awaitable, *watch)
+        except Interrupted:
+            pass
         if self._rtp_gone is not None and self._rtp_gone.done():
             log.info("call %d: no RTP from the caller for %.0f s; hanging up", self.record.id,
                      self.s.config.media.rtp_timeout)

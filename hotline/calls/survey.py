@@ -44,6 +44,7 @@ from hotline.calendar import BusinessCalendar
 from hotline.calls.forwarding import outcome_of
 from hotline.calls.interpreter import PromptLoader
 from hotline.calls.outcome import shielded
+from hotline.calls.racing import Interrupted, unless
 from hotline.calls.speech import Speech, issue_digits
 from hotline.calls.survey_plan import (
     ISSUE,
@@ -84,10 +85,6 @@ FLOW = "survey"
 LANG = "zh"
 QUEUE_LIMIT = 500
 """Resolved issues looked at per check (the longest waiting first)."""
-
-
-class _Gone(Exception):
-    """The employee hung up (or their RTP stopped) during the survey."""
 
 
 @dataclass
@@ -299,8 +296,8 @@ class SurveyCaller:
                     a.outcome = step.finished
                     if step.finished == Outcome.COMPLETED:
                         await self._record(a, dialog)
-                    with contextlib.suppress(_Gone):
-                        await self._until_gone(stream.wait_played(), gone)
+                    with contextlib.suppress(Interrupted):
+                        await unless(stream.wait_played(), gone)
                     return
                 key = await self._next_key(stream, gone)
                 stream.stop_playback()
@@ -311,7 +308,7 @@ class SurveyCaller:
                 answers = dialog.answers
                 await shielded(self.surveys.answers(a.attempt_id, scores=dict(answers.scores),
                                                     not_fixed=answers.not_fixed, keys=answers.keys))
-        except _Gone:
+        except Interrupted:
             a.outcome = dialog.on_hangup()
         finally:
             for task in (follower, gone):
@@ -398,33 +395,17 @@ class SurveyCaller:
         try:
             played = asyncio.ensure_future(stream.wait_played())
             try:
-                await self._until_gone(asyncio.wait([getter, played], return_when=asyncio.FIRST_COMPLETED),
-                                       gone)
+                await unless(asyncio.wait([getter, played], return_when=asyncio.FIRST_COMPLETED), gone)
             finally:
                 played.cancel()
             if not getter.done():
                 with contextlib.suppress(TimeoutError):
-                    await self._until_gone(asyncio.wait_for(asyncio.shield(getter),
-                                                            self.settings.answer_seconds), gone)
+                    await unless(asyncio.wait_for(asyncio.shield(getter), self.settings.answer_seconds),
+                                 gone)
             return getter.result().digit if getter.done() and not getter.cancelled() else None
         finally:
             if not getter.done():
                 getter.cancel()
-
-    @staticmethod
-    async def _until_gone(awaitable: Any, gone: asyncio.Future[None]) -> Any:
-        task = asyncio.ensure_future(awaitable)
-        try:
-            await asyncio.wait([task, gone], return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            task.cancel()
-            raise
-        if task.done():
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        raise _Gone
 
     @staticmethod
     async def _gone(leg: OutgoingCall, stream: RtpStream) -> None:
