@@ -39,6 +39,7 @@ from typing import Any
 
 from hotline.calls.callback_plan import CallbackPlan, Offer, Refusal, decide, disposition_of, offered_numbers
 from hotline.calls.forwarding import Forwarder, ForwardPlan, LegOutcome, outcome_of
+from hotline.calls.media_address import toward_first_hop
 from hotline.calls.outcome import shielded
 from hotline.config import Config
 from hotline.events import Answered, CallArrived, CallEnded, Declined, EventBus, Ringing, Routed
@@ -53,7 +54,6 @@ from hotline.media.voicemail import recording_path
 from hotline.sip.call import CallFailed, OutgoingCall
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.sdp import make_offer
-from hotline.sip.uri import SipUri, parse_uri
 from hotline.store import Store
 from hotline.store.outbound import OutboundCallStore
 from hotline.store.records import IssueRecord, NewCall
@@ -195,7 +195,8 @@ class CallbackDialer:
         stream: RtpStream | None = None
         leg: OutgoingCall | None = None
         try:
-            address = await self._media_address(plan.operator_phone)
+            address = await toward_first_hop(self.endpoint, self.config.sip.outbound.proxy,
+                                             plan.operator_phone)
             stream = await self._open_stream()
             offer = make_offer(address, stream.port, self.config.media.codecs, ptime=self.config.media.ptime)
             self.bus.publish(Ringing(call_id, self.clock(), plan.operator_phone, user_id))
@@ -298,16 +299,6 @@ class CallbackDialer:
             return
         if cleared is not None:
             log.info("call back %d: %s leaves the callers to call back", call_id, issue.number)
-
-    async def _media_address(self, target: str) -> str:
-        """Our address toward the first hop of ``target`` (the proxy, or the URI's host)."""
-        proxy = self.config.sip.outbound.proxy
-        hop = parse_uri(proxy) if proxy else None
-        if not isinstance(hop, SipUri):
-            hop = parse_uri(target)
-        transport_name, destination = await self.endpoint.resolve(hop)
-        transport = self.endpoint.transport_for(transport_name, destination[0])
-        return self.endpoint.local_host(transport, destination[0]).strip("[]")
 
     async def _open_stream(self) -> RtpStream:
         return await self.engine.open_stream(StreamConfig(

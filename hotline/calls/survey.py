@@ -43,6 +43,7 @@ from typing import Any
 from hotline.calendar import BusinessCalendar
 from hotline.calls.forwarding import outcome_of
 from hotline.calls.interpreter import PromptLoader
+from hotline.calls.media_address import toward_first_hop
 from hotline.calls.outcome import shielded
 from hotline.calls.racing import Interrupted, unless
 from hotline.calls.speech import Speech, issue_digits
@@ -72,7 +73,6 @@ from hotline.sip.call import CallFailed, OutgoingCall
 from hotline.sip.call_events import Dtmf
 from hotline.sip.endpoint import SipEndpoint
 from hotline.sip.sdp import make_offer
-from hotline.sip.uri import SipUri, parse_uri
 from hotline.store import Store
 from hotline.store.records import IssueRecord, NewCall
 from hotline.store.survey import SurveyStore
@@ -235,7 +235,7 @@ class SurveyCaller:
                                      issue.caller_name, issue.employee_id, FLOW, direction="out"))
         self.bus.publish(Routed(a.call_id, started, FLOW, f"survey attempt {a.attempt}"))
         try:
-            address = await self._media_address(a.number)
+            address = await toward_first_hop(self.endpoint, self.config.sip.outbound.proxy, a.number)
             stream = await self.engine.open_stream(StreamConfig(
                 codec_named(self.config.media.codecs[0]), None, ptime_ms=self.config.media.ptime,
                 receives=False,  # no RTP timeout while the phone rings
@@ -426,15 +426,6 @@ class SurveyCaller:
                 if isinstance(event, Dtmf):
                     stream.digit_from_info(event.digit, event.duration_ms)
 
-    async def _media_address(self, target: str) -> str:
-        """Our address toward the first hop of ``target`` (the proxy, or the URI's host)."""
-        proxy = self.config.sip.outbound.proxy
-        hop = parse_uri(proxy) if proxy else None
-        if not isinstance(hop, SipUri):
-            hop = parse_uri(target)
-        transport_name, destination = await self.endpoint.resolve(hop)
-        transport = self.endpoint.transport_for(transport_name, destination[0])
-        return self.endpoint.local_host(transport, destination[0]).strip("[]")
 
     # -- the record --------------------------------------------------------------------------
 
