@@ -9,7 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from hotline.console.i18n import DEFAULT_LANGUAGE
-from hotline.console.security import CATALOGS, USER
+from hotline.console.security import CATALOGS, LOGIN_CSRF, USER
 from hotline.keys import CALENDAR, CLOCK, CONFIG
 
 __all__ = ["N_", "language_of", "page", "text"]
@@ -59,7 +59,7 @@ def page(request: web.Request, template: str, context: Mapping[str, Any] | None 
         **app[CATALOGS].helpers(language),
         "site": app[CONFIG].site.name,
         "user": user,
-        "csrf": user.csrf if user is not None else request.get("login_csrf", ""),
+        "csrf": user.csrf if user is not None else request.get(LOGIN_CSRF, ""),
         "nav": nav,
         "path": request.path,
         "lang": language,

@@ -23,18 +23,20 @@ from functools import wraps
 from aiohttp import web
 
 from hotline.console.i18n import Catalogs
-from hotline.console.sessions import COOKIE, LoginLimiter, SessionManager
+from hotline.console.sessions import COOKIE, LoginLimiter, SessionManager, User
 
-__all__ = ["API_TOKEN", "CATALOGS", "LIMITER", "LOGIN_CSRF_COOKIE", "SESSIONS", "USER", "csrf_ok", "requires",
-           "security_middlewares"]
+__all__ = ["API_TOKEN", "CATALOGS", "LIMITER", "LOGIN_CSRF", "LOGIN_CSRF_COOKIE", "SESSIONS", "USER",
+           "csrf_ok", "requires", "security_middlewares"]
 
 SESSIONS = web.AppKey("sessions", SessionManager)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 LIMITER = web.AppKey("login_limiter", LoginLimiter)
-USER = "hotline.user"
-"""``request[USER]``: the :class:`User` of the session, or None."""
-API_TOKEN = "hotline.api_token"
+USER = web.RequestKey("user", User)
+"""``request[USER]``: the :class:`User` of the session; absent when nobody is logged in."""
+API_TOKEN = web.RequestKey("api_token", int)
 """``request[API_TOKEN]``: the id of the API token that authenticated the request (``hotline.api``)."""
+LOGIN_CSRF = web.RequestKey("login_csrf", str)
+"""``request[LOGIN_CSRF]``: the login form's double-submit token, set while it is rendered."""
 
 LOGIN_CSRF_COOKIE = "hotline_login_csrf"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -91,7 +93,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     user = None
     if SESSIONS in app and not request.path.startswith(("/static/", "/healthz")):
         user = await app[SESSIONS].resolve(request.cookies.get(COOKIE))
-    request[USER] = user
+    if user is not None:
+        request[USER] = user
     if request.method in UNSAFE and not request.path.startswith("/recordings/"):
         submitted = await _submitted_token(request)
         # Before login: the login form's double-submit token.

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from hotline.console.passwords import hash_password, needs_rehash, verify_password
 from hotline.console.render import page, text
-from hotline.console.security import LIMITER, LOGIN_CSRF_COOKIE, SESSIONS, USER, requires
+from hotline.console.security import LIMITER, LOGIN_CSRF, LOGIN_CSRF_COOKIE, SESSIONS, USER, requires
 from hotline.console.sessions import COOKIE
 from hotline.keys import CLOCK, STORE
 from hotline.store.accounts import AuditEntry
@@ -45,7 +45,7 @@ def _cookie(response: web.StreamResponse, name: str, value: str, *, max_age: int
 async def login_form(request: web.Request, *, error: str | None = None, user_id: str = "",
                      status: int = 200) -> web.Response:
     token = secrets.token_urlsafe(24)
-    request["login_csrf"] = token
+    request[LOGIN_CSRF] = token
     response = page(request, "login.html", {"error": error, "user_id": user_id,
                                             "next": _safe_next(request.query.get("next"))},
                     status=status)
