@@ -13,7 +13,12 @@ Targets, each in its own process pinned to CPU 0 (the sipp caller gets CPU 1):
                           SQLite before the 180, answered at once (ring 0 s).
 
     .venv/bin/python bench/sip.py [--rates 100,200,400,600,800] [--seconds 3] [--gc-tuned]
-                                  [--loop uvloop,asyncio]
+                                  [--loop uvloop,asyncio] [--py-spy DIR]
+
+Each step also gives the target's CPU time per call (user + system of all its threads, from
+/proc): unlike the rates, it hardly moves when the machine is busy.  With ``--py-spy DIR``
+each hotline target is sampled by py-spy (GIL holder only, raw collapsed stacks) for the
+whole of its steps, into ``DIR/<target>.txt``.
 
 Each hotline target runs once per event loop of ``--loop`` (``hotline@uvloop``, ``hotline@asyncio``).
 
@@ -124,6 +129,7 @@ class Step:
     failed: int
     p50: float
     p99: float
+    cpu_ms: float = float("nan")  # the target's CPU time per successful call
 
     @property
     def clean(self) -> bool:
@@ -209,21 +215,52 @@ def stop_target(proc: subprocess.Popen[str]) -> str:
     return out or ""
 
 
-def bench(kind: str, rates: list[int], seconds: float, workdir: Path, gc_tuned: bool) -> list[Step]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and all its threads, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--gil", "--rate", "250", "--nonblocking",
+                             "--format", "raw", "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def bench(kind: str, rates: list[int], seconds: float, workdir: Path, gc_tuned: bool,
+          py_spy: Path | None = None) -> list[Step]:
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     proc, _ = start_target(kind, port, workdir, gc_tuned)
+    spy = None
+    if py_spy is not None and kind != "sipp-uas":
+        py_spy.mkdir(parents=True, exist_ok=True)
+        spy = start_py_spy(proc.pid, py_spy / f"{kind.replace('+', '_').replace('@', '_')}.txt")
     steps: list[Step] = []
     try:
         for rate in rates:
+            cpu0 = cpu_seconds(proc.pid)
             step = run_step(("127.0.0.1", port), rate, seconds, workdir / f"{kind}-{rate}")
+            step.cpu_ms = 1000 * (cpu_seconds(proc.pid) - cpu0) / max(step.ok, 1)
             steps.append(step)
             print(f"  {kind:22} {rate:5d}/s  ok {step.ok:5d}/{step.calls:<5d} failed {step.failed:4d}  "
-                  f"setup p50 {step.p50:5.1f} ms  p99 {step.p99:5.1f} ms", flush=True)
+                  f"setup p50 {step.p50:5.1f} ms  p99 {step.p99:5.1f} ms  CPU {step.cpu_ms:.2f} ms/call",
+                  flush=True)
             if not step.clean or step.p99 > 1000:
                 break  # saturated: the next step would only queue more
             time.sleep(1.0)  # let the previous step's dialogs drain
     finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            try:
+                spy.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait()
         tail = stop_target(proc)
         if "CALLS" in tail:
             print(f"  {kind}: {tail.strip().splitlines()[-1]}")
@@ -248,6 +285,8 @@ def main() -> None:
                         help="hotline: gc.freeze() after start-up, young-generation threshold 50,000")
     parser.add_argument("--loop", default="uvloop,asyncio",
                         help="event loops to run each hotline target on, in turn (default: %(default)s)")
+    parser.add_argument("--py-spy", type=Path, default=None, metavar="DIR",
+                        help="record each hotline target with py-spy into DIR/<target>.txt")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--handler", default="trivial", help=argparse.SUPPRESS)
     parser.add_argument("--db", default="", help=argparse.SUPPRESS)
@@ -264,7 +303,7 @@ def main() -> None:
         for kind in targets:
             print(f"{kind}:", flush=True)
             workdir = Path(tmp) / kind.replace("+", "_").replace("@", "_")
-            steps[kind] = bench(kind, rates, args.seconds, workdir, args.gc_tuned)
+            steps[kind] = bench(kind, rates, args.seconds, workdir, args.gc_tuned, args.py_spy)
     criteria = (("zero failed calls", None), (f"zero failed calls and p99 <= {args.p99:g} ms", args.p99))
     for title, limit in criteria:
         print(f"\nhighest rate with {title} (setup = INVITE to 200 at the caller):")
@@ -277,7 +316,7 @@ def main() -> None:
             ratio = f"{step.rate / yardstick.rate:.2f}x sipp-uas" if yardstick else ""
             top = " (highest rate tried)" if step.rate == rates[-1] else ""
             print(f"  {kind:22} {step.rate:5d} calls/s{top}  p50 {step.p50:.1f} ms  "
-                  f"p99 {step.p99:.1f} ms  {ratio}")
+                  f"p99 {step.p99:.1f} ms  CPU {step.cpu_ms:.2f} ms/call  {ratio}")
 
 
 if __name__ == "__main__":
