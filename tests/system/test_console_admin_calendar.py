@@ -18,15 +18,16 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 import pytest
 
 from hotline.calendar import load_calendar_file
 from tests.conftest import ROOT
-from tests.interop.peers import LOOPBACK, PortAllocator
+from tests.interop.peers import PortAllocator
 from tests.interop.serve_helpers import HotlineServer, ServerOptions
+from tests.system.test_console_issues import Console, csrf_of
 from tests.unit.test_holiday_notice import shipped_notice
 
 pytestmark = pytest.mark.timeout(180)
@@ -82,43 +83,23 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         assert server.stop() == 0, server.log()[-4000:]
 
 
-class Client:
+class Client(Console):
+    """A browser whose posts carry its page's CSRF token."""
+
     def __init__(self, session: aiohttp.ClientSession, server: HotlineServer) -> None:
-        self.session = session
-        self.base = f"http://{LOOPBACK}:{server.web_port}"
+        super().__init__(session, server)
         self.csrf = ""
 
-    async def login(self, user: str) -> Client:
-        page = await self.text("/login")
-        async with self.session.post(self.base + "/login", allow_redirects=False, data={
-                "_csrf": csrf_of(page), "user": user, "password": PASSWORD}) as r:
-            assert r.status == 303, await r.text()
-        page = await self.text("/")
-        async with self.session.post(self.base + "/language", allow_redirects=False,
-                                     data={"_csrf": csrf_of(page), "language": "en", "next": "/"}) as r:
-            assert r.status == 303
+    async def login(self, user: str, password: str = PASSWORD) -> Self:
+        await super().login(user, password)
         self.csrf = csrf_of(await self.text("/"))
         return self
 
-    async def get(self, path: str) -> tuple[int, str]:
-        async with self.session.get(self.base + path, allow_redirects=False) as r:
-            return r.status, await r.text()
-
-    async def text(self, path: str) -> str:
-        status, page = await self.get(path)
-        assert status == 200, page
-        return page
-
     async def post(self, path: str, data: dict[str, str]) -> tuple[int, str, str]:
+        """Status, page and Location (in that order, unlike Console.post)."""
         async with self.session.post(self.base + path, allow_redirects=False,
                                      data={"_csrf": self.csrf, **data}) as r:
             return r.status, await r.text(), r.headers.get("Location", "")
-
-
-def csrf_of(page: str) -> str:
-    match = re.search(r'name="_csrf" value="([^"]+)"', page)
-    assert match is not None, page
-    return match.group(1)
 
 
 def cells(page: str, kind: str) -> set[str]:

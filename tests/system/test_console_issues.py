@@ -21,7 +21,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -123,10 +123,11 @@ class Console:
         self.session = session
         self.base = f"http://127.0.0.1:{server.web_port}"
 
-    async def login(self, user: str) -> Console:
+    async def login(self, user: str, password: str = PASSWORD) -> Self:
+        """Log in as ``user`` and switch the pages to English (the tests read English labels)."""
         page = await self.text("/login")
         async with self.session.post(self.base + "/login", allow_redirects=False, data={
-                "_csrf": csrf_of(page), "user": user, "password": PASSWORD}) as r:
+                "_csrf": csrf_of(page), "user": user, "password": password}) as r:
             assert r.status == 303, await r.text()
         page = await self.text("/")
         async with self.session.post(self.base + "/language", allow_redirects=False,

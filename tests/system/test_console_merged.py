@@ -26,6 +26,7 @@ from hotline.store import Store
 from hotline.store.records import NewCall
 from tests.interop.peers import PortAllocator
 from tests.interop.serve_helpers import HotlineServer, ServerOptions
+from tests.system.test_console_issues import csrf_of
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -114,12 +115,6 @@ async def console(scene: Scene) -> AsyncIterator[aiohttp.ClientSession]:
                                 data={"_csrf": token, "language": "en", "next": "/"}) as r:
             assert r.status == 303
         yield session
-
-
-def csrf_of(page: str) -> str:
-    match = re.search(r'name="_csrf" value="([^"]+)"', page)
-    assert match is not None, page
-    return match.group(1)
 
 
 async def page_of(session: aiohttp.ClientSession, issue_id: int) -> str:

@@ -38,6 +38,7 @@ from tests.conftest import ROOT
 from tests.gate import require
 from tests.interop.peers import LOOPBACK, PortAllocator
 from tests.interop.serve_helpers import HotlineServer, ServerOptions
+from tests.system.test_console_issues import Console
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -179,38 +180,6 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         assert server.stop() == 0, server.log()[-4000:]
 
 
-class Browser:
-    def __init__(self, session: aiohttp.ClientSession, server: HotlineServer) -> None:
-        self.session = session
-        self.base = f"http://{LOOPBACK}:{server.web_port}"
-
-    async def login(self, user: str) -> Browser:
-        page = await self.text("/login")
-        async with self.session.post(self.base + "/login", allow_redirects=False, data={
-                "_csrf": csrf_of(page), "user": user, "password": PASSWORD}) as r:
-            assert r.status == 303, await r.text()
-        page = await self.text("/")
-        async with self.session.post(self.base + "/language", allow_redirects=False,
-                                     data={"_csrf": csrf_of(page), "language": "en", "next": "/"}) as r:
-            assert r.status == 303
-        return self
-
-    async def get(self, path: str) -> tuple[int, str]:
-        async with self.session.get(self.base + path, allow_redirects=False) as r:
-            return r.status, await r.text()
-
-    async def text(self, path: str) -> str:
-        status, page = await self.get(path)
-        assert status == 200, page
-        return page
-
-
-def csrf_of(page: str) -> str:
-    match = re.search(r'name="_csrf" value="([^"]+)"', page)
-    assert match is not None, page
-    return match.group(1)
-
-
 def queues(page: str) -> dict[str, list[int]]:
     """The issue ids of each queue on the page, in order, by queue key."""
     out = {}
@@ -233,11 +202,11 @@ def row_of(page: str, issue_id: int) -> str:
 async def browser(seeded: Seeded) -> AsyncIterator[Any]:
     sessions: list[aiohttp.ClientSession] = []
 
-    async def open_as(user: str | None) -> Browser:
+    async def open_as(user: str | None) -> Console:
         session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         sessions.append(session)
-        b = Browser(session, seeded.server)
-        return await b.login(user) if user else b
+        console = Console(session, seeded.server)
+        return await console.login(user, PASSWORD) if user else console
 
     try:
         yield open_as

@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import ROOT
-from tests.interop.peers import LOOPBACK, PortAllocator
+from tests.interop.peers import PortAllocator
 from tests.interop.serve_helpers import HotlineServer, ServerOptions
 from tests.system.report_seed import (
     ENGINEER,
@@ -38,6 +38,7 @@ from tests.system.report_seed import (
     add_users,
     seed,
 )
+from tests.system.test_console_issues import Console, csrf_of
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -65,26 +66,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         assert server.stop() == 0, server.log()[-4000:]
 
 
-class Client:
+class Client(Console):
+    """A manager's or engineer's browser, with the report's downloads and the server's log on errors."""
+
     def __init__(self, session: aiohttp.ClientSession, server: HotlineServer) -> None:
-        self.session = session
+        super().__init__(session, server)
         self.server = server
-        self.base = f"http://{LOOPBACK}:{server.web_port}"
-
-    async def login(self, user: str) -> Client:
-        page = await self.text("/login")
-        async with self.session.post(self.base + "/login", allow_redirects=False, data={
-                "_csrf": csrf_of(page), "user": user, "password": PASSWORD}) as r:
-            assert r.status == 303, await r.text()
-        page = await self.text("/")
-        async with self.session.post(self.base + "/language", allow_redirects=False,
-                                     data={"_csrf": csrf_of(page), "language": "en", "next": "/"}) as r:
-            assert r.status == 303
-        return self
-
-    async def get(self, path: str) -> tuple[int, str]:
-        async with self.session.get(self.base + path, allow_redirects=False) as r:
-            return r.status, await r.text()
 
     async def raw(self, path: str) -> tuple[int, str, bytes]:
         async with self.session.get(self.base + path, allow_redirects=False) as r:
@@ -95,16 +82,6 @@ class Client:
         assert status == 200, page + self.server.log()[-3000:]
         return page
 
-    async def post(self, path: str, data: dict[str, Any]) -> tuple[int, str, str]:
-        async with self.session.post(self.base + path, data=data, allow_redirects=False) as r:
-            return r.status, r.headers.get("Location", ""), await r.text()
-
-
-def csrf_of(page: str) -> str:
-    match = re.search(r'name="_csrf" value="([^"]+)"', page)
-    assert match is not None, page
-    return match.group(1)
-
 
 @pytest.fixture
 async def client(setup: Setup) -> AsyncIterator[Any]:
@@ -113,7 +90,7 @@ async def client(setup: Setup) -> AsyncIterator[Any]:
     async def open_as(user: str) -> Client:
         session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         sessions.append(session)
-        return await Client(session, setup.server).login(user)
+        return await Client(session, setup.server).login(user, PASSWORD)
 
     try:
         yield open_as
