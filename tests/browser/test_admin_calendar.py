@@ -10,7 +10,6 @@ Screenshots of each step go to ``tests/artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hotline.calendar import load_calendar_file
-from tests.browser.console_helpers import launch_chromium, screenshot
-from tests.gate import require
+from tests.browser.console_helpers import screenshot
 from tests.interop.serve_helpers import ENGINEERS, HotlineServer, ServerOptions
 from tests.ports import PORTS
 from tests.system.test_console_admin_calendar import PASSWORD, SHIPPED, add_users, with_calendar_copy
@@ -60,20 +58,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(server, folder)
     finally:
         assert server.stop() == 0, server.log()[-4000:]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require(importlib.util.find_spec("playwright") is not None,
-            "playwright is not installed (pip install -e '.[test]')")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

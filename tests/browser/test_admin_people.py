@@ -10,7 +10,6 @@ the server. Screenshots of each page go to ``tests/artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,11 +21,9 @@ from tests.browser.console_helpers import (
     OPERATOR,
     Console,
     console_server,
-    launch_chromium,
     login,
     screenshot,
 )
-from tests.gate import require
 from tests.ports import PORTS
 
 if TYPE_CHECKING:
@@ -47,20 +44,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield c
     finally:
         assert c.server.stop() == 0, c.server.log()[-4000:]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require(importlib.util.find_spec("playwright") is not None,
-            "playwright is not installed (pip install -e '.[test]')")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

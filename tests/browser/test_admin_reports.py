@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import importlib.util
 import io
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from hotline.reports.monthly import cell_text
-from tests.browser.console_helpers import SCREENSHOTS, launch_chromium, screenshot
-from tests.gate import require
+from tests.browser.console_helpers import SCREENSHOTS, screenshot
 from tests.interop.serve_helpers import HotlineServer, ServerOptions
 from tests.ports import PORTS
 from tests.system.report_seed import MANAGER, NOW, PASSWORD, add_users, seed
@@ -52,20 +50,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
         yield s
     finally:
         assert s.stop() == 0, s.log()[-4000:]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require(importlib.util.find_spec("playwright") is not None,
-            "playwright is not installed (pip install -e '.[test]')")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def manager_page(browser: Browser, server: HotlineServer) -> Page:

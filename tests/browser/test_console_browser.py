@@ -7,7 +7,6 @@ pass through are saved as screenshots under ``tests/artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -20,7 +19,6 @@ from tests.browser.console_helpers import (
     OPERATOR,
     Console,
     console_server,
-    launch_chromium,
     login,
     platform_fonts,
     screenshot,
@@ -50,20 +48,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield c
     finally:
         assert c.server.stop() == 0, c.server.log()[-4000:]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    require(importlib.util.find_spec("playwright") is not None,
-            "playwright is not installed (pip install -e '.[test]')")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
