@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,18 @@ def call_record(row: object) -> CallRecord:
     )
 
 
+def _update_one(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], call_id: int) -> None:
+    if conn.execute(sql, params).rowcount != 1:
+        raise StoreError(f"calls: no call {call_id}")
+
+
+def _end(conn: sqlite3.Connection, call_id: int, ended_at: str, disposition: str) -> None:
+    _update_one(conn, "UPDATE calls SET ended_at = ?, disposition = COALESCE(disposition, ?)"
+                " WHERE id = ?", (ended_at, disposition, call_id), call_id)
+    conn.execute("UPDATE issues SET call_ended_at = ? WHERE call_id = ? AND call_ended_at IS NULL",
+                 (ended_at, call_id))
+
+
 class CallStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -46,6 +59,8 @@ class CallStore:
         )
         return [call_record(r) for r in rows]
 
+    # Each write below is one transaction run whole on the write thread (Database.write): a
+    # call makes several of them, and each aiosqlite statement would be a thread hop of its own.
     async def update(self, call_id: int, **changes: Any) -> None:
         """Set answer/end times, disposition, route, who answered, recording path."""
         unknown = set(changes) - _FIELDS
@@ -53,54 +68,29 @@ class CallStore:
             raise StoreError(f"calls: cannot update {sorted(unknown)}")
         values = [utc_text(v) if isinstance(v, datetime) else v for v in changes.values()]
         sets = ", ".join(f"{k} = ?" for k in changes)
-        async with self._db.transaction() as conn:
-            cur = await conn.execute(f"UPDATE calls SET {sets} WHERE id = ?", (*values, call_id))
-            if cur.rowcount != 1:
-                raise StoreError(f"calls: no call {call_id}")
+        await self._db.write(_update_one, f"UPDATE calls SET {sets} WHERE id = ?", (*values, call_id),
+                             call_id)
 
     async def end(self, call_id: int, ended_at: datetime, disposition: str) -> None:
         """Record the end of a call, and let its issue's 30-minute recording clock start."""
-        async with self._db.transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE calls SET ended_at = ?, disposition = COALESCE(disposition, ?) WHERE id = ?",
-                (utc_text(ended_at), disposition, call_id),
-            )
-            if cur.rowcount != 1:
-                raise StoreError(f"calls: no call {call_id}")
-            await conn.execute(
-                "UPDATE issues SET call_ended_at = ? WHERE call_id = ? AND call_ended_at IS NULL",
-                (utc_text(ended_at), call_id),
-            )
+        await self._db.write(_end, call_id, utc_text(ended_at), disposition)
 
     async def add_digits(self, call_id: int, digits: str) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE calls SET digits = digits || ? WHERE id = ?", (digits, call_id)
-            )
+        await self._db.write(_update_one, "UPDATE calls SET digits = digits || ? WHERE id = ?",
+                             (digits, call_id), call_id)
 
     async def add_menu_choice(self, call_id: int, choice: dict[str, Any], digits: str = "") -> None:
         """Append one IVR choice ({"node", "digit", "choice"}) to the call's menu trail, and the
         keys pressed to its digits, in one transaction."""
-        async with self._db.transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE calls SET menu = json_insert(menu, '$[#]', json(?)), digits = digits || ?"
-                " WHERE id = ?", (to_json(choice), digits, call_id))
-            if cur.rowcount != 1:
-                raise StoreError(f"calls: no call {call_id}")
+        await self._db.write(
+            _update_one, "UPDATE calls SET menu = json_insert(menu, '$[#]', json(?)),"
+            " digits = digits || ? WHERE id = ?", (to_json(choice), digits, call_id), call_id)
 
     async def add_attempt(self, call_id: int, attempt: dict[str, Any]) -> None:
         """Append one attempt to reach someone (who was rung, when, the outcome)."""
-        await self._append_json(call_id, "attempts", attempt)
-
-    async def _append_json(self, call_id: int, column: str, item: dict[str, Any]) -> None:
-        assert column in ("menu", "attempts")
-        async with self._db.transaction() as conn:
-            cur = await conn.execute(
-                f"UPDATE calls SET {column} = json_insert({column}, '$[#]', json(?)) WHERE id = ?",
-                (to_json(item), call_id),
-            )
-            if cur.rowcount != 1:
-                raise StoreError(f"calls: no call {call_id}")
+        await self._db.write(
+            _update_one, "UPDATE calls SET attempts = json_insert(attempts, '$[#]', json(?))"
+            " WHERE id = ?", (to_json(attempt), call_id), call_id)
 
     async def close_interrupted(self, at: datetime) -> list[int]:
         """Close calls a crash left open (no ``ended_at``) as ``interrupted``; their ids.
@@ -122,10 +112,8 @@ class CallStore:
         return ids
 
     async def set_media_stats(self, call_id: int, stats: dict[str, Any]) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE calls SET media_stats = ? WHERE id = ?", (to_json(stats), call_id)
-            )
+        await self._db.write(_update_one, "UPDATE calls SET media_stats = ? WHERE id = ?",
+                             (to_json(stats), call_id), call_id)
 
     async def recent(self, limit: int = 50) -> list[CallRecord]:
         rows = await self._db.fetch_all("SELECT * FROM calls ORDER BY id DESC LIMIT ?", (limit,))

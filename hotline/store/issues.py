@@ -8,6 +8,7 @@ status the caller saw); the rules of which change is allowed live in
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -73,25 +74,57 @@ def db_value(value: Any) -> Any:
     return value
 
 
+_INSERT_EVENT = ("INSERT INTO issue_events (issue_id, at, actor, kind, before, after, note)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?)")
+_NEXT_NUMBER = ("INSERT INTO counters (name, value) VALUES (?, 1)"
+                " ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value")
+
+
+def _event_params(issue_id: int, at: datetime, e: EventDraft) -> tuple[Any, ...]:
+    return (issue_id, utc_text(at), e.actor, e.kind,
+            to_json(dict(e.before)) if e.before is not None else None,
+            to_json(dict(e.after)) if e.after is not None else None, e.note)
+
+
+def _number_text(year: int, value: int) -> str:
+    return f"HL-{year}-{value:06d}"
+
+
 async def append_event(conn: aiosqlite.Connection, issue_id: int, at: datetime, e: EventDraft) -> None:
-    await conn.execute(
-        "INSERT INTO issue_events (issue_id, at, actor, kind, before, after, note)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (issue_id, utc_text(at), e.actor, e.kind,
-         to_json(dict(e.before)) if e.before is not None else None,
-         to_json(dict(e.after)) if e.after is not None else None, e.note),
-    )
+    await conn.execute(_INSERT_EVENT, _event_params(issue_id, at, e))
 
 
 async def next_number(conn: aiosqlite.Connection, year: int) -> str:
-    async with conn.execute(
-        "INSERT INTO counters (name, value) VALUES (?, 1)"
-        " ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-        (f"issue:{year}",),
-    ) as cur:
+    async with conn.execute(_NEXT_NUMBER, (f"issue:{year}",)) as cur:
         row = await cur.fetchone()
     assert row is not None
-    return f"HL-{year}-{int(row[0]):06d}"
+    return _number_text(year, int(row[0]))
+
+
+def _create_for_call(
+    conn: sqlite3.Connection, call: NewCall, *, employee_id: str | None, caller_name: str | None,
+    local_year: int, status: str,
+) -> tuple[CallRecord, IssueRecord]:
+    started = utc_text(call.started_at)
+    call_row = conn.execute(
+        "INSERT INTO calls (sip_call_id, direction, from_uri, from_display, caller_raw,"
+        " caller_key, employee_id, to_uri, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING *",
+        (call.sip_call_id, call.direction, call.from_uri, call.from_display,
+         call.caller_raw, call.caller_key, employee_id, call.to_uri, started),
+    ).fetchone()
+    counter = conn.execute(_NEXT_NUMBER, (f"issue:{local_year}",)).fetchone()
+    issue_row = conn.execute(
+        "INSERT INTO issues (number, source, call_id, caller_key, caller_name, employee_id,"
+        " status, created_at, updated_at) VALUES (?, 'phone', ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        (_number_text(local_year, int(counter[0])), call_row["id"], call.caller_key, caller_name,
+         employee_id, status, started, started),
+    ).fetchone()
+    conn.execute(_INSERT_EVENT, _event_params(issue_row["id"], call.started_at, EventDraft(
+        actor="system", kind="created", after={"status": status, "source": "phone",
+                                               "call": call.sip_call_id},
+    )))
+    return call_record(call_row), issue_record(issue_row)
 
 
 async def apply_change(
@@ -160,32 +193,13 @@ class IssueStore:
         self, call: NewCall, *, employee_id: str | None, caller_name: str | None,
         local_year: int, status: str,
     ) -> tuple[CallRecord, IssueRecord]:
-        """Commit a call row and its issue row together; return both once on disk."""
-        async with self._db.transaction() as conn:
-            started = utc_text(call.started_at)
-            async with conn.execute(
-                "INSERT INTO calls (sip_call_id, direction, from_uri, from_display, caller_raw,"
-                " caller_key, employee_id, to_uri, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " RETURNING *",
-                (call.sip_call_id, call.direction, call.from_uri, call.from_display,
-                 call.caller_raw, call.caller_key, employee_id, call.to_uri, started),
-            ) as cur:
-                call_row = await cur.fetchone()
-            assert call_row is not None
-            number = await next_number(conn, local_year)
-            async with conn.execute(
-                "INSERT INTO issues (number, source, call_id, caller_key, caller_name, employee_id,"
-                " status, created_at, updated_at) VALUES (?, 'phone', ?, ?, ?, ?, ?, ?, ?) RETURNING *",
-                (number, call_row["id"], call.caller_key, caller_name, employee_id, status,
-                 started, started),
-            ) as cur:
-                issue_row = await cur.fetchone()
-            assert issue_row is not None
-            await append_event(conn, issue_row["id"], call.started_at, EventDraft(
-                actor="system", kind="created", after={"status": status, "source": "phone",
-                                                       "call": call.sip_call_id},
-            ))
-        return call_record(call_row), issue_record(issue_row)
+        """Commit a call row and its issue row together; return both once on disk.
+
+        One transaction run whole on the write thread: this is the write every call waits for
+        before it is answered, and as aiosqlite statements it took a dozen thread hops.
+        """
+        return await self._db.write(_create_for_call, call, employee_id=employee_id,
+                                    caller_name=caller_name, local_year=local_year, status=status)
 
     async def create(
         self, *, source: str, at: datetime, local_year: int, status: str, actor: str,

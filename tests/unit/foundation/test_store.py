@@ -12,7 +12,7 @@ import pytest
 
 from hotline.store import EventDraft, Store, StoreError
 from hotline.store.db import available_migrations
-from hotline.store.records import Employee, NewCall, Person, RotaChange
+from hotline.store.records import Employee, NewCall, Person, Post, RotaChange
 
 T0 = datetime(2026, 11, 25, 1, 2, 3, tzinfo=UTC)
 
@@ -178,3 +178,94 @@ async def test_cancelled_writers_never_leave_the_connection_in_a_transaction(sto
             await conn.execute("INSERT OR REPLACE INTO posts (id, name) VALUES (?, 'ok')", (f"p{delay}",))
     names = {p.id for p in await store.people.posts()}
     assert {"p0", "p0.0005", "p0.002", "p0.05"} <= names
+
+
+async def test_a_write_runs_whole_on_its_thread_and_returns_once_committed(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    async with Store(path) as store:
+        def add_two(conn: sqlite3.Connection, first: str, *, second: str) -> int:
+            conn.execute("INSERT INTO posts (id, name) VALUES (?, 'x')", (first,))
+            conn.execute("INSERT INTO posts (id, name) VALUES (?, 'y')", (second,))
+            return int(conn.execute("SELECT count(*) FROM posts").fetchone()[0])
+
+        assert await store.db.write(add_two, "a", second="b") == 2
+        with sqlite3.connect(path) as other:  # committed: another connection sees both
+            assert other.execute("SELECT id FROM posts ORDER BY id").fetchall() == [("a",), ("b",)]
+
+
+async def test_a_failed_write_leaves_nothing_and_the_thread_usable(store: Store) -> None:
+    def half_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO posts (id, name) VALUES ('half', 'x')")
+        conn.execute("INSERT INTO posts (id, name) VALUES ('half', 'again')")  # primary key
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.db.write(half_then_fail)
+    assert await store.people.posts() == []
+    await store.db.write(lambda conn: conn.execute("INSERT INTO posts (id, name) VALUES ('ok', 'x')"))
+    assert [p.id for p in await store.people.posts()] == ["ok"]
+
+
+async def test_a_cancelled_write_still_commits_and_the_next_waits_for_it(store: Store) -> None:
+    import asyncio
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO posts (id, name) VALUES ('slow', 'x')")
+        started.set()
+        release.wait(5)
+
+    task = asyncio.create_task(store.db.write(slow))
+    while not started.is_set():
+        await asyncio.sleep(0.001)
+    task.cancel()
+    later = asyncio.create_task(store.db.write(
+        lambda conn: conn.execute("INSERT INTO posts (id, name) VALUES ('later', 'x')")))
+    aiosqlite_writer = asyncio.create_task(store.people.upsert_posts([Post("p1", "P1")]))
+    await asyncio.sleep(0.02)
+    assert task.cancelled() and not later.done() and not aiosqlite_writer.done()
+    release.set()
+    await later
+    await aiosqlite_writer
+    # The cancelled caller stopped waiting, but its transaction ran whole and committed.
+    assert sorted(p.id for p in await store.people.posts()) == ["later", "p1", "slow"]
+
+
+async def test_writes_queued_together_commit_together_and_fail_alone(tmp_path: Path) -> None:
+    import asyncio
+
+    path = tmp_path / "h.sqlite3"
+    async with Store(path) as store:
+        def insert(conn: sqlite3.Connection, post: str) -> str:
+            conn.execute("INSERT INTO posts (id, name) VALUES (?, 'x')", (post,))
+            if post.startswith("bad"):
+                raise ValueError(post)
+            return post
+
+        # Queued in one go: the first runs alone, the other 29 wait and go in one commit.
+        results = await asyncio.gather(
+            *(store.db.write(insert, f"bad{i}" if i % 10 == 5 else f"p{i}") for i in range(30)),
+            return_exceptions=True)
+        assert [str(r) for r in results] == [f"bad{i}" if i % 10 == 5 else f"p{i}" for i in range(30)]
+        assert all(isinstance(r, ValueError) for i, r in enumerate(results) if i % 10 == 5)
+    with sqlite3.connect(path) as conn:
+        ids = sorted(r[0] for r in conn.execute("SELECT id FROM posts"))
+    assert ids == sorted(f"p{i}" for i in range(30) if i % 10 != 5)
+
+
+async def test_call_rows_updated_in_one_write_refuse_an_unknown_call(store: Store) -> None:
+    call, _ = await store.issues.create_for_call(NewCall("c1", T0), employee_id=None,
+                                                 caller_name=None, local_year=2026, status="new")
+    await store.calls.add_menu_choice(call.id, {"node": "menu", "digit": "2", "choice": "network"}, "2")
+    await store.calls.add_attempt(call.id, {"target": "desk", "outcome": "busy"})
+    await store.calls.end(call.id, T0, "answered")
+    got = await store.calls.get(call.id)
+    assert got is not None and got.digits == "2" and got.ended_at == T0
+    assert got.menu == ({"node": "menu", "digit": "2", "choice": "network"},)
+    assert got.attempts == ({"target": "desk", "outcome": "busy"},)
+    assert (await store.issues.get(1)).call_ended_at == T0  # type: ignore[union-attr]
+    for write in (store.calls.end(999, T0, "answered"), store.calls.update(999, route="x"),
+                  store.calls.add_digits(999, "1")):
+        with pytest.raises(StoreError, match="no call 999"):
+            await write
