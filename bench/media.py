@@ -14,13 +14,19 @@ both alike); lateness is measured on time.perf_counter_ns, whatever the loop's o
 
     .venv/bin/python bench/media.py [--playback 100,300,1000] [--bridged 100,300,500]
                                     [--seconds 5] [--port-min 30000] [--loop uvloop,asyncio]
-                                    [--udp auto,reader,transport]
+                                    [--udp auto,reader,transport] [--gc serve,default]
+
+``--gc serve`` (the default) sets the garbage collector as ``hotline serve`` does (start-up
+objects frozen, a young generation of 50,000); ``default`` leaves Python's thresholds, under
+which a full collection walks every stream's objects every few seconds. The collections that
+ran in each measured window are reported (count, longest pause).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -166,15 +172,32 @@ def rss_kib() -> int:
     return 0
 
 
+_gc_pauses: list[tuple[int, int]] = []  # (start, duration) in perf_counter_ns, every collection
+_gc_started = [0]
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter_ns()
+    else:
+        _gc_pauses.append((_gc_started[0], time.perf_counter_ns() - _gc_started[0]))
+
+
+gc.callbacks.append(_on_gc)
+
+
 class Window:
-    """CPU share of this process and wall time over a measured window."""
+    """CPU share of this process, wall time and collector pauses over a measured window."""
 
     def __enter__(self) -> Window:
         self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
+        self.ns0 = time.perf_counter_ns()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.cpu = (time.process_time() - self.cpu0) / (time.perf_counter() - self.wall0)
+        pauses = [d for t, d in _gc_pauses if t >= self.ns0]
+        self.gc = f"{len(pauses)}, {max(pauses, default=0) / 1e6:.1f} ms"
 
 
 async def bare_send_loop(n: int, seconds: float, sink: int) -> dict[str, float]:
@@ -211,7 +234,7 @@ async def bare_send_loop(n: int, seconds: float, sink: int) -> dict[str, float]:
             "cpu": w.cpu}
 
 
-async def playback(n: int, seconds: float, port_min: int, udp: bool | None = None) -> dict[str, float]:
+async def playback(n: int, seconds: float, port_min: int, udp: bool | None = None) -> dict[str, Any]:
     base_sink = Peer("sink")
     base_sink.start([])
     base = await bare_send_loop(n, seconds, base_sink.port)
@@ -245,7 +268,7 @@ async def playback(n: int, seconds: float, port_min: int, udp: bool | None = Non
     return {
         "n": n, "p50": pct(late, 50), "p99": pct(late, 99), "max": max(late), "cpu": w.cpu,
         "skipped": skipped, "lost": lost, "expected": got["expected"], "bytes": per_stream,
-        "base": base, "wake50": pct(wake, 50), "wake99": pct(wake, 99),
+        "base": base, "wake50": pct(wake, 50), "wake99": pct(wake, 99), "gc": w.gc,
     }
 
 
@@ -288,7 +311,7 @@ async def bare_relay(n: int, seconds: float) -> dict[str, float]:
     return {"p50": got["p50"], "p99": got["p99"], "max": got["max"], "cpu": w.cpu}
 
 
-async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None) -> dict[str, float]:
+async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None) -> dict[str, Any]:
     base = await bare_relay(n, seconds)
     peer = Peer("bridge")
     engine = MediaEngine(bind_host=HOST, port_min=port_min, port_max=port_min + 4 * n + 99,
@@ -309,7 +332,8 @@ async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None
         await s.close()
     await engine.close()
     return {"n": n, "p50": got["p50"], "p99": got["p99"], "max": got["max"], "cpu": w.cpu,
-            "sent": got["sent"], "received": got["received"], "bytes": per_call, "base": base}
+            "sent": got["sent"], "received": got["received"], "bytes": per_call, "base": base,
+            "gc": w.gc}
 
 
 def ms(x: float | None) -> str:
@@ -329,42 +353,56 @@ def main() -> None:
                     help="the engine's RTP socket paths to compare, in turn: auto (the loop's "
                          "transport on uvloop, add_reader else), reader, transport "
                          "(default: %(default)s)")
+    ap.add_argument("--gc", default="serve",
+                    help="collector settings to compare, in turn: serve (as hotline serve sets "
+                         "them), default (Python's) (default: %(default)s)")
     args = ap.parse_args()
     global TICK_MS
     TICK_MS = args.tick_ms
     paths = {"auto": None, "reader": False, "transport": True}
-    runs = [(kind, path) for kind in args.loop.split(",") if kind
-            for path in args.udp.split(",") if path]
+    runs = [(kind, path, collector) for kind in args.loop.split(",") if kind
+            for path in args.udp.split(",") if path for collector in args.gc.split(",") if collector]
 
-    def run(kind: str, coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
-        with asyncio.Runner(loop_factory=lambda: new_event_loop(kind)) as runner:
-            assert loop_name(runner.get_loop()) == kind
-            return runner.run(coro)
+    def run(kind: str, collector: str, coro: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+        default = gc.get_threshold()
+        gc.collect()
+        if collector == "serve":  # what hotline.app does once started
+            gc.freeze()
+            gc.set_threshold(50_000, 50, 100)
+        try:
+            with asyncio.Runner(loop_factory=lambda: new_event_loop(kind)) as runner:
+                assert loop_name(runner.get_loop()) == kind
+                return runner.run(coro)
+        finally:
+            gc.unfreeze()
+            gc.set_threshold(*default)
 
     print(f"# media benchmark, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
           f"{args.seconds:.0f} s per run")
     print(f"\n## playback (20 ms PCMU, one engine tick every {TICK_MS} ms)")
-    print("| streams | loop | udp | lateness p50 | p99 | max | wake-up p50/p99 | lost/expected | skipped | "
-          "CPU | bare loop p99 | bare CPU | CPU ratio | bytes/stream | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for n, (kind, path) in [(int(x), r) for x in args.playback.split(",") if x for r in runs]:
-        r = run(kind, playback(n, args.seconds, args.port_min, paths[path]))
+    print("| streams | loop | udp | gc | lateness p50 | p99 | max | wake-up p50/p99 | lost/expected | "
+          "skipped | CPU | collections, longest | bare loop p99 | bare CPU | CPU ratio | bytes/stream "
+          "| load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n, (kind, path, collector) in [(int(x), r) for x in args.playback.split(",") if x for r in runs]:
+        r = run(kind, collector, playback(n, args.seconds, args.port_min, paths[path]))
         b = r["base"]
-        print(f"| {n} | {kind} | {path} | {ms(r['p50'] * 1e3)} | {ms(r['p99'] * 1e3)} | "
+        print(f"| {n} | {kind} | {path} | {collector} | {ms(r['p50'] * 1e3)} | {ms(r['p99'] * 1e3)} | "
               f"{ms(r['max'] * 1e3)} | "
               f"{r['wake50'] * 1e3:.2f}/{r['wake99'] * 1e3:.2f} ms | "
-              f"{r['lost']}/{r['expected']} | {r['skipped']} | {r['cpu']:.0%} | "
+              f"{r['lost']}/{r['expected']} | {r['skipped']} | {r['cpu']:.0%} | {r['gc']} | "
               f"{ms(b['p99'] * 1e3)} | {b['cpu']:.0%} | {r['cpu'] / max(b['cpu'], 1e-3):.1f}× | "
               f"{r['bytes']:.0f} | {os.getloadavg()[0]:.2f} |", flush=True)
     print("\n## bridged calls (2 legs each, PCMU pass-through, peer round trip)")
-    print("| calls | loop | udp | relay RTT p50 | p99 | max | received/sent | CPU | bare relay p99 | "
-          "bare CPU | CPU ratio | bytes/call | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for n, (kind, path) in [(int(x), r) for x in args.bridged.split(",") if x for r in runs]:
-        r = run(kind, bridged(n, args.seconds, args.port_min, paths[path]))
+    print("| calls | loop | udp | gc | relay RTT p50 | p99 | max | received/sent | CPU | "
+          "collections, longest | bare relay p99 | bare CPU | CPU ratio | bytes/call | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n, (kind, path, collector) in [(int(x), r) for x in args.bridged.split(",") if x for r in runs]:
+        r = run(kind, collector, bridged(n, args.seconds, args.port_min, paths[path]))
         b = r["base"]
-        print(f"| {n} | {kind} | {path} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['max'])} | "
-              f"{r['received']}/{r['sent']} | {r['cpu']:.0%} | {ms(b['p99'])} | "
+        print(f"| {n} | {kind} | {path} | {collector} | {ms(r['p50'])} | {ms(r['p99'])} | "
+              f"{ms(r['max'])} | {r['received']}/{r['sent']} | {r['cpu']:.0%} | {r['gc']} | "
+              f"{ms(b['p99'])} | "
               f"{b['cpu']:.0%} | {r['cpu'] / max(b['cpu'], 1e-3):.1f}× | {r['bytes']:.0f} | "
               f"{os.getloadavg()[0]:.2f} |", flush=True)
 

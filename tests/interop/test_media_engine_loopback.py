@@ -16,7 +16,7 @@ from hotline.media.codecs import PCMA, PCMU
 from hotline.media.dtmf import event_payloads
 from hotline.media.engine import MediaEngine
 from hotline.media.events import RtpTimedOut
-from hotline.media.player import PromptItem
+from hotline.media.player import Player, PromptItem
 from hotline.media.prompt import Prompt
 from hotline.media.rtcp import Bye, parse_compound
 from hotline.media.rtp import RtpPacket
@@ -197,10 +197,13 @@ async def test_one_broken_stream_does_not_stop_the_clock(engine: MediaEngine) ->
     ok = await engine.open_stream(StreamConfig(PCMU, rx_ok.address))
     bad = await engine.open_stream(StreamConfig(PCMU, rx_bad.address))
 
-    def broken() -> bytes:
-        raise RuntimeError("simulated bug in one session")
+    class BrokenPlayer(Player):
+        __slots__ = ()
 
-    bad.session.tick = broken  # type: ignore[method-assign]
+        def tick(self) -> bytes | None:
+            raise RuntimeError("simulated bug in one session")
+
+    bad.session.player = BrokenPlayer(PCMU, samples_per_packet=160)
     await wait_for(lambda: len(rx_ok.received) >= 10)
     assert rx_bad.received == [] and bad.failed and not ok.failed
     # Garbage to a stream is counted, and the socket stays open.
