@@ -1,9 +1,12 @@
 """The SQLite database: connections, pragmas, migrations and transactions.
 
-Two aiosqlite connections to one WAL file: a *writer*, used by one transaction
+Aiosqlite connections to one WAL file: a *writer*, used by one transaction
 at a time (an ``asyncio.Lock`` serialises them, because a coroutine switch in
 the middle of a transaction on a shared connection would mix two callers'
-writes), and a *reader* for queries, which WAL lets run beside a write.
+writes), a *reader* for queries, which WAL lets run beside a write, and a
+*background* reader for the long ones (the SLA sweep over every open issue,
+the monthly report), which would otherwise hold the reader for a tenth of a
+second to a second while every console page waits.
 
 Writes that must not be lost (a new call, a new issue) go through
 :meth:`Database.transaction`, whose ``COMMIT`` has returned — with
@@ -101,6 +104,7 @@ class Database:
         self.synchronous = synchronous.upper()
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._background: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         # The thread of Database.write and its own connection (made on that thread).
         self._write_thread: ThreadPoolExecutor | None = None
@@ -116,6 +120,7 @@ class Database:
             if migrate:
                 await self.migrate()
             self._reader = await self._connect()
+            self._background = await self._connect()
             self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="hotline-db-write")
             await asyncio.get_running_loop().run_in_executor(self._write_thread, self._open_write_conn)
         except BaseException:
@@ -151,10 +156,10 @@ class Database:
         if self._committer is not None:
             await self._committer  # the writes queued so far are committed first
             self._committer = None
-        for conn in (self._reader, self._writer):
+        for conn in (self._reader, self._background, self._writer):
             if conn is not None:
                 await conn.close()
-        self._reader = self._writer = None
+        self._reader = self._background = self._writer = None
         if self._write_thread is not None:
             async with self._write_lock:
                 await asyncio.get_running_loop().run_in_executor(
@@ -313,17 +318,20 @@ class Database:
     # inside a read transaction, and every other task's query on it then sees that old snapshot:
     # an issue committed a moment ago reads as missing.
 
-    async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        conn = self._require(self._reader)
+    async def fetch_all(self, sql: str, params: Sequence[Any] = (), *,
+                        background: bool = False) -> list[aiosqlite.Row]:
+        """The rows of one query, on the reader; ``background`` for long reads (the SLA sweep,
+        reports) on a reader of their own, so that a console page never waits behind them."""
+        conn = self._require(self._background if background else self._reader)
         return list(await conn.execute_fetchall(sql, params))
 
-    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        conn = self._require(self._reader)
-        rows = list(await conn.execute_fetchall(sql, params))
+    async def fetch_one(self, sql: str, params: Sequence[Any] = (), *,
+                        background: bool = False) -> aiosqlite.Row | None:
+        rows = await self.fetch_all(sql, params, background=background)
         return rows[0] if rows else None
 
-    async def fetch_value(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        row = await self.fetch_one(sql, params)
+    async def fetch_value(self, sql: str, params: Sequence[Any] = (), *, background: bool = False) -> Any:
+        row = await self.fetch_one(sql, params, background=background)
         return None if row is None else row[0]
 
     async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:

@@ -269,3 +269,17 @@ async def test_call_rows_updated_in_one_write_refuse_an_unknown_call(store: Stor
                   store.calls.add_digits(999, "1")):
         with pytest.raises(StoreError, match="no call 999"):
             await write
+
+
+async def test_a_long_background_read_does_not_hold_up_the_reader(store: Store) -> None:
+    import asyncio
+
+    # Some hundreds of milliseconds of SQLite work, like the SLA sweep over every open issue.
+    slow = asyncio.create_task(store.db.fetch_value(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000)"
+        " SELECT count(*) FROM c", background=True))
+    await asyncio.sleep(0.02)
+    assert not slow.done()
+    assert await store.db.fetch_value("SELECT count(*) FROM posts") == 0
+    assert not slow.done()  # the page's read did not queue behind it
+    assert await slow == 3000000
