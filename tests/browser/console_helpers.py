@@ -11,8 +11,6 @@ P-Asserted-Identity. Screenshots go to ``tests/artifacts/screenshots/`` (git-ign
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,15 +57,7 @@ def console_server(tmp: Path, ports: PortAllocator) -> Console:
     employee = server.query(
         "SELECT employee_id, name, department, location, mobile FROM directory"
         " WHERE mobile LIKE '+861%' AND department <> '' AND location <> '' ORDER BY employee_id LIMIT 1")[0]
-    (tmp / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
-    users = {OPERATOR: "operator", MANAGER: "manager", owner: "engineer"}
-    adding = [subprocess.Popen([sys.executable, "-m", "hotline", "add-user", "--config", str(server.config_path),
-                                user, "--role", role, "--password-file", str(tmp / "pw")],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for user, role in users.items()]
-    for proc in adding:
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, out + err
+    server.add_users({OPERATOR: "operator", MANAGER: "manager", owner: "engineer"}, PASSWORD)
     server.start()
     call = server.hotline("call", "--config", str(server.config_path), "--from", "13412340100", "--digits", "1",
                           "--seconds", "1")

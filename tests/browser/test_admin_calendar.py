@@ -21,7 +21,7 @@ from hotline.calendar import load_calendar_file
 from tests.browser.console_helpers import screenshot
 from tests.interop.serve_helpers import ENGINEERS, HotlineServer, ServerOptions
 from tests.ports import PORTS
-from tests.system.test_console_admin_calendar import PASSWORD, SHIPPED, add_users, with_calendar_copy
+from tests.system.test_console_admin_calendar import PASSWORD, SHIPPED, with_calendar_copy
 from tests.unit.test_holiday_notice import shipped_notice
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp / "calendar"
     with_calendar_copy(server, folder, (2024, 2025))
     server.init_db()
-    add_users(server, tmp, {MANAGER: "manager"}, PASSWORD)
+    server.add_users({MANAGER: "manager"}, PASSWORD)
     server.start()
     try:
         yield Site(server, folder)

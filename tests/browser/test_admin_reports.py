@@ -41,7 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
     tmp = tmp_path_factory.mktemp("browser-reports")
     s = HotlineServer(tmp / "hotline", PORTS, ServerOptions(clock=NOW.isoformat()))
     s.init_db()
-    add_users(s, tmp)
+    add_users(s)
     # In a thread of its own: Playwright's sync API may already run a loop in this one.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, seed(s)).result()

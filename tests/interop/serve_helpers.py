@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +79,15 @@ class ServerOptions:
 
 def _toml_list(items: tuple[str, ...] | list[str]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def run_all(argvs: list[list[str]], timeout: float = 90) -> None:
+    """``hotline`` commands run side by side; each must succeed (its output is the message)."""
+    procs = [subprocess.Popen([sys.executable, "-m", "hotline", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for argv in argvs]
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, out + err
 
 
 @dataclass
@@ -161,6 +170,15 @@ class HotlineServer:
     def init_db(self) -> None:
         result = self.hotline("init-db", "--config", str(self.config_path), "--demo")
         assert result.returncode == 0, result.stderr
+
+    def add_users(self, users: Mapping[str, str | Sequence[str]], password: str) -> None:
+        """Console accounts with ``hotline add-user`` (user -> role or roles), all with ``password``,
+        made side by side."""
+        secret = self.tmp / "add-user-password"
+        secret.write_text(password + "\n", encoding="utf-8")
+        run_all([["add-user", "--config", str(self.config_path), user,
+                  *(f"--role={r}" for r in ([roles] if isinstance(roles, str) else roles)),
+                  "--password-file", str(secret)] for user, roles in users.items()])
 
     def set_mobile(self, person: str, mobile: str) -> None:
         """Give a staff member the mobile number the test's phone answers (before start)."""

@@ -32,7 +32,7 @@ from tests.interop.test_serve_oncall import (
     engineer,
     start_caller,
 )
-from tests.system.test_console_admin_calendar import PASSWORD, Client, add_users
+from tests.system.test_console_admin_calendar import PASSWORD, Client
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -77,7 +77,7 @@ async def test_an_override_changes_who_is_on_call_and_where_the_night_call_goes(
     server = HotlineServer(tmp_path / "hotline", free_ports, ServerOptions(
         clock=THURSDAY_NIGHT, proxy=f"sip:127.0.0.1:{kamailio.open_port}", accept_seconds=10))
     server.init_db()
-    add_users(server, tmp_path, {MANAGER: "manager", OPERATOR: "operator"}, PASSWORD)
+    server.add_users({MANAGER: "manager", OPERATOR: "operator"}, PASSWORD)
     server.set_mobile(ZHANGWEI, MOBILES[ZHANGWEI])
     server.set_mobile(LIUYANG, MOBILES[LIUYANG])
     with sqlite3.connect(server.database) as db:

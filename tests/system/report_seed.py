@@ -12,12 +12,9 @@ imply, worked out from the same specification the seeding follows.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from hotline.config import load_config
@@ -27,7 +24,6 @@ from hotline.issues import IssueService
 from hotline.services import build_calendar
 from hotline.store import Store
 from hotline.store.records import NewCall
-from tests.conftest import ROOT
 from tests.interop.peers import LOOPBACK
 from tests.interop.serve_helpers import HotlineServer
 
@@ -164,13 +160,6 @@ async def seed(server: HotlineServer) -> Expected:
     return e
 
 
-def add_users(server: HotlineServer, tmp: Path) -> None:
-    (tmp / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
-    users = {OPERATOR: "operator", MANAGER: "manager", ENGINEER: "engineer", FAST: "engineer"}
-    adding = [subprocess.Popen([sys.executable, "-m", "hotline", "add-user", "--config", str(server.config_path),
-                                user, "--role", role, "--password-file", str(tmp / "pw")],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for user, role in users.items()]
-    for proc in adding:
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, out + err
+def add_users(server: HotlineServer) -> None:
+    server.add_users({OPERATOR: "operator", MANAGER: "manager", ENGINEER: "engineer", FAST: "engineer"},
+                     PASSWORD)

@@ -114,12 +114,7 @@ async def test_the_api_against_its_openapi_document(tmp_path: Path) -> None:
         f'secret = "{SECRET}"', 'events = ["issue.created", "issue.status"]', ""])
     server = HotlineServer(tmp_path / "hotline", ports, ServerOptions(extra=extra))
     server.init_db()
-    (tmp_path / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
-    for user, role in (("wangjun", "manager"), ("chenjing", "operator"), ("zhangwei", "engineer")):
-        added = subprocess.run([sys.executable, "-m", "hotline", "add-user", "--config", str(server.config_path),
-                                user, "--role", role, "--password-file", str(tmp_path / "pw")],
-                               cwd=ROOT, capture_output=True, text=True, timeout=60)
-        assert added.returncode == 0, added.stdout + added.stderr
+    server.add_users({"wangjun": "manager", "chenjing": "operator", "zhangwei": "engineer"}, PASSWORD)
     _, operator = add_token(server, "chenjing", "--name", "monitoring")
     manager_id, manager = add_token(server, "wangjun")
     _, narrowed = add_token(server, "wangjun", "--role", "manager", "--name", "narrowed")

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,17 +55,6 @@ def with_calendar_copy(server: HotlineServer, folder: Path, years: tuple[int, ..
     server.config_path.write_text(config.replace(line, f'folder = "{folder}"'), encoding="utf-8")
 
 
-def add_users(server: HotlineServer, tmp: Path, users: dict[str, str], password: str) -> None:
-    (tmp / "pw").write_text(password + "\n", encoding="utf-8")
-    adding = [subprocess.Popen([sys.executable, "-m", "hotline", "add-user", "--config", str(server.config_path),
-                                user, "--role", role, "--password-file", str(tmp / "pw")],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for user, role in users.items()]
-    for proc in adding:
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, out + err
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("admin-calendar")
@@ -75,7 +62,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     folder = tmp / "calendar"
     with_calendar_copy(server, folder, (2024, 2025))
     server.init_db()
-    add_users(server, tmp, {OPERATOR: "operator", MANAGER: "manager"}, PASSWORD)
+    server.add_users({OPERATOR: "operator", MANAGER: "manager"}, PASSWORD)
     server.start()
     try:
         yield Site(server, folder)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +19,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import ROOT
 from tests.interop.peers import PortAllocator
-from tests.interop.serve_helpers import HotlineServer, ServerOptions
+from tests.interop.serve_helpers import HotlineServer, ServerOptions, run_all
 from tests.system.test_console_issues import PASSWORD, Console, csrf_of
 
 pytestmark = pytest.mark.timeout(180)
@@ -50,14 +47,6 @@ class Setup:
     """Another engineer without a role on the network post, whose details the test edits."""
 
 
-def run_all(argvs: list[list[str]]) -> None:
-    procs = [subprocess.Popen([sys.executable, "-m", "hotline", *argv], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for argv in argvs]
-    for proc in procs:
-        out, err = proc.communicate(timeout=90)
-        assert proc.returncode == 0, out + err
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     tmp = tmp_path_factory.mktemp("console-admin-people")
@@ -77,10 +66,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     (old_a,) = [p for p, role in holders.items() if role == "A"]
     engineers = [r["id"] for r in server.query("SELECT id FROM people WHERE roles LIKE '%engineer%' ORDER BY id")]
     new_a, spare = [e for e in engineers if e not in holders and e != "lihua"][:2]
-    (tmp / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
     config = str(server.config_path)
-    run_all([["add-user", "--config", config, user, "--role", role, "--password-file", str(tmp / "pw")]
-             for user, role in ((MANAGER, "manager"), (OPERATOR, "operator"), ("lihua", "admin"))])
+    server.add_users({MANAGER: "manager", OPERATOR: "operator", "lihua": "admin"}, PASSWORD)
     server.start()
     try:
         run_all([["call", "--config", config, "--from", caller, "--digits", "2", "--seconds", "2"]

@@ -85,16 +85,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         "SELECT a.person_id FROM post_assignments a JOIN categories c ON c.post_id = a.post_id"
         " WHERE c.id = 'network' AND a.role = 'A'")]
     other = next(e for e in ("luoyu", "hexin", "linfeng") if e != owner)
-    (tmp / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
-    users = {"chenjing": "operator", "huangmin": "operator", "wangjun": "manager", owner: "engineer",
-             other: "engineer"}
-    adding = [subprocess.Popen([sys.executable, "-m", "hotline", "add-user", "--config", str(server.config_path),
-                                user, "--role", role, "--password-file", str(tmp / "pw")],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for user, role in users.items()]
-    for proc in adding:
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, out + err
+    server.add_users({"chenjing": "operator", "huangmin": "operator", "wangjun": "manager",
+                      owner: "engineer", other: "engineer"}, PASSWORD)
     server.start()
     try:
         calls = start_calls(server)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -34,7 +32,6 @@ from hotline.services import build_calendar
 from hotline.store import Store
 from hotline.store.desk.dispatch import Leave
 from hotline.store.records import NewCall
-from tests.conftest import ROOT
 from tests.gate import require
 from tests.interop.peers import LOOPBACK, PortAllocator
 from tests.interop.serve_helpers import HotlineServer, ServerOptions
@@ -162,16 +159,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     tmp = tmp_path_factory.mktemp("console-queues")
     server = HotlineServer(tmp / "hotline", PortAllocator(), ServerOptions(clock=NOW.isoformat()))
     server.init_db()
-    (tmp / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
-    users = {OPERATOR: ["operator"], ENGINEER: ["engineer"], OTHER_ENGINEER: ["engineer"],
-             MANAGER: ["manager"], BOTH: ["operator", "manager"]}
-    adding = [subprocess.Popen([sys.executable, "-m", "hotline", "add-user", "--config", str(server.config_path),
-                                user, *(f"--role={r}" for r in roles), "--password-file", str(tmp / "pw")],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for user, roles in users.items()]
-    for proc in adding:
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, out + err
+    server.add_users({OPERATOR: "operator", ENGINEER: "engineer", OTHER_ENGINEER: "engineer",
+                      MANAGER: "manager", BOTH: ["operator", "manager"]}, PASSWORD)
     ids, ended = asyncio.run(seed(server))
     server.start()
     try:

@@ -57,7 +57,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     shutil.copytree(ROOT / "ivr_flows", flows)
     server = HotlineServer(tmp / "hotline", PortAllocator(), ServerOptions(clock=NOW.isoformat(), flows_dir=flows))
     server.init_db()
-    add_users(server, tmp)
+    add_users(server)
     expected = asyncio.run(seed(server))
     server.start()
     try:

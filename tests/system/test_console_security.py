@@ -15,7 +15,6 @@ import csv
 import json
 import re
 import sqlite3
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from hotline.config import load_config
 from hotline.console.views.issue_rules import ACTIONS
 from tests.conftest import ROOT
 from tests.interop.peers import LOOPBACK, PortAllocator
-from tests.interop.serve_helpers import HotlineServer, ServerOptions
+from tests.interop.serve_helpers import HotlineServer, ServerOptions, run_all
 from tests.system.test_console_issues import PASSWORD, Console, csrf_of, form_of, listed
 
 pytestmark = pytest.mark.timeout(180)
@@ -80,14 +79,6 @@ def import_markup_employee(server: HotlineServer, tmp: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def run_all(argvs: list[list[str]]) -> None:
-    procs = [subprocess.Popen([sys.executable, "-m", "hotline", *argv], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for argv in argvs]
-    for proc in procs:
-        out, err = proc.communicate(timeout=90)
-        assert proc.returncode == 0, out + err
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     tmp = tmp_path_factory.mktemp("console-security")
@@ -100,11 +91,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     other = next(e for e in ("luoyu", "hexin", "linfeng") if e != owner)
     with sqlite3.connect(server.database) as db:
         assert db.execute("UPDATE people SET name = ? WHERE id = ?", (payload("staff"), owner)).rowcount == 1
-    (tmp / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
     config = str(server.config_path)
-    run_all([["add-user", "--config", config, user, "--role", role, "--password-file", str(tmp / "pw")]
-             for user, role in (("chenjing", "operator"), ("huangmin", "operator"), ("wangjun", "manager"),
-                                (owner, "engineer"), (other, "engineer"))])
+    server.add_users({"chenjing": "operator", "huangmin": "operator", "wangjun": "manager",
+                      owner: "engineer", other: "engineer"}, PASSWORD)
     server.start()
     try:
         call = ["call", "--config", config, "--digits", "2", "--seconds", "2"]
@@ -430,9 +419,7 @@ async def test_edited_hidden_fields_do_not_raise_a_role(setup: Setup, browser: A
 async def test_guessing_across_user_ids_from_one_address_is_slowed(tmp_path: Path) -> None:
     server = HotlineServer(tmp_path / "hotline", PortAllocator(), ServerOptions(clock=CLOCK))
     server.init_db()
-    (tmp_path / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
-    run_all([["add-user", "--config", str(server.config_path), "chenjing", "--role", "operator",
-              "--password-file", str(tmp_path / "pw")]])
+    server.add_users({"chenjing": "operator"}, PASSWORD)
     server.start()
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:

@@ -6,15 +6,12 @@ send them (session cookie, ``X-CSRF-Token``); what was declared is read back fro
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import ROOT
 from tests.interop.peers import PortAllocator
 from tests.interop.serve_helpers import HotlineServer, ServerOptions
 from tests.system.test_console_issues import PASSWORD, Console, csrf_of
@@ -25,12 +22,7 @@ pytestmark = pytest.mark.timeout(120)
 async def test_managers_declare_list_and_clear_incidents_with_a_csrf_token(tmp_path: Path) -> None:
     server = HotlineServer(tmp_path / "hotline", PortAllocator(), ServerOptions(clock="2026-12-02T10:00+08:00"))
     server.init_db()
-    (tmp_path / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
-    for user, role in (("wangjun", "manager"), ("chenjing", "operator")):
-        added = subprocess.run([sys.executable, "-m", "hotline", "add-user", "--config", str(server.config_path),
-                                user, "--role", role, "--password-file", str(tmp_path / "pw")],
-                               cwd=ROOT, capture_output=True, text=True, timeout=60)
-        assert added.returncode == 0, added.stdout + added.stderr
+    server.add_users({"wangjun": "manager", "chenjing": "operator"}, PASSWORD)
     server.start()
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as manager_http, \
