@@ -336,6 +336,75 @@ async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None
             "gc": w.gc}
 
 
+# -- the media-worker prototype (bench/RESULTS.md, "a media worker process per core") ---------
+
+
+def _worker_main(conn: Any, kind: str, calls: int, port_min: int, peer_port: int,
+                 cpu: int | None, udp: bool | None, tick_ms: int) -> None:
+    """One worker process: its own event loop and MediaEngine relaying `calls` bridged calls,
+    driven over a pipe: -> the legs' ports; "begin" / "end" -> the CPU share in between."""
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+    async def main() -> None:
+        engine = MediaEngine(bind_host=HOST, port_min=port_min, port_max=port_min + 4 * calls + 99,
+                             tick_ms=tick_ms, udp_transport=udp)
+        await engine.start()
+        legs = [await engine.open_stream(StreamConfig(PCMU, (HOST, peer_port), rtcp=False))
+                for _ in range(2 * calls)]
+        for i in range(calls):
+            engine.bridge(legs[2 * i], legs[2 * i + 1])
+        conn.send([s.port for s in legs])
+        assert await asyncio.to_thread(conn.recv) == "begin"
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        assert await asyncio.to_thread(conn.recv) == "end"
+        conn.send((time.process_time() - cpu0) / (time.perf_counter() - wall0))
+        for s in legs:
+            await s.close()
+        await engine.close()
+
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(kind)) as runner:
+        runner.run(main())
+
+
+async def bridged_workers(n: int, workers: int, kind: str, seconds: float, port_min: int,
+                          udp: bool | None = None) -> dict[str, Any]:
+    """`bridged`, the calls spread over `workers` processes (worker i pinned to CPU i)."""
+    import multiprocessing
+
+    base = await bare_relay(n, seconds)
+    peer = Peer("bridge")
+    ctx = multiprocessing.get_context("spawn")
+    pipes, procs, ports = [], [], []
+    share = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
+    cpus = os.cpu_count() or 1
+    for i, calls in enumerate(share):
+        ours, theirs = ctx.Pipe()
+        proc = ctx.Process(target=_worker_main, args=(
+            theirs, kind, calls, port_min + i * (4 * calls + 100), peer.port, i % cpus, udp, TICK_MS))
+        proc.start()
+        pipes.append(ours)
+        procs.append(proc)
+    for pipe in pipes:
+        ports.extend(await asyncio.to_thread(pipe.recv))
+    peer.start(ports)
+    await asyncio.sleep(0.5)
+    for pipe in pipes:
+        pipe.send("begin")
+    await asyncio.sleep(seconds)
+    for pipe in pipes:
+        pipe.send("end")
+    cpu = [await asyncio.to_thread(pipe.recv) for pipe in pipes]
+    got = peer.finish()
+    for proc in procs:
+        proc.join(timeout=30)
+    return {"n": n, "p50": got["p50"], "p99": got["p99"], "max": got["max"], "cpu": cpu,
+            "sent": got["sent"], "received": got["received"], "base": base}
+
+
 def ms(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f} ms"
 
@@ -353,6 +422,9 @@ def main() -> None:
                     help="the engine's RTP socket paths to compare, in turn: auto (the loop's "
                          "transport on uvloop, add_reader else), reader, transport "
                          "(default: %(default)s)")
+    ap.add_argument("--workers", default="",
+                    help="the media-worker prototype: bridged calls spread over W worker processes "
+                         "for each W listed, e.g. 1,2 (default: not run)")
     ap.add_argument("--gc", default="serve",
                     help="collector settings to compare, in turn: serve (as hotline serve sets "
                          "them), default (Python's) (default: %(default)s)")
@@ -405,6 +477,21 @@ def main() -> None:
               f"{ms(b['p99'])} | "
               f"{b['cpu']:.0%} | {r['cpu'] / max(b['cpu'], 1e-3):.1f}× | {r['bytes']:.0f} | "
               f"{os.getloadavg()[0]:.2f} |", flush=True)
+
+    if not args.workers:
+        return
+    print("\n## bridged calls over worker processes (the prototype; worker i pinned to CPU i)")
+    print("| calls | workers | loop | relay RTT p50 | p99 | max | received/sent | CPU per worker | "
+          "bare relay p99 | bare CPU | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    pairs = list(dict.fromkeys((kind, path) for kind, path, _ in runs))
+    for n, workers, (kind, path) in [(int(x), int(w), r) for x in args.bridged.split(",") if x
+                                     for w in args.workers.split(",") if w for r in pairs]:
+        r = run(kind, "serve", bridged_workers(n, workers, kind, args.seconds, args.port_min, paths[path]))
+        b = r["base"]
+        print(f"| {n} | {workers} | {kind} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['max'])} | "
+              f"{r['received']}/{r['sent']} | {' + '.join(f'{c:.0%}' for c in r['cpu'])} | "
+              f"{ms(b['p99'])} | {b['cpu']:.0%} | {os.getloadavg()[0]:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
