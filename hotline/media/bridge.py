@@ -76,9 +76,6 @@ class _Direction:
 class Bridge:
     """Relay logic for legs "a" and "b"."""
 
-    # Touched by every RTP packet: see "Per-packet objects" in hotline.media.engine.
-    __slots__ = ("_dirs",)
-
     def __init__(self, a: LegMedia, a_out: RtpSender, b: LegMedia, b_out: RtpSender) -> None:
         self._dirs = {
             "a": _Direction(a, b, RtpRewriter(b_out)),  # packets from a, sent to b

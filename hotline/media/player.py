@@ -73,12 +73,6 @@ Item = PromptItem | ToneItem | SilenceItem
 class Player:
     """Playlist state for one outgoing stream."""
 
-    # Touched by every RTP packet: see "Per-packet objects" in hotline.media.engine.
-    __slots__ = (
-        "_current", "_events", "_gap", "_position", "_queue", "_silence", "_tone", "codec",
-        "gap_ticks", "idle_silence", "samples_per_packet"
-    )
-
     def __init__(
         self,
         codec: Codec,

@@ -204,9 +204,6 @@ class SequenceTracker:
     taken as a restart of the sender only when the next packet confirms it.
     """
 
-    # Touched by every RTP packet: see "Per-packet objects" in hotline.media.engine.
-    __slots__ = ("_bad_seq", "_restarted", "base_seq", "cycles", "max_dropout", "max_misorder", "max_seq")
-
     def __init__(self, max_dropout: int = 3000, max_misorder: int = 100) -> None:
         self.max_dropout = max_dropout
         self.max_misorder = max_misorder
@@ -273,12 +270,6 @@ class RtpSender:
     first packet after a skip carries the marker bit (RFC 3551 §4.1: the first
     packet of a talkspurt).
     """
-
-    # Touched by every RTP packet: see "Per-packet objects" in hotline.media.engine.
-    __slots__ = (
-        "_gap", "clock_rate", "next_seq", "octets_sent", "packets_sent", "payload_type", "ssrc",
-        "timestamp"
-    )
 
     def __init__(
         self,
@@ -362,12 +353,6 @@ class RtpRewriter:
     move with the source's, so loss and reordering stay visible to the far
     end's jitter buffer.
     """
-
-    # Touched by every RTP packet: see "Per-packet objects" in hotline.media.engine.
-    __slots__ = (
-        "_last_in_seq", "_sender_seq", "_seq_offset", "_source", "_ts_offset", "max_jump",
-        "resyncs", "sender"
-    )
 
     def __init__(self, sender: RtpSender, *, max_jump: int = 3000) -> None:
         self.sender = sender

@@ -122,15 +122,6 @@ class StreamConfig:
 class MediaSession:
     """The sans-IO state of one call leg's RTP stream."""
 
-    # Touched by every RTP packet: see "Per-packet objects" in hotline.media.engine.
-    __slots__ = (
-        "_events", "_relay_idle", "_relay_seen", "_rng", "_timed_out", "bridge", "codec",
-        "config", "digits", "dtmf_in", "dtmf_out", "foreign_packets", "inband", "last_rx",
-        "latched", "malformed", "next_rtcp", "player", "recorder", "remote", "remote_bye",
-        "remote_rtcp", "rtcp_received", "samples_per_packet", "sender", "started", "stats",
-        "unknown_payload"
-    )
-
     def __init__(
         self, config: StreamConfig, now: float, *, rng: random.Random | None = None
     ) -> None:

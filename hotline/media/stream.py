@@ -55,12 +55,6 @@ class StreamOwner(Protocol):
 class RtpStream:
     """One call leg's media, as the call layer sees it."""
 
-    # Touched by every RTP packet: see "Per-packet objects" in hotline.media.engine.
-    __slots__ = (
-        "_interrupted", "_played", "_rtcp", "_rtp", "_time", "_timed_out", "closed", "digits",
-        "events", "every", "failed", "owner", "peer", "phase", "port", "session"
-    )
-
     def __init__(
         self,
         owner: StreamOwner,

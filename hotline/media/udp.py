@@ -55,9 +55,6 @@ class _SendingTransport(Protocol):
 class _Receiver(asyncio.DatagramProtocol):
     """The datagram transport's protocol: hands everything to its `UdpSocket`."""
 
-    # Touched by every RTP packet: see "Per-packet objects" in hotline.media.engine.
-    __slots__ = ("owner",)
-
     def __init__(self, owner: UdpSocket) -> None:
         self.owner = owner
 
@@ -70,9 +67,6 @@ class _Receiver(asyncio.DatagramProtocol):
 
 class UdpSocket:
     """A bound UDP socket: every datagram read goes to `on_datagram`; `send` never blocks."""
-
-    # Touched by every RTP packet: see "Per-packet objects" in hotline.media.engine.
-    __slots__ = ("_loop", "_reading", "_transport", "dropped", "errors", "failures", "on_datagram", "sock")
 
     batch = 32
     """Datagrams read per wake-up at most."""
