@@ -16,9 +16,9 @@ both alike); lateness is measured on time.perf_counter_ns, whatever the loop's o
                                     [--seconds 5] [--port-min 30000] [--loop uvloop,asyncio]
                                     [--udp auto,reader,transport] [--gc serve,default]
 
-``--gc serve`` (the default) sets the garbage collector as ``hotline serve`` does (start-up
-objects frozen, a young generation of 50,000); ``default`` leaves Python's thresholds, under
-which a full collection walks every stream's objects every few seconds. The collections that
+``--gc serve`` (the default) sets the garbage collector as ``hotline serve`` does
+(``hotline.gc_tuning``); ``default`` leaves Python's thresholds, under which a full collection
+walks every stream's objects every few seconds. The collections that
 ran in each measured window are reported (count, longest pause).
 """
 
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from hotline.event_loop import LOOPS, loop_name, new_event_loop
+from hotline.gc_tuning import tune_for_serving
 from hotline.media.codecs import PCMU
 from hotline.media.engine import MediaEngine
 from hotline.media.player import PromptItem
@@ -345,9 +346,7 @@ def _worker_main(conn: Any, kind: str, calls: int, port_min: int, peer_port: int
     driven over a pipe: -> the legs' ports; "begin" / "end" -> the CPU share in between."""
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    tune_for_serving()
 
     async def main() -> None:
         engine = MediaEngine(bind_host=HOST, port_min=port_min, port_max=port_min + 4 * calls + 99,
@@ -439,8 +438,7 @@ def main() -> None:
         default = gc.get_threshold()
         gc.collect()
         if collector == "serve":  # what hotline.app does once started
-            gc.freeze()
-            gc.set_threshold(50_000, 50, 100)
+            tune_for_serving()
         try:
             with asyncio.Runner(loop_factory=lambda: new_event_loop(kind)) as runner:
                 assert loop_name(runner.get_loop()) == kind

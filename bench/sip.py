@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import contextlib
 import csv
-import gc
 import ipaddress
 import os
 import signal
@@ -71,6 +70,7 @@ def serve(port: int, handler_kind: str, db_dir: str, gc_tuned: bool = False,
     from hotline.calls.first_handler import FirstCallHandler
     from hotline.config import ListenAddress, load_config
     from hotline.event_loop import new_event_loop
+    from hotline.gc_tuning import tune_for_serving
     from hotline.issues import IssueService
     from hotline.sip.call import IncomingCall
     from hotline.sip.endpoint import SipEndpoint
@@ -101,10 +101,7 @@ def serve(port: int, handler_kind: str, db_dir: str, gc_tuned: bool = False,
             endpoint = SipEndpoint(sip, on_call=trivial)
         await endpoint.start()
         if gc_tuned:
-            # Objects alive after start-up are never scanned again, and the young generation
-            # is collected less often: the p99 is mostly collector pauses otherwise.
-            gc.freeze()
-            gc.set_threshold(50_000, 50, 100)
+            tune_for_serving()  # as hotline serve does once started
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         print("READY", flush=True)
@@ -282,7 +279,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--targets", default="sipp-uas,hotline,hotline+store")
     parser.add_argument("--gc-tuned", action="store_true",
-                        help="hotline: gc.freeze() after start-up, young-generation threshold 50,000")
+                        help="hotline: the collector as hotline serve sets it (hotline.gc_tuning)")
     parser.add_argument("--loop", default="uvloop,asyncio",
                         help="event loops to run each hotline target on, in turn (default: %(default)s)")
     parser.add_argument("--py-spy", type=Path, default=None, metavar="DIR",

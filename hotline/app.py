@@ -9,7 +9,6 @@ only loads the configuration and runs this.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -38,6 +37,7 @@ from hotline.console.views import home
 from hotline.desk.oncall import OnCallService
 from hotline.desk.service import Desk
 from hotline.events import EventBus
+from hotline.gc_tuning import tune_for_serving
 from hotline.health import healthz
 from hotline.incidents import IncidentService
 from hotline.issues import IssueService
@@ -251,16 +251,8 @@ def _warnings(app: web.Application) -> list[str]:
 
 
 async def _tune_gc(app: web.Application) -> None:
-    """Move start-up objects out of the collector's sight and make young collections rarer.
-
-    Everything built at start (config, prompts, templates, modules) lives for the whole
-    process; freezing it means collections no longer walk it. Per-call objects are freed by
-    reference counting, so a larger young generation costs little memory while halving the
-    SIP setup p99 under load (bench/sip.py --gc-tuned).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    """Once started: the collector as a server wants it (`hotline.gc_tuning`)."""
+    tune_for_serving()
 
 
 def init_app(config: Config, *, tune_gc: bool = False, clock: WallClock | None = None) -> web.Application:
