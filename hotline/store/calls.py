@@ -38,11 +38,25 @@ def _update_one(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], cal
         raise StoreError(f"calls: no call {call_id}")
 
 
+def _issue_call_ended(conn: sqlite3.Connection, call_id: int, ended_at: str) -> None:
+    """The call's issue may now start its 30-minute recording clock (if it has not already)."""
+    conn.execute("UPDATE issues SET call_ended_at = ? WHERE call_id = ? AND call_ended_at IS NULL",
+                 (ended_at, call_id))
+
+
 def _end(conn: sqlite3.Connection, call_id: int, ended_at: str, disposition: str) -> None:
     _update_one(conn, "UPDATE calls SET ended_at = ?, disposition = COALESCE(disposition, ?)"
                 " WHERE id = ?", (ended_at, disposition, call_id), call_id)
-    conn.execute("UPDATE issues SET call_ended_at = ? WHERE call_id = ? AND call_ended_at IS NULL",
-                 (ended_at, call_id))
+    _issue_call_ended(conn, call_id, ended_at)
+
+
+def _close_interrupted(conn: sqlite3.Connection, at: str) -> list[int]:
+    ids = [int(r[0]) for r in conn.execute(
+        "UPDATE calls SET ended_at = ?, disposition = 'interrupted' WHERE ended_at IS NULL"
+        " RETURNING id", (at,)).fetchall()]
+    for call_id in ids:
+        _issue_call_ended(conn, call_id, at)
+    return ids
 
 
 class CallStore:
@@ -98,18 +112,7 @@ class CallStore:
         Their issues' ``call_ended_at`` is set too, so the 30-minute recording rule applies to
         them like to any other call.
         """
-        async with self._db.transaction() as conn:
-            async with conn.execute(
-                "UPDATE calls SET ended_at = ?, disposition = 'interrupted' WHERE ended_at IS NULL"
-                " RETURNING id", (utc_text(at),),
-            ) as cur:
-                ids = [int(r[0]) for r in await cur.fetchall()]
-            for call_id in ids:
-                await conn.execute(
-                    "UPDATE issues SET call_ended_at = ? WHERE call_id = ? AND call_ended_at IS NULL",
-                    (utc_text(at), call_id),
-                )
-        return ids
+        return await self._db.write(_close_interrupted, utc_text(at))
 
     async def set_media_stats(self, call_id: int, stats: dict[str, Any]) -> None:
         await self._db.write(_update_one, "UPDATE calls SET media_stats = ? WHERE id = ?",
