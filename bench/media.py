@@ -45,6 +45,7 @@ from hotline.media.player import PromptItem
 from hotline.media.prompt import Prompt
 from hotline.media.rtp import RtpPacket
 from hotline.media.session import StreamConfig
+from hotline.media.stream import RtpStream
 
 PROMPT = Path(__file__).resolve().parents[1] / "tests" / "unit" / "media" / "data" / "welcome.wav"
 HOST = "127.0.0.1"
@@ -312,6 +313,15 @@ async def bare_relay(n: int, seconds: float) -> dict[str, float]:
     return {"p50": got["p50"], "p99": got["p99"], "max": got["max"], "cpu": w.cpu}
 
 
+async def open_bridged(engine: MediaEngine, calls: int, peer_port: int) -> list[RtpStream]:
+    """Two legs per call, both sending to the peer, bridged in pairs (0-1, 2-3, ...)."""
+    legs = [await engine.open_stream(StreamConfig(PCMU, (HOST, peer_port), rtcp=False))
+            for _ in range(2 * calls)]
+    for i in range(calls):
+        engine.bridge(legs[2 * i], legs[2 * i + 1])
+    return legs
+
+
 async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None) -> dict[str, Any]:
     base = await bare_relay(n, seconds)
     peer = Peer("bridge")
@@ -319,10 +329,7 @@ async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None
                          tick_ms=TICK_MS, udp_transport=udp)
     await engine.start()
     rss0 = rss_kib()
-    legs = [await engine.open_stream(StreamConfig(PCMU, (HOST, peer.port), rtcp=False))
-            for _ in range(2 * n)]
-    for i in range(n):
-        engine.bridge(legs[2 * i], legs[2 * i + 1])
+    legs = await open_bridged(engine, n, peer.port)
     peer.start([s.port for s in legs])
     await asyncio.sleep(0.5)
     per_call = (rss_kib() - rss0) * 1024 / n
@@ -352,10 +359,7 @@ def _worker_main(conn: Any, kind: str, calls: int, port_min: int, peer_port: int
         engine = MediaEngine(bind_host=HOST, port_min=port_min, port_max=port_min + 4 * calls + 99,
                              tick_ms=tick_ms, udp_transport=udp)
         await engine.start()
-        legs = [await engine.open_stream(StreamConfig(PCMU, (HOST, peer_port), rtcp=False))
-                for _ in range(2 * calls)]
-        for i in range(calls):
-            engine.bridge(legs[2 * i], legs[2 * i + 1])
+        legs = await open_bridged(engine, calls, peer_port)
         conn.send([s.port for s in legs])
         assert await asyncio.to_thread(conn.recv) == "begin"
         cpu0, wall0 = time.process_time(), time.perf_counter()
