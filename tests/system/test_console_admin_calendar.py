@@ -25,7 +25,7 @@ from hotline.calendar import load_calendar_file
 from tests.conftest import ROOT
 from tests.interop.peers import PortAllocator
 from tests.interop.serve_helpers import HotlineServer, ServerOptions
-from tests.system.test_console_issues import Console, csrf_of
+from tests.system.test_console_issues import Console, consoles, csrf_of
 from tests.unit.test_holiday_notice import shipped_notice
 
 pytestmark = pytest.mark.timeout(180)
@@ -103,18 +103,8 @@ def expected_days(path: Path) -> tuple[set[str], set[str]]:
 
 @pytest.fixture
 async def client(site: Site) -> AsyncIterator[Any]:
-    sessions: list[aiohttp.ClientSession] = []
-
-    async def open_as(user: str) -> Client:
-        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        sessions.append(session)
-        return await Client(session, site.server).login(user)
-
-    try:
+    async with consoles(site.server, password=PASSWORD, kind=Client) as open_as:
         yield open_as
-    finally:
-        for session in sessions:
-            await session.close()
 
 
 def folder_files(site: Site) -> list[str]:

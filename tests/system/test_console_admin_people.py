@@ -21,7 +21,7 @@ import pytest
 
 from tests.interop.peers import PortAllocator
 from tests.interop.serve_helpers import HotlineServer, ServerOptions, run_all
-from tests.system.test_console_issues import PASSWORD, Console, csrf_of
+from tests.system.test_console_issues import PASSWORD, consoles, csrf_of
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -87,19 +87,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
 @pytest.fixture
 async def browser(setup: Setup) -> AsyncIterator[Any]:
-    sessions: list[aiohttp.ClientSession] = []
-
-    async def open_as(user: str | None) -> Console:
-        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        sessions.append(session)
-        console = Console(session, setup.server)
-        return console if user is None else await console.login(user)
-
-    try:
+    async with consoles(setup.server) as open_as:
         yield open_as
-    finally:
-        for session in sessions:
-            await session.close()
 
 
 def audit_rows(setup: Setup, action: str) -> list[dict[str, Any]]:

@@ -13,12 +13,13 @@ the category's post: its A role, who is given an account to work the issue.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -147,6 +148,26 @@ class Console:
         return await self.post(f"/issues/{issue_id}/{action}", {**form_of(page), **fields})
 
 
+@contextlib.asynccontextmanager
+async def consoles(server: HotlineServer, *, password: str = PASSWORD, kind: type[Console] = Console,
+                   ) -> AsyncIterator[Callable[[str | None], Awaitable[Any]]]:
+    """``open_as(user)``: a browser of its own (its own cookies) logged in as ``user``, or not
+    logged in for None; every one opened is closed on the way out."""
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def open_as(user: str | None) -> Console:
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        sessions.append(session)
+        console = kind(session, server)
+        return console if user is None else await console.login(user, password)
+
+    try:
+        yield open_as
+    finally:
+        for session in sessions:
+            await session.close()
+
+
 def csrf_of(page: str) -> str:
     match = re.search(r'name="_csrf" value="([^"]+)"', page)
     assert match is not None, page
@@ -184,18 +205,8 @@ def issue_row(server: HotlineServer, issue_id: int) -> dict[str, Any]:
 
 @pytest.fixture
 async def browser(setup: Setup) -> AsyncIterator[Any]:
-    sessions: list[aiohttp.ClientSession] = []
-
-    async def open_as(user: str) -> Console:
-        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        sessions.append(session)
-        return await Console(session, setup.server).login(user)
-
-    try:
+    async with consoles(setup.server) as open_as:
         yield open_as
-    finally:
-        for session in sessions:
-            await session.close()
 
 
 # -- the list ---------------------------------------------------------------------------------

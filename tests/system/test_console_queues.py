@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import pytest
 
 from hotline.config import load_config
@@ -35,7 +34,7 @@ from hotline.store.records import NewCall
 from tests.gate import require
 from tests.interop.peers import LOOPBACK, PortAllocator
 from tests.interop.serve_helpers import HotlineServer, ServerOptions
-from tests.system.test_console_issues import Console
+from tests.system.test_console_issues import consoles
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -189,19 +188,8 @@ def row_of(page: str, issue_id: int) -> str:
 
 @pytest.fixture
 async def browser(seeded: Seeded) -> AsyncIterator[Any]:
-    sessions: list[aiohttp.ClientSession] = []
-
-    async def open_as(user: str | None) -> Console:
-        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        sessions.append(session)
-        console = Console(session, seeded.server)
-        return await console.login(user, PASSWORD) if user else console
-
-    try:
+    async with consoles(seeded.server, password=PASSWORD) as open_as:
         yield open_as
-    finally:
-        for session in sessions:
-            await session.close()
 
 
 async def test_the_operator_sees_records_to_complete_calls_to_return_and_callbacks_due(

@@ -33,7 +33,7 @@ from hotline.console.views.issue_rules import ACTIONS
 from tests.conftest import ROOT
 from tests.interop.peers import LOOPBACK, PortAllocator
 from tests.interop.serve_helpers import HotlineServer, ServerOptions, run_all
-from tests.system.test_console_issues import PASSWORD, Console, csrf_of, form_of, listed
+from tests.system.test_console_issues import PASSWORD, Console, consoles, csrf_of, form_of, listed
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -114,19 +114,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
 @pytest.fixture
 async def browser(setup: Setup) -> AsyncIterator[Any]:
-    sessions: list[aiohttp.ClientSession] = []
-
-    async def open_as(user: str | None) -> Console:
-        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        sessions.append(session)
-        console = Console(session, setup.server)
-        return console if user is None else await console.login(user)
-
-    try:
+    async with consoles(setup.server) as open_as:
         yield open_as
-    finally:
-        for session in sessions:
-            await session.close()
 
 
 def issue_row(setup: Setup, issue_id: int) -> dict[str, Any]:
