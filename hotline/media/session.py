@@ -54,6 +54,8 @@ Address = tuple[str, int]
 _FIXED = struct.Struct("!HII")  # sequence, timestamp, SSRC after the first two bytes
 RELAY_KEEPALIVE_TICKS = 25
 """Bridged but nothing relayed for this many packet times: send silence."""
+RELAY_QUIET_TICKS = 5
+"""A bridged leg off the clock whose relay is quiet this many packet times goes back on it."""
 MediaEvent = DigitReceived | PlaybackEnded | RtpTimedOut
 
 
@@ -160,6 +162,10 @@ class MediaSession:
         self._events: list[MediaEvent] = []
         self._relay_seen = -1
         self._relay_idle = 0
+        self._relay_polled = (-1, now)
+        """(packets sent, when the count last moved) at the polls off the clock. One attribute,
+        not two: a 31st would take the instance dict past what CPython shares between
+        instances, and every session would cost 1.3 kB more."""
         self.next_rtcp = now + rtcp_interval(initial=True, rng=self._rng)
 
     def reconfigure(self, config: StreamConfig, now: float) -> None:
@@ -268,6 +274,20 @@ class MediaSession:
         self._relay_seen = sender.packets_sent
         return data
 
+    @property
+    def needs_clock(self) -> bool:
+        """Whether `tick` has work to do on every packet time.
+
+        Always, except for a bridged leg whose relay carries the other leg's
+        packets and that sends no key presses of its own: its ticks would only
+        see that packets were relayed. Its owner may stop calling `tick` then
+        (with hundreds of bridged calls, those calls are a tenth of a core) and
+        ask again after `poll`, which notices when the relay went quiet
+        (keep-alive silence is due) -- or at once after `send_digits` or the
+        end of the bridge.
+        """
+        return self.bridge is None or self._relay_idle > 0 or self.dtmf_out.active
+
     def skip_tick(self) -> None:
         """A tick the clock gave up: its audio time passes unsent, as if lost."""
         if self.relaying:
@@ -338,9 +358,25 @@ class MediaSession:
     # -- time ----------------------------------------------------------------------------
 
     def poll(self, now: float) -> list[MediaEvent]:
-        """Time-driven work; returns (and clears) all pending events."""
+        """Time-driven work; returns (and clears) all pending events.
+
+        A bridged leg off its owner's clock (`needs_clock` False) whose relay
+        has been quiet for `RELAY_QUIET_TICKS` packet times needs the clock
+        again: its ticks count the rest of the quiet packet times before
+        keep-alive silence.
+        """
         for digit in self.dtmf_in.poll(now):
             self._digit(digit)
+        if self.bridge is not None and not self.needs_clock:
+            sent, packet_time = self.sender.packets_sent, self.config.ptime_ms / 1000
+            polled, moved_at = self._relay_polled
+            if sent != polled:
+                self._relay_polled = (sent, now)
+            elif now - moved_at >= RELAY_QUIET_TICKS * packet_time:
+                # Count the quiet packet times already gone, as the ticks would have.
+                self._relay_seen = sent
+                self._relay_idle = min(round((now - moved_at) / packet_time),
+                                       RELAY_KEEPALIVE_TICKS - 1)
         since = self.last_rx if self.last_rx is not None else self.started
         if (
             self.config.receives

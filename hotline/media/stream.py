@@ -51,6 +51,10 @@ class StreamOwner(Protocol):
         """`stream` closed its sockets: take it off the clock and give its port back."""
         ...
 
+    def stream_needs_clock(self, stream: RtpStream) -> None:
+        """`stream` has work on every packet time again (see `MediaSession.needs_clock`)."""
+        ...
+
 
 class RtpStream:
     """One call leg's media, as the call layer sees it."""
@@ -77,6 +81,8 @@ class RtpStream:
         """Send on every `every`-th engine tick…"""
         self.phase = phase
         """…namely on ticks n with n % every == phase."""
+        self.on_clock = False
+        """Whether the engine ticks it now (set by the engine; see `MediaSession.needs_clock`)."""
         self.peer: RtpStream | None = None
         """The bridged leg, if any."""
         self.events: asyncio.Queue[MediaEvent] = asyncio.Queue()
@@ -113,6 +119,7 @@ class RtpStream:
     def send_digits(self, digits: str, duration_ms: int = 100) -> None:
         """Send key presses as RFC 4733 events, on the following ticks."""
         self.session.send_digits(digits, duration_ms)
+        self.owner.stream_needs_clock(self)  # a bridged leg may be off the clock
 
     def digit_from_info(self, digit: str, duration_ms: int) -> None:
         """A digit the SIP layer got by INFO, merged into this call's digit stream."""

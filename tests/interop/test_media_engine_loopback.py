@@ -182,6 +182,52 @@ async def test_bridge_transcodes_and_records(engine: MediaEngine, tmp_path: Path
     oncall.close()
 
 
+async def test_bridged_legs_leave_the_clock_while_the_relay_carries_them(engine: MediaEngine) -> None:
+    caller, oncall = await peer(), await peer()
+    a = await engine.open_stream(StreamConfig(PCMU, caller.address))
+    b = await engine.open_stream(StreamConfig(PCMU, oncall.address))
+    await wait_for(lambda: len(oncall.received) >= 2)
+    engine.bridge(a, b)
+    assert a.on_clock and b.on_clock
+    before = len(oncall.received)
+    ulaw = PCMU.encode(b"\x00\x08" * 160)
+    seen_off_clock = False
+    digits_sent = False
+    for i in range(40):
+        caller.transport.sendto(RtpPacket(0, i, 160 * i, 0xCA, ulaw).serialize(), (HOST, a.port))
+        await asyncio.sleep(0.02)
+        seen_off_clock = seen_off_clock or not b.on_clock
+        if i == 30:
+            # Key presses of its own bring a leg back at once: they go out on its ticks.
+            assert not b.on_clock
+            b.send_digits("5", duration_ms=60)
+            assert b.on_clock
+            digits_sent = True
+    assert seen_off_clock and digits_sent
+    # The engineer's side sends nothing: the caller's leg came back on the clock and
+    # sends keep-alive silence into the bridge's numbering.
+    await wait_for(lambda: a.on_clock and any(
+        p.payload == PCMU.silence(160) for _, p in caller.rtp()), timeout=3.0)
+    out = [p for _, p in oncall.rtp()[before:]]
+    assert sum(1 for p in out if p.payload_type == 0 and p.payload == ulaw) >= 30
+    assert any(p.payload_type == 101 for p in out)  # the digit, as RFC 4733 events
+    assert {p.ssrc for p in out} == {b.session.sender.ssrc}
+    seqs = [p.sequence for p in out]
+    assert all((y - x) & 0xFFFF == 1 for x, y in itertools.pairwise(seqs))
+    # The caller stopped too: after a quiet half second the engineer gets silence as well.
+    quiet_from = len(oncall.received)
+    await wait_for(lambda: any(p.payload == PCMU.silence(160) and p.payload_type == 0
+                               for _, p in oncall.rtp()[quiet_from:]), timeout=3.0)
+    assert b.on_clock
+    engine.unbridge(a, b)
+    assert a.on_clock and b.on_clock
+    await a.close()
+    await b.close()
+    assert not a.on_clock and not b.on_clock
+    caller.close()
+    oncall.close()
+
+
 async def test_ports_rest_after_close(engine: MediaEngine) -> None:
     rx = await peer()
     s1 = await engine.open_stream(StreamConfig(PCMU, rx.address))

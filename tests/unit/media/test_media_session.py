@@ -179,6 +179,41 @@ def test_bridge_between_sessions_transcodes_and_continues_numbering() -> None:
     assert caller.tick() is None
 
 
+def test_a_bridged_leg_needs_no_clock_while_the_relay_carries_it() -> None:
+    caller = MediaSession(StreamConfig(PCMU, A), 0.0)
+    oncall = MediaSession(StreamConfig(PCMU, B), 0.0)
+    assert caller.needs_clock and oncall.needs_clock  # playing: every packet time
+    bridge = Bridge(LegMedia(PCMU), caller.sender, LegMedia(PCMU), oncall.sender)
+    caller.bridge, oncall.bridge = (bridge, "a"), (bridge, "b")
+    engineer = RtpPacket(0, 9, 1234, 0xE, PCMU.encode(b"\x00\x10" * 160))
+    oncall.receive_rtp(engineer.serialize(), B, 1.0)
+    assert caller.tick() is None and not caller.needs_clock
+    # Off the clock, polls watch the relay: packets keep it off...
+    for i in range(1, 4):
+        relayed = RtpPacket.parse(oncall.receive_rtp(
+            engineer.with_(sequence=9 + i, timestamp=1234 + 160 * i).serialize(), B, 1.0 + 0.02 * i))
+        assert caller.poll(1.0 + 0.02 * i) == [] and not caller.needs_clock
+    # ...and five quiet packet times bring it back, the quiet time already counted.
+    caller.poll(1.06 + 0.02 * 4)
+    assert not caller.needs_clock
+    caller.poll(1.06 + 0.02 * 5)
+    assert caller.needs_clock
+    ticks = [caller.tick() for _ in range(25)]
+    first = next(i for i, t in enumerate(ticks) if t is not None)
+    assert first == 25 - 5 - 1  # silence on the 25th quiet packet time, as on the clock
+    keep = RtpPacket.parse(ticks[first])
+    assert keep.marker and keep.payload == PCMU.silence(160)
+    assert (keep.sequence - relayed.sequence) & 0xFFFF == 1
+    assert (keep.timestamp - relayed.timestamp) & 0xFFFFFFFF == 160 * 25
+    # Key presses of its own need the clock, whatever the relay does.
+    oncall.receive_rtp(engineer.with_(sequence=20, timestamp=1234 + 160 * 11).serialize(), B, 1.7)
+    assert caller.tick() is None and not caller.needs_clock
+    caller.send_digits("1")
+    assert caller.needs_clock
+    caller.bridge = None
+    assert caller.needs_clock
+
+
 @dataclass
 class FakeNegotiated:
     codec: str = "PCMA"
