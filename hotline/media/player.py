@@ -16,7 +16,7 @@ does not (so "menu prompt, then wait tone" can both be skipped while a
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hotline.media.codecs import Codec
@@ -80,7 +80,11 @@ class Player:
         samples_per_packet: int = 160,
         gap_ms: int = 0,
         idle_silence: bool = True,
+        on_ended: Callable[[PlaybackEnded], None] | None = None,
     ) -> None:
+        """With `on_ended`, each item's end goes there instead of to `pop_events` (a
+        session passes its own outbox's `append`, so one list says whether anything
+        happened: that is checked after every packet received)."""
         self.codec = codec
         self.samples_per_packet = samples_per_packet
         self.gap_ticks = self._ticks(gap_ms)
@@ -92,6 +96,7 @@ class Player:
         self._tone: ToneGenerator | None = None
         self._gap = 0
         self._events: list[PlaybackEnded] = []
+        self._ended = on_ended or self._events.append
 
     def _ticks(self, ms: int) -> int:
         return -(-ms * self.codec.clock_rate // 1000 // self.samples_per_packet)
@@ -160,7 +165,7 @@ class Player:
         item = self._current
         self._current = None
         self._tone = None
-        self._events.append(PlaybackEnded(item.name, interrupted, not self._queue))
+        self._ended(PlaybackEnded(item.name, interrupted, not self._queue))
         if self._queue and not interrupted:
             self._gap = self.gap_ticks
 

@@ -132,8 +132,10 @@ class MediaSession:
         self.samples_per_packet = samples_per_packet(config.ptime_ms, config.codec.clock_rate)
         self._rng = rng  # None: the module's shared generator (RTCP jitter needs no secrecy)
         self.sender = RtpSender(config.codec.payload_type, rng=rng)
+        self._events: list[MediaEvent] = []
+        """Events not yet popped, the player's included (it reports into this list)."""
         self.player = Player(config.codec, samples_per_packet=self.samples_per_packet,
-                             idle_silence=config.idle_silence)
+                             idle_silence=config.idle_silence, on_ended=self._events.append)
         self.dtmf_out = DtmfSender(
             self.sender,
             payload_type=config.telephone_event_pt or 101,
@@ -159,7 +161,6 @@ class MediaSession:
         self.started = now
         self.last_rx: float | None = None
         self._timed_out = False
-        self._events: list[MediaEvent] = []
         self._relay_seen = -1
         self._relay_idle = 0
         self._relay_polled = (-1, now)
@@ -180,10 +181,9 @@ class MediaSession:
         self.config = config
         self.codec = config.codec
         self.samples_per_packet = samples_per_packet(config.ptime_ms, config.codec.clock_rate)
-        self.player.stop()
-        self._events.extend(self.player.pop_events())
+        self.player.stop()  # reported into self._events
         self.player = Player(config.codec, samples_per_packet=self.samples_per_packet,
-                             idle_silence=config.idle_silence)
+                             idle_silence=config.idle_silence, on_ended=self._events.append)
         self.sender.payload_type = config.codec.payload_type
         self.sender.mark_gap()
         self.dtmf_out = DtmfSender(
@@ -390,12 +390,12 @@ class MediaSession:
     @property
     def has_events(self) -> bool:
         """Whether `pop_events` has something (cheap; checked after every packet)."""
-        return bool(self._events) or self.player.has_events
+        return bool(self._events)
 
     def pop_events(self) -> list[MediaEvent]:
         """Events since the last call."""
-        events: list[MediaEvent] = [*self._events, *self.player.pop_events()]
-        self._events = []
+        events = self._events[:]
+        self._events.clear()  # in place: the player appends to this very list
         return events
 
     # -- RTCP ----------------------------------------------------------------------------

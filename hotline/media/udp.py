@@ -57,6 +57,8 @@ class _Receiver(asyncio.DatagramProtocol):
 
     def __init__(self, owner: UdpSocket) -> None:
         self.owner = owner
+        # The transport calls the socket's `deliver` itself: one Python call less per packet.
+        self.datagram_received = owner.deliver  # type: ignore[method-assign]
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         self.owner.deliver(data, addr)
