@@ -4,9 +4,12 @@ For each loop of ``--loop``: a fresh demo database and config (as ``bench/calls.
 them, no calls placed), ``hotline serve --loop <loop>`` pinned to CPU 0, up once ``/healthz``
 answers; after ``--settle`` seconds (start-up work such as the first calendar and rota checks
 is over) the process's CPU time (user + system, from /proc) is read over ``--seconds`` and
-its VmRSS at the end. The loop in use is read back from ``/healthz``.
+its VmRSS at the end. The loop in use is read back from ``/healthz``. With ``--logins N``, N
+console logins (unknown users, wrong passwords: each a full scrypt check in a worker thread)
+follow, and VmRSS is read again a second later.
 
     .venv/bin/python bench/idle.py [--loop uvloop,asyncio] [--seconds 20] [--settle 10] [--rounds 1]
+                                   [--logins 0]
 
 Everything runs on 127.0.0.1; the server is stopped by PID.
 """
@@ -15,12 +18,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.cookiejar
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -48,7 +55,7 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def measure(loop: str, seconds: float, settle: float) -> dict[str, object]:
+def measure(loop: str, seconds: float, settle: float, logins: int = 0) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="hotline-bench-idle-") as tmp:
         server = Server(Path(tmp), 0, free_port(), 100)
         server.prepare()
@@ -67,10 +74,30 @@ def measure(loop: str, seconds: float, settle: float) -> dict[str, object]:
             cpu1, t1 = cpu_seconds(pid), time.monotonic()
             rss = rss_mib(pid)
             threads = len(os.listdir(f"/proc/{pid}/task"))
+            if logins:
+                log_in(server.web_port, logins)
+                time.sleep(1)
+            rss_after = rss_mib(pid)
         finally:
             server.stop()
     return {"loop": loop, "healthz_loop": health.get("loop"), "cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0),
-            "cpu_seconds": cpu1 - cpu0, "rss_mib": rss, "threads": threads}
+            "cpu_seconds": cpu1 - cpu0, "rss_mib": rss, "threads": threads, "rss_after_logins": rss_after}
+
+
+def log_in(web_port: int, times: int) -> None:
+    """`times` failed console logins, each with the login form's CSRF token and cookie."""
+    base = f"http://{HOST}:{web_port}"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    for i in range(times):
+        with opener.open(base + "/login", timeout=10) as response:
+            token = re.search(r'name="_csrf" value="([^"]+)"', response.read().decode())
+        assert token is not None, "no CSRF token on the login page"
+        form = urllib.parse.urlencode({"_csrf": token.group(1), "user": f"bench{i}",
+                                       "password": "not-the-password"}).encode()
+        try:
+            opener.open(base + "/login", data=form, timeout=30).close()
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401, exc.code
 
 
 def wait_healthy(server: Server, wait: float = 60.0) -> dict[str, object]:
@@ -95,15 +122,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--settle", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=1, help="run every loop this many times, alternating")
+    parser.add_argument("--logins", type=int, default=0, help="failed console logins after the idle window")
     args = parser.parse_args()
     loops = [x for x in args.loop.split(",") if x]
-    print(f"| loop | CPU over {args.seconds:g} s | resident | threads |")
-    print("|---|---|---|---|")
+    print(f"| loop | CPU over {args.seconds:g} s | resident | threads "
+          f"| resident after {args.logins} logins |")
+    print("|---|---|---|---|---|")
     for _ in range(args.rounds):
         for loop in loops:
-            r = measure(loop, args.seconds, args.settle)
+            r = measure(loop, args.seconds, args.settle, args.logins)
             print(f"| {r['loop']} (healthz: {r['healthz_loop']}) | {r['cpu_percent']:.3f} % of a core "
-                  f"({r['cpu_seconds']:.2f} s) | {r['rss_mib']:.1f} MiB | {r['threads']} |", flush=True)
+                  f"({r['cpu_seconds']:.2f} s) | {r['rss_mib']:.1f} MiB | {r['threads']} | "
+                  f"{r['rss_after_logins']:.1f} MiB |", flush=True)
 
 
 if __name__ == "__main__":

@@ -363,6 +363,7 @@ async def _build_prompts(config: Config, *, force: bool) -> int:
 def _serve(config: Config, clock_text: str | None, loop_kind: str) -> int:
     from aiohttp import web
 
+    from hotline.allocator import return_large_blocks
     from hotline.app import init_app
     from hotline.clock import ClockError, WallClock, parse_clock_start
 
@@ -373,6 +374,8 @@ def _serve(config: Config, clock_text: str | None, loop_kind: str) -> int:
         return 2
     if clock.shifted:
         log.warning("%s", clock.warning())
+    if not return_large_blocks():
+        log.info("not glibc: the allocator's mmap threshold is left as it is")
     problems = asyncio.run(_flow_problems(config))
     if problems:
         _print_flow_problems(config.ivr.flows_dir, problems)

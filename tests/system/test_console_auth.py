@@ -162,3 +162,35 @@ def test_open_redirects_are_refused(server: HotlineServer) -> None:
     for target in ("//evil.example/", "https://evil.example/", "/\\evil", "", None):
         assert _safe_next(target) == "/"
     assert _safe_next("/issues?page=2") == "/issues?page=2"
+
+
+def _resident_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_password_checks_leave_no_memory_behind(tmp_path: Path) -> None:
+    # scrypt takes 16 MiB per check; glibc's dynamic mmap threshold would keep it resident in
+    # the heap of each worker thread that ever checked one (hotline.allocator).
+    s = HotlineServer(tmp_path / "hotline", PortAllocator())
+    s.init_db()
+    (tmp_path / "pw").write_text(PASSWORD + "\n", encoding="utf-8")
+    assert s.hotline("add-user", "--config", str(s.config_path), "chenjing", "--role", "operator",
+                     "--password-file", str(tmp_path / "pw")).returncode == 0
+    s.start()
+    try:
+        assert s.process is not None
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+            async with client.get(base(s) + "/login") as r:  # the login page rendered once
+                assert r.status == 200
+            before = _resident_mib(s.process.pid)
+            for user, password in (("chenjing", PASSWORD), ("nobody", "wrong-password-1"),
+                                   ("chenjing", "wrong-password-2"), ("chenjing", PASSWORD)):
+                async with await login(client, s, user, password) as r:
+                    assert r.status in (303, 401)
+            after = _resident_mib(s.process.pid)
+        assert after - before < 8, f"{before:.1f} MiB -> {after:.1f} MiB after four password checks"
+    finally:
+        assert s.stop() == 0, s.log()
