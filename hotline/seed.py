@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.config import Config
-from hotline.demodata import generate_directory, generate_staff
 from hotline.directory import DirectoryCsvError, DirectoryEntry, DirectoryImport, read_directory_csv
 from hotline.services import numbering_plan
 from hotline.store import Store
@@ -29,6 +28,9 @@ def to_employee(entry: DirectoryEntry) -> Employee:
 
 async def load_demo(store: Store, config: Config, *, employees: int = 3000) -> str:
     """Load demo staff, posts (A/B), categories and a generated directory into an empty database."""
+    # Imported here: the generator's name lists are only needed once, by a fresh database.
+    from hotline.demodata import generate_directory, generate_staff
+
     if await store.directory.count() or await store.people.all():
         return "database already holds data: demo data not loaded"
     staff = generate_staff()

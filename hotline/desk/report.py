@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import statistics
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -63,8 +62,9 @@ def _stats(values: list[float]) -> dict[str, Any]:
     if not values:
         return {"count": 0, "mean": None, "median": None, "p90": None}
     values.sort()
-    return {"count": len(values), "mean": round(statistics.fmean(values), 1),
-            "median": round(statistics.median(values), 1),
+    n, middle = len(values), len(values) // 2
+    median = values[middle] if n % 2 else (values[middle - 1] + values[middle]) / 2
+    return {"count": n, "mean": round(sum(values) / n, 1), "median": round(median, 1),
             "p90": round(values[min(len(values) - 1, int(len(values) * 0.9))], 1)}
 
 
