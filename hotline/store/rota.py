@@ -29,20 +29,34 @@ class RotaStore:
         return int(row[0])
 
     async def between(self, rota: str, start: datetime, end: datetime) -> list[RotaChange]:
-        """Changes of ``rota`` overlapping [start, end), oldest first."""
+        """Changes of ``rota`` in force (not withdrawn) overlapping [start, end), oldest first."""
         rows = await self._db.fetch_all(
             "SELECT * FROM rota_changes WHERE rota = ? AND starts_at < ? AND ends_at > ?"
-            " ORDER BY made_at, id", (rota, utc_text(end), utc_text(start)),
+            " AND withdrawn_at IS NULL ORDER BY made_at, id", (rota, utc_text(end), utc_text(start)),
         )
         return self._changes(rows)
 
     async def between_all(self, start: datetime, end: datetime) -> list[RotaChange]:
-        """Changes of every rota overlapping [start, end), oldest first."""
+        """Changes of every rota in force (not withdrawn) overlapping [start, end), oldest first."""
         rows = await self._db.fetch_all(
-            "SELECT * FROM rota_changes WHERE starts_at < ? AND ends_at > ? ORDER BY made_at, id",
+            "SELECT * FROM rota_changes WHERE starts_at < ? AND ends_at > ? AND withdrawn_at IS NULL"
+            " ORDER BY made_at, id",
             (utc_text(end), utc_text(start)),
         )
         return self._changes(rows)
+
+    async def withdraw(self, change_id: int, *, by: str, reason: str, at: datetime) -> RotaChange | None:
+        """Take back a change that is in force; the row stays, with who withdrew it, when and why.
+
+        None if there is no such change or it was withdrawn already (someone was faster).
+        """
+        async with self._db.transaction() as conn, conn.execute(
+            "UPDATE rota_changes SET withdrawn_at = ?, withdrawn_by = ?, withdraw_reason = ?"
+            " WHERE id = ? AND withdrawn_at IS NULL RETURNING *",
+            (utc_text(at), by, reason, change_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return self._changes([row])[0] if row is not None else None
 
     @staticmethod
     def _changes(rows: list[Any]) -> list[RotaChange]:

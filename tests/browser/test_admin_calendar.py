@@ -160,7 +160,19 @@ def test_an_override_changes_who_is_on_call_now(site: Site, page: Page) -> None:
     expect(page.locator("#rota-made")).to_be_visible()
     expect(now.first).to_have_attribute("data-person", LIUYANG)
     expect(page.locator("#changes tr.change.override")).to_contain_text("我替张伟值今晚的班")
-    rows = site.server.query("SELECT person, made_by, reason FROM rota_changes")
-    assert rows == [{"person": LIUYANG, "made_by": MANAGER, "reason": "我替张伟值今晚的班"}]
+    rows = site.server.query("SELECT id, person, made_by, reason FROM rota_changes")
+    assert [(r["person"], r["made_by"], r["reason"]) for r in rows] == [(LIUYANG, MANAGER, "我替张伟值今晚的班")]
     screenshot(page, "admin-rota-override")
+
+    # Taken back: the night is zhangwei's again, the row kept with who withdrew it and why.
+    form = f"#withdraw-{rows[0]['id']}"
+    page.fill(f"{form}-reason", "张伟身体好了")
+    with page.expect_navigation():
+        page.click(f"{form}-save")
+    expect(page.locator("#rota-made")).to_be_visible()
+    expect(now.first).to_have_attribute("data-person", ENGINEERS[0])
+    expect(page.locator("#no-changes")).to_be_visible()
+    (row,) = site.server.query("SELECT withdrawn_by, withdraw_reason FROM rota_changes")
+    assert row == {"withdrawn_by": MANAGER, "withdraw_reason": "张伟身体好了"}
+    screenshot(page, "admin-rota-withdrawn")
     assert errors == [], errors

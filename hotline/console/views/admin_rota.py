@@ -9,8 +9,10 @@
 * ``POST /admin/rota/override``: someone takes a level of a rotation over a time range ("I take
   Thursday night"), for everyone or only while a named person would hold it.
 * ``POST /admin/rota/swap``: two members exchange their places over a time range.
+* ``POST /admin/rota/changes/{id}/withdraw``: an override or swap still in force is taken back,
+  with a reason; the row stays as history (who withdrew it, when, why).
 
-A change is checked by the rota itself (:meth:`~hotline.rota.Rota.check_override`,
+A change (or its withdrawal) is checked by the rota itself (:meth:`~hotline.rota.Rota.check_override`,
 :meth:`~hotline.rota.Rota.check_swap`), stored in ``rota_changes`` with the acting user and the
 reason, written to the console's audit log, and applied at once: the app rebuilds its rota
 (:func:`hotline.app.reload_rota`), which call routing and the desk read at each decision.
@@ -259,20 +261,60 @@ async def _store(request: web.Request, change: RotaChange, check: Any, form: str
                                 status=400)
     store = app[STORE]
     change_id = await store.rota.add(change)
-    tz = app[CONFIG].site.timezone
-    span = f"{change.starts_at.astimezone(tz):%Y-%m-%d %H:%M}..{change.ends_at.astimezone(tz):%Y-%m-%d %H:%M}"
-    if change.kind == "swap":
-        what = f"swap #{change_id} in {change.rota}: {change.person} <-> {change.other} {span}"
-    else:
-        instead = f" instead of {change.other}" if change.other else ""
-        what = f"override #{change_id} in {change.rota}: {change.person} {change.level}{instead} {span}"
+    what = _describe(change, change_id, app[CONFIG].site.timezone)
     await store.accounts.audit(AuditEntry(change.made_at, change.made_by, f"rota_{change.kind}",
                                           f"{what}: {change.reason}", request.remote or ""))
     await reload_rota(app)
     raise web.HTTPSeeOther(f"/admin/rota?made={change.kind}")
 
 
+def _describe(change: RotaChange, change_id: int, tz: Any) -> str:
+    """The audit log's words for a change: which, where, who, when."""
+    span = f"{change.starts_at.astimezone(tz):%Y-%m-%d %H:%M}..{change.ends_at.astimezone(tz):%Y-%m-%d %H:%M}"
+    if change.kind == "swap":
+        return f"swap #{change_id} in {change.rota}: {change.person} <-> {change.other} {span}"
+    instead = f" instead of {change.other}" if change.other else ""
+    return f"override #{change_id} in {change.rota}: {change.person} {change.level}{instead} {span}"
+
+
+@requires(*ROLES)
+async def withdraw_change(request: web.Request) -> web.StreamResponse:
+    # Imported here: the app factory imports the console, which imports this module.
+    from hotline.app import reload_rota
+
+    app = request.app
+    store, user, now = app[STORE], request[USER], app[CLOCK]()
+    change_id = int(request.match_info["id"])
+    form = await request.post()
+    reason = _field(form, "reason")
+    form_name = f"withdraw-{change_id}"
+    in_force = {c.id: c for c in await store.rota.between_all(now - timedelta(days=1),
+                                                              now + timedelta(days=400))}
+    change = in_force.get(change_id)
+    if change is None or change.ends_at <= now:
+        refusal = (text(request, "That override or swap is over already: it stays as history.")
+                   if change is not None else
+                   text(request, "That override or swap is not in force (withdrawn already, or never made)."))
+        return await _rota_page(request, errors={"withdraw": {"_": refusal}}, status=409)
+    if not reason or len(reason) > MAX_REASON:
+        error = (text(request, "Say why it is withdrawn (it goes to the audit log).") if not reason
+                 else text(request, "At most %(n)s characters.", n=MAX_REASON))
+        return await _rota_page(request, errors={form_name: {"reason": error}},
+                                kept={form_name: {"reason": reason}}, status=400)
+    if await store.rota.withdraw(change_id, by=user.id, reason=reason, at=now) is None:
+        # Someone else withdrew it between the read above and now.
+        return await _rota_page(request, errors={"withdraw": {"_": text(
+            request, "That override or swap is not in force (withdrawn already, or never made).")}},
+            status=409)
+    what = _describe(change, change_id, app[CONFIG].site.timezone)
+    await store.accounts.audit(AuditEntry(now, user.id, "rota_withdraw", f"{what} withdrawn: {reason}",
+                                          request.remote or ""))
+    await reload_rota(app)
+    raise web.HTTPSeeOther("/admin/rota?made=withdrawn")
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/admin/rota", rota_view)
     router.add_post("/admin/rota/override", add_override)
     router.add_post("/admin/rota/swap", add_swap)
+    router.add_post(r"/admin/rota/changes/{id:\d{1,18}}/withdraw", withdraw_change)
