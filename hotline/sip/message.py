@@ -94,7 +94,10 @@ _REASONS = {
 }
 
 # Headers that may appear once only; more is a 400 (RFC 4475 §3.3.8, §3.3.9).
-_SINGLE = ("From", "To", "Call-ID", "CSeq", "Max-Forwards", "Content-Length")
+_REQUIRED = tuple((name, name.lower()) for name in ("Via", "From", "To", "Call-ID", "CSeq"))
+_SINGLE = tuple((name, name.lower()) for name in ("From", "To", "Call-ID", "CSeq", "Max-Forwards",
+                                                   "Content-Length"))
+_LINE_BREAK = re.compile(r"\r?\n")
 _REQUEST_LINE_RE = re.compile(r"([^ \t]+) ([^ \t]+) ([^ \t]+)")
 _VERSION_RE = re.compile(r"SIP/(\d+)\.(\d+)", re.IGNORECASE)
 _STATUS_LINE_RE = re.compile(r"(SIP/\d+\.\d+) (\d+)(?: (.*))?", re.IGNORECASE | re.DOTALL)
@@ -186,6 +189,13 @@ class Headers:
         self._index = None
         if self._parsed:
             self._parsed.pop(key, None)
+
+    def _take(self, items: list[tuple[str, str]]) -> None:
+        """Append lines whose names are canonical already, in one go (the parser's way)."""
+        self._items.extend(items)
+        self._index = None
+        if self._parsed:
+            self._parsed = {}
 
     def add(self, name: str, value: str) -> None:
         """Append a header line."""
@@ -521,7 +531,9 @@ def _split_head(data: bytes) -> tuple[bytes, bytes | None]:
 
 def _header_lines(head: bytes) -> list[str]:
     text = head.decode("utf-8", "surrogateescape")
-    raw_lines = re.split(r"\r?\n", text)
+    # Nearly every message ends its lines with CRLF: a plain split is four times the regex's speed.
+    crlf_only = text.count("\n") == text.count("\r\n")
+    raw_lines = text.split("\r\n") if crlf_only else _LINE_BREAK.split(text)
     lines: list[str] = []
     for line in raw_lines:
         if line[:1] in (" ", "\t") and lines:
@@ -575,11 +587,13 @@ def _content_length(headers: Headers) -> int | None:
 
 def _validate(msg: Request | Response) -> None:
     headers = msg.headers
-    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        if name not in headers:
+    index = headers._lookup()  # one look at the index for all eleven checks (every message)
+    for name, key in _REQUIRED:
+        if key not in index:
             raise RemoteProtocolError(400, f"missing {name} header")
-    for name in _SINGLE:
-        if len(headers.get_all(name)) > 1:
+    for name, key in _SINGLE:
+        values = index.get(key)
+        if values is not None and len(values) > 1:
             raise RemoteProtocolError(400, f"more than one {name} header")
     call_id = msg.call_id
     stripped = call_id.strip()
@@ -600,12 +614,14 @@ def _validate(msg: Request | Response) -> None:
 def _parse_head(head: bytes) -> Request | Response:
     lines = _header_lines(head)
     msg = _parse_start_line(lines[0])
+    items = []
     for line in lines[1:]:
         name, colon, value = line.partition(":")
         name = name.rstrip(" \t")
         if not colon or not is_token(name):
             raise RemoteProtocolError(400, f"malformed header line {line[:40]!r}")
-        msg.headers.add(name, value.strip(" \t"))
+        items.append((_names(name)[0], value.strip(" \t")))
+    msg.headers._take(items)
     return msg
 
 

@@ -205,6 +205,19 @@ def test_leading_crlf_and_trailing_octets_ignored() -> None:
     assert isinstance(msg, Request) and msg.body == b"v=0\r\n"
 
 
+def test_bare_lf_and_mixed_line_ends_parse_like_crlf() -> None:
+    wire = make_invite().serialize()
+    head, _, body = wire.partition(b"\r\n\r\n")
+    expected = parse_message(wire)
+    lines = head.split(b"\r\n")
+    mixed = b"".join(line + (b"\n" if i % 2 else b"\r\n") for i, line in enumerate(lines))
+    for variant in (head.replace(b"\r\n", b"\n") + b"\n\n" + body, mixed + b"\r\n" + body):
+        msg = parse_message(variant)
+        assert list(msg.headers) == list(expected.headers) and msg.body == expected.body
+    folded = head.replace(b"\r\nTo:", b"\r\nSubject: a\n  folded\r\n line\r\nTo:") + b"\r\n\r\n" + body
+    assert parse_message(folded).headers.get("Subject") == "a folded line"
+
+
 def test_too_large_is_413() -> None:
     with pytest.raises(RemoteProtocolError) as info:
         parse_message(make_invite().serialize(), max_size=100)
