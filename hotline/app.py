@@ -64,6 +64,7 @@ from hotline.rota import Rota
 from hotline.services import build_calendar, build_rota
 from hotline.sip.endpoint import SipEndpoint
 from hotline.store import Store
+from hotline.working_hours import apply_stored as apply_stored_hours
 
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 """The largest request body the web server reads (directory uploads are the largest)."""
@@ -93,6 +94,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
                         len(interrupted), ", ".join(f"#{i}" for i in interrupted))
         await reload_rota(app)
         app[CALENDAR] = build_calendar(config)
+        await apply_stored_hours(app[CALENDAR], store.settings)
         for warning in _warnings(app):
             log.warning("%s", warning)
         yield

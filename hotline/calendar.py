@@ -389,21 +389,19 @@ class BusinessCalendar:
         self.tz = tz
         self.data = data
         self.make_up_day_hours = make_up_day_hours
-        self.weekly_hours: dict[int, tuple[tuple[time, time], ...]] = {
-            wd: _check_hours(wd, weekly_hours.get(wd, ())) for wd in range(7)
-        }
-        for wd in weekly_hours:
-            if wd not in range(7):
-                raise ValueError(f"weekly_hours: weekday {wd!r} is not 0 (Monday) … 6 (Sunday)")
-        if not any(self.weekly_hours.values()):
-            raise ValueError("weekly_hours: no weekday has working hours")
-        if make_up_day_hours not in range(7):
-            raise ValueError(f"make_up_day_hours: {make_up_day_hours!r} is not a weekday 0…6")
-        if not self.weekly_hours[make_up_day_hours]:
-            raise ValueError(f"make_up_day_hours: {_WEEKDAY_NAMES[make_up_day_hours]} has no "
-                             "working hours, so make-up working days would have none")
+        self.weekly_hours = _checked_week(weekly_hours, make_up_day_hours)
         self._intervals_cache: dict[date, tuple[_Interval, ...]] = {}
         self._warned_years: set[int] = set()
+
+    def replace_hours(self, weekly_hours: WeeklyHours, make_up_day_hours: int) -> None:
+        """Use these working hours from now on (changed in the console); ``ValueError`` as the
+        constructor's, and then nothing changes.
+
+        In place, as :meth:`replace_data`: everyone holding this calendar sees them at once.
+        """
+        checked = _checked_week(weekly_hours, make_up_day_hours)
+        self.weekly_hours, self.make_up_day_hours = checked, make_up_day_hours
+        self._intervals_cache = {}
 
     def replace_data(self, data: CalendarData) -> None:
         """Use ``data`` from now on (a year file saved from the console).
@@ -579,6 +577,22 @@ class BusinessCalendar:
                                  "check weekly hours and holidays")
             yield d, intervals
             d += timedelta(days=step)
+
+
+def _checked_week(weekly_hours: WeeklyHours, make_up_day_hours: int
+                  ) -> dict[int, tuple[tuple[time, time], ...]]:
+    week = {wd: _check_hours(wd, weekly_hours.get(wd, ())) for wd in range(7)}
+    for wd in weekly_hours:
+        if wd not in range(7):
+            raise ValueError(f"weekly_hours: weekday {wd!r} is not 0 (Monday) … 6 (Sunday)")
+    if not any(week.values()):
+        raise ValueError("weekly_hours: no weekday has working hours")
+    if make_up_day_hours not in range(7):
+        raise ValueError(f"make_up_day_hours: {make_up_day_hours!r} is not a weekday 0…6")
+    if not week[make_up_day_hours]:
+        raise ValueError(f"make_up_day_hours: {_WEEKDAY_NAMES[make_up_day_hours]} has no "
+                         "working hours, so make-up working days would have none")
+    return week
 
 
 def _check_hours(wd: int, hours: Sequence[tuple[time, time]]) -> tuple[tuple[time, time], ...]:

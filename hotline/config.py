@@ -24,7 +24,7 @@ import phonenumbers
 
 from hotline.api.settings import ApiSettings, WebhookSettings
 from hotline.calls.survey_plan import SurveySettings
-from hotline.configreader import ConfigError, ConfigProblem, Document, Section, parse_clock
+from hotline.configreader import ConfigError, ConfigProblem, Document, Section, parse_span
 from hotline.desk.settings import DEFAULT_SLA, ChannelSettings, DeskSettings, SlaPolicy, SlaTarget
 from hotline.sip.protection import PeerAllowList
 from hotline.sip.settings import (
@@ -593,12 +593,11 @@ def _calendar(s: Section, base: Path) -> CalendarConfig:
     for index, day in enumerate(WEEKDAYS):
         spans = []
         for text in hours_section.string_list(day, defaults.get(day, [])):
-            start_text, _, end_text = text.partition("-")
-            start, end = parse_clock(start_text), parse_clock(end_text)
-            if start is None or end is None or end <= start:
+            span = parse_span(text)
+            if span is None:
                 hours_section.bad(day, 'spans like "08:00-12:00" with start before end', text)
                 continue
-            spans.append((start, end))
+            spans.append(span)
         spans.sort()
         for (_, end), (start, _) in itertools.pairwise(spans):
             if start < end:

@@ -279,6 +279,16 @@ class Section:
         return out
 
 
+def parse_span(text: str) -> tuple[time, time] | None:
+    """``"08:00-12:00"`` → ``(time(8), time(12))``; None unless both ends are clock times and
+    the end is after the start (``"24:00"`` ends the day)."""
+    start_text, dash, end_text = text.partition("-")
+    start, end = parse_clock(start_text), parse_clock(end_text)
+    if not dash or start is None or end is None or end <= start:
+        return None
+    return start, end
+
+
 def parse_clock(text: str) -> time | None:
     """``"08:30"`` → ``time(8, 30)``; ``"24:00"`` is the end of the day (23:59:59.999999)."""
     match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())

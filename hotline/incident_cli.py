@@ -55,10 +55,13 @@ async def run(config: Config, args: argparse.Namespace) -> int:
     from hotline.issues import IssueService
     from hotline.services import build_calendar
     from hotline.store import Store
+    from hotline.working_hours import apply_stored as apply_stored_hours
 
     async with Store(config.database.path, synchronous=config.database.synchronous) as store:
         issues = IssueService(store, config.site.timezone)
-        desk = Desk(store, build_calendar(config), config.desk)
+        calendar = build_calendar(config)
+        await apply_stored_hours(calendar, store.settings)  # as the server has them
+        desk = Desk(store, calendar, config.desk)
         service = IncidentService(store, issues, config.site.timezone, desk=desk)
         try:
             if args.incident_command == "declare":

@@ -7,13 +7,14 @@ so that ``check-config`` and ``serve`` validate exactly the same things.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 
 from hotline.calendar import BusinessCalendar, load_calendar_dir
 from hotline.callerid import NumberingPlan
 from hotline.config import Config, ConfigError, ConfigProblem
 from hotline.rota import EscalationChain, Level, Override, Period, Rota, RotaError, Rotation, Swap
 from hotline.store.records import RotaChange
+from hotline.working_hours import calendar_hours, configured
 
 __all__ = ["CalendarSetup", "build_calendar", "build_rota", "numbering_plan"]
 
@@ -33,11 +34,7 @@ def build_calendar(config: Config) -> CalendarSetup:
     :class:`ConfigError` naming the file's lines.
     """
     data = load_calendar_dir(config.calendar.folder)
-    # The configuration writes the end of the day as 24:00 (time.max); the calendar as 00:00.
-    hours = {
-        day: tuple((start, time(0) if end == time.max else end) for start, end in spans)
-        for day, spans in config.calendar.weekly_hours.items()
-    }
+    hours = calendar_hours(configured(config))
     try:
         return CalendarSetup(config.site.timezone, hours, data, config.calendar.make_up_day_as)
     except ValueError as exc:

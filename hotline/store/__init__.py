@@ -1,7 +1,7 @@
 """The only place with SQL. One :class:`Store` per process, opened by the app.
 
 Callers use the aggregate stores (``store.issues``, ``store.calls``,
-``store.directory``, ``store.people``, ``store.rota``, ``store.accounts``, and the
+``store.directory``, ``store.people``, ``store.rota``, ``store.accounts``, ``store.settings``, and the
 desk's under ``store.desk``) and their records; none of them sees a cursor, so a
 PostgreSQL backend can be added here alone. ``store.ping()`` is the health check.
 
@@ -19,6 +19,7 @@ calls             ``calls``; ``issues.call_ended_at`` when the call ends
 directory         ``directory``, ``directory_numbers``
 people            ``people``, ``posts``, ``categories``, ``post_assignments``
 rota              ``rota_changes`` (overrides and swaps)
+settings          ``site_settings`` (console settings replacing the configuration's)
 accounts          ``accounts``, ``web_sessions``, ``console_audit``
 desk.changes      ``desk_issue`` (SLA projection); the unit of work that also
                   appends to ``desk_dispatch_log``, ``desk_callbacks``, ``desk_outbox``
@@ -57,6 +58,7 @@ from hotline.store.issues import EventDraft, IssueStore, StaleIssue
 from hotline.store.ops import OpsStore
 from hotline.store.people import PeopleStore
 from hotline.store.rota import RotaStore
+from hotline.store.settings import SettingsStore
 from hotline.store.tokens import TokenStore
 from hotline.store.webhook_relay import WebhookRelayStore
 
@@ -73,6 +75,7 @@ class Store:
         self.directory = DirectoryStore(self.db)
         self.people = PeopleStore(self.db)
         self.rota = RotaStore(self.db)
+        self.settings = SettingsStore(self.db)
         self.accounts = AccountStore(self.db)
         self.incidents = IncidentStore(self.db)
         self.desk = DeskStores(self.db)

@@ -97,7 +97,7 @@ def test_paste_the_notice_confirm_and_see_the_year(site: Site, page: Page) -> No
     with page.expect_navigation():
         warning.locator("a[href='/admin/calendar']").click()
     assert page.url == site.base + "/admin/calendar"
-    expect(page.locator("#weekly-hours")).to_contain_text("08:00–12:00, 13:30–17:30")
+    expect(page.locator("#hours-monday")).to_have_value("08:00-12:00, 13:30-17:30")  # the configuration's
     page.click("#calendar-years a:has-text('2026')")
     expect(page.locator("#year-missing")).to_be_visible()
     screenshot(page, "admin-calendar-missing-year")

@@ -155,7 +155,7 @@ async def test_pasting_the_2026_notice_gives_that_years_file_and_the_server_uses
     assert 'href="/admin/calendar"' in warning.group(1)
     page = await manager.text("/admin/calendar?year=2026")
     assert 'id="year-missing"' in page and cells(page, "holiday") == set()
-    assert "08:00–12:00, 13:30–17:30" in page  # the configured weekly hours
+    assert 'id="hours-monday" maxlength="200" placeholder="closed" value="08:00-12:00, 13:30-17:30"' in page
 
     # Read and shown for confirmation; nothing written yet.
     notice = shipped_notice(2026)

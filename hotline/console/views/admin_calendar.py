@@ -1,8 +1,12 @@
 """The business calendar for managers and administrators: hours, each year's holidays, saving a year.
 
-* ``GET /admin/calendar?year=YYYY``: the weekly working hours (from the configuration: shown,
-  not edited here), the years with a calendar file, the coverage warning, and the year as twelve
-  month grids (holidays, make-up working days 调休, rest days), rendered on the server.
+* ``GET /admin/calendar?year=YYYY``: the weekly working hours and whether the desk is open now,
+  the years with a calendar file, the coverage warning, and the year as twelve month grids
+  (holidays, make-up working days 调休, rest days), rendered on the server.
+* ``POST /admin/calendar/hours``: new weekly working hours (a text per weekday such as
+  "08:00-12:00, 13:30-17:30", empty for closed, and the make-up day's weekday), stored in the
+  database and applied at once (:mod:`hotline.working_hours`); ``POST /admin/calendar/hours/reset``
+  goes back to the configuration file's.
 * ``POST /admin/calendar/notice``: the State Council's notice pasted as text, read with
   :func:`hotline.holiday_notice.parse_notice`; a mistake is shown with its line, the text kept.
   Read correctly, the year's holidays and make-up days and the file to be written are shown for
@@ -26,8 +30,10 @@ from typing import Any
 
 from aiohttp import web
 
+from hotline import working_hours
 from hotline.calendar import CalendarFileError
 from hotline.calendar_files import SavedYear, save_year_file, year_file
+from hotline.config import WEEKDAYS
 from hotline.console.render import N_, page, text
 from hotline.console.security import USER, requires
 from hotline.holiday_notice import HolidayNotice, NoticeError, parse_notice, render_calendar_toml
@@ -80,8 +86,7 @@ def month_grids(cal: CalendarSetup, year: int) -> list[MonthGrid]:
 
 
 def _hours_text(spans: tuple[tuple[time, time], ...]) -> str:
-    # The configuration writes the end of the day (24:00) as time.max.
-    return ", ".join(f"{s:%H:%M}–{'24:00' if e == time.max else format(e, '%H:%M')}" for s, e in spans)
+    return ", ".join(working_hours.span_text(s, e) for s, e in spans)
 
 
 def _year_of(request: web.Request, default: int) -> int:
@@ -94,13 +99,16 @@ def _year_of(request: web.Request, default: int) -> int:
 async def _calendar_page(request: web.Request, *, year: int | None = None, pasted: str = "",
                          notice_error: str = "", notice_line: int | None = None,
                          notice: HolidayNotice | None = None, preview: str = "",
+                         hours_errors: dict[str, str] | None = None,
+                         hours_kept: dict[str, str] | None = None,
                          status: int = 200) -> web.Response:
     app = request.app
     config, cal = app[CONFIG], app[CALENDAR]
     now = app[CLOCK]().astimezone(cal.tz)
     shown = year or _year_of(request, now.year)
-    hours = [(WEEKDAY_NAMES[wd], _hours_text(config.calendar.weekly_hours.get(wd, ())))
+    hours = [(WEEKDAYS[wd], WEEKDAY_NAMES[wd], _hours_text(cal.weekly_hours.get(wd, ())))
              for wd in range(7)]
+    hours_set = await app[STORE].settings.get(working_hours.SETTING)
     years = sorted({*cal.covered_years, now.year, now.year + 1})
     data = cal.data.years.get(shown)
     holidays = data.holidays if data is not None else ()
@@ -109,7 +117,12 @@ async def _calendar_page(request: web.Request, *, year: int | None = None, paste
     if notice is not None and notice.year in cal.data.years:
         replaces = year_file(config.calendar.folder, notice.year, cal.data).name
     context: dict[str, Any] = {
-        "hours": hours, "make_up_as": WEEKDAY_NAMES[config.calendar.make_up_day_as],
+        "hours": hours, "make_up_as": WEEKDAY_NAMES[cal.make_up_day_hours],
+        "make_up_key": WEEKDAYS[cal.make_up_day_hours],
+        "weekday_keys": list(zip(WEEKDAYS, WEEKDAY_NAMES, strict=True)),
+        "hours_set": hours_set, "open_now": cal.is_business_time(now), "now": now,
+        "hours_errors": hours_errors or {}, "hours_kept": hours_kept or {},
+        "hours_saved": request.query.get("hours", ""),
         "coverage_warning": cal.coverage_warning(now), "years": years, "covered": set(cal.covered_years),
         "year": shown, "grids": month_grids(cal, shown), "weekday_labels": WEEKDAY_LABELS,
         "holidays": holidays, "workdays": workdays, "source": data.source if data else "",
@@ -222,10 +235,54 @@ async def edit_save(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/admin/calendar?year={year}&saved={saved.path.name}")
 
 
+_HOURS_ERRORS = {
+    "bad span": N_("Write spans like 08:00-12:00, separated by commas; leave empty if closed."),
+    "overlap": N_("These spans overlap."),
+    "no weekday": N_("Choose a weekday."),
+    "closed": N_("That day is closed, so make-up working days would have no hours."),
+    "all closed": N_("At least one day must have working hours."),
+}
+MAX_HOURS_TEXT = 200
+
+
+@requires(*ROLES)
+async def hours_save(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    form = await request.post()
+    kept = {key: str(form.get(key, ""))[:MAX_HOURS_TEXT] for key in (*WEEKDAYS, "make_up")}
+    week, problems = working_hours.parse_week(kept, kept["make_up"])
+    if week is None:
+        errors = {key: text(request, _HOURS_ERRORS[why]) for key, why in problems.items()}
+        return await _calendar_page(request, hours_errors=errors, hours_kept=kept, status=400)
+    user, now = request[USER], app[CLOCK]()
+    app[CALENDAR].replace_hours(working_hours.calendar_hours(week), week.make_up_day_as)
+    setting = working_hours.to_setting(week)
+    await app[STORE].settings.put(working_hours.SETTING, setting, by=user.id, at=now)
+    summary = "; ".join(f"{day} {', '.join(spans) or 'closed'}" for day, spans in setting["hours"].items())
+    await app[STORE].accounts.audit(AuditEntry(
+        now, user.id, "calendar_hours", f"{summary}; make-up days as {setting['make_up_day_as']}",
+        request.remote or ""))
+    raise web.HTTPSeeOther("/admin/calendar?hours=saved")
+
+
+@requires(*ROLES)
+async def hours_reset(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    user, now = request[USER], app[CLOCK]()
+    if await app[STORE].settings.remove(working_hours.SETTING):
+        week = working_hours.configured(app[CONFIG])
+        app[CALENDAR].replace_hours(working_hours.calendar_hours(week), week.make_up_day_as)
+        await app[STORE].accounts.audit(AuditEntry(now, user.id, "calendar_hours",
+                                                   "back to the configuration file's", request.remote or ""))
+    raise web.HTTPSeeOther("/admin/calendar?hours=reset")
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/admin/calendar", calendar_view)
     router.add_post("/admin/calendar/notice", notice_preview)
     router.add_post("/admin/calendar/notice/save", notice_save)
     router.add_get("/admin/calendar/edit", edit_form)
     router.add_post("/admin/calendar/edit", edit_save)
+    router.add_post("/admin/calendar/hours", hours_save)
+    router.add_post("/admin/calendar/hours/reset", hours_reset)
 
