@@ -182,6 +182,7 @@ async def test_bridge_transcodes_and_records(engine: MediaEngine, tmp_path: Path
     oncall.close()
 
 
+@pytest.mark.both_loops  # the legs' sockets are datagram transports on uvloop, add_reader on asyncio
 async def test_bridged_legs_leave_the_clock_while_the_relay_carries_them(engine: MediaEngine) -> None:
     caller, oncall = await peer(), await peer()
     a = await engine.open_stream(StreamConfig(PCMU, caller.address))
