@@ -216,5 +216,6 @@ class Player:
 
     def pop_events(self) -> list[PlaybackEnded]:
         """Items that ended since the last call."""
-        events, self._events = self._events, []
+        events = self._events[:]
+        self._events.clear()  # in place: `_ended` appends to this very list
         return events

@@ -32,6 +32,18 @@ def test_items_in_order_with_gap_silence_then_idle_silence() -> None:
     assert not player.playing
 
 
+def test_events_keep_coming_after_a_pop_with_or_without_a_sink() -> None:
+    sink: list = []
+    for player, seen in ((Player(PCMU), None), (Player(PCMU, on_ended=sink.append), sink)):
+        for name in ("one", "two"):
+            player.play([PromptItem(prompt(name, 1))])
+            player.tick()
+            player.tick()
+            ended = player.pop_events() if seen is None else [seen.pop()]
+            assert [e.item for e in ended] == [name]
+        assert player.pop_events() == []
+
+
 def test_silence_and_tone_items_durations() -> None:
     player = Player(PCMA)
     player.play([SilenceItem(60), ToneItem(RINGBACK, duration_ms=100)])
