@@ -92,8 +92,11 @@ def parse_week(fields: Mapping[str, str], make_up: str) -> tuple[Week | None, di
     days: dict[int, Spans] = {}
     for index, name in enumerate(WEEKDAYS):
         spans = []
-        for text in (t for t in re.split(r"[,，;；\s]+", fields.get(name, "")) if t):
-            span = parse_span(text.replace("–", "-").replace("—", "-"))
+        # As typed with a Chinese input method too: full-width colons and commas, dashes of any
+        # width with spaces around them.
+        typed = re.sub(r"\s*[-–—~～]\s*", "-", fields.get(name, "").replace("：", ":"))
+        for text in (t for t in re.split(r"[,，;；、\s]+", typed) if t):
+            span = parse_span(text)
             if span is None:
                 errors[name] = "bad span"
                 break

@@ -26,6 +26,14 @@ def test_spans_are_read_in_any_order_with_any_separator_and_24_00_ends_the_day()
     assert to_setting(week)["hours"]["tuesday"] == ["08:00-12:00", "13:00-24:00"]
 
 
+def test_spans_typed_with_a_chinese_input_method_or_spaces_around_the_dash() -> None:
+    week, errors = parse_week({**CLOSED, "monday": "08：00 - 12：00，13:30 — 17:30", "tuesday": "9:00~17:00"},
+                              "monday")
+    assert errors == {} and week is not None
+    assert week.days[0] == ((time(8), time(12)), (time(13, 30), time(17, 30)))
+    assert week.days[1] == ((time(9), time(17)),)
+
+
 @pytest.mark.parametrize(("fields", "make_up", "expected"), [
     ({"monday": "8-12"}, "monday", {"monday": "bad span"}),
     ({"monday": "12:00-08:00"}, "monday", {"monday": "bad span"}),
