@@ -7,7 +7,7 @@ from aiohttp import web
 from hotline.api.errors import ApiError
 from hotline.api.issues import page_limit
 from hotline.api.shapes import call_json, employee_json, json_response, when
-from hotline.keys import CLOCK, ROTA, STORE
+from hotline.keys import CALENDAR, CLOCK, ROTA, STORE
 
 __all__ = ["list_calls", "on_call_now", "read_call", "read_employee", "search_directory"]
 
@@ -49,7 +49,8 @@ async def read_employee(request: web.Request) -> web.Response:
 
 
 async def on_call_now(request: web.Request) -> web.Response:
-    """Each rota's chain at this moment (primary first), with the stretch it holds for."""
+    """Each rota's chain at this moment (primary first), with the stretch it holds for, and
+    whether it is working time now (calls go to the duty desk; otherwise to the on-call chain)."""
     app = request.app
     rota, now = app[ROTA], app[CLOCK]()
     names = {p.id: p.name for p in await app[STORE].people.all()}
@@ -62,4 +63,5 @@ async def on_call_now(request: web.Request) -> web.Response:
             "source": str(on_call.source), "note": on_call.note,
             "next_handover": when(rota.next_handover(now, name)),
         })
-    return json_response({"at": when(now), "rotas": out})
+    return json_response({"at": when(now), "business_hours": app[CALENDAR].is_business_time(now),
+                          "rotas": out})

@@ -110,7 +110,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "chain": {"type": "array", "items": _obj({"id": STR, "name": STR})},
         "shift_start": TIME, "shift_end": TIME,
         "source": STR, "note": STR, "next_handover": TIME}),
-    "RotaNow": _obj({"at": TIME, "rotas": {"type": "array", "items": ref("OnCall")}}),
+    "RotaNow": _obj({"at": TIME, "business_hours": BOOL, "rotas": {"type": "array", "items": ref("OnCall")}}),
     "Incident": _obj({
         "id": INT, "title": STR, "categories": {"type": "array", "items": STR}, "announcement": STR,
         "issue_id": INT, "issue_number": STR, "active": BOOL, "declared_at": TIME, "declared_by": STR,

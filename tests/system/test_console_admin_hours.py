@@ -27,6 +27,17 @@ WEEK = {"monday": "08:00-12:00, 13:30-17:30", "tuesday": "08:00-12:00, 13:30-17:
         "friday": "08:00-12:00，13:30-17:30", "saturday": "", "sunday": "", "make_up": "monday"}
 
 
+async def business_hours(server: HotlineServer, token: str) -> bool:
+    """What the JSON API tells an integration (a chat robot) about now."""
+    async with aiohttp.ClientSession() as http, http.get(
+            f"http://127.0.0.1:{server.web_port}/api/rota/now",
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        assert response.status == 200
+        body = await response.json()
+    assert isinstance(body["business_hours"], bool)
+    return bool(body["business_hours"])
+
+
 def open_now(page: str) -> str:
     match = re.search(r'<p id="open-now" class="(open|closed)">', page)
     assert match is not None, page
@@ -64,10 +75,14 @@ async def log_in(server: HotlineServer, sessions: list[aiohttp.ClientSession], u
 
 async def test_working_hours_changed_in_the_console_apply_at_once_and_after_a_restart(
         server: HotlineServer, sessions: list[aiohttp.ClientSession]) -> None:
+    made = server.hotline("add-token", "--config", str(server.config_path), OPERATOR)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
     manager = await log_in(server, sessions, MANAGER)
     page = await manager.text("/admin/calendar")
     assert open_now(page) == "open" and 'id="hours-reset"' not in page
     assert 'value="08:00-12:00, 13:30-17:30"' in page
+    assert await business_hours(server, token) is True
 
     operator = await log_in(server, sessions, OPERATOR)
     assert (await operator.post("/admin/calendar/hours", WEEK))[0] == 403
@@ -90,6 +105,7 @@ async def test_working_hours_changed_in_the_console_apply_at_once_and_after_a_re
     assert (status, location) == (303, "/admin/calendar?hours=saved"), page
     page = await manager.text(location)
     assert open_now(page) == "closed" and 'id="hours-saved"' in page
+    assert await business_hours(server, token) is False
     assert 'id="hours-wednesday" maxlength="200" placeholder' in page and 'value="13:00-18:00"' in page
     assert 'value="08:00-12:00, 13:30-17:30"' in page  # Thursday and Friday written back alike
     assert "wangjun" in page and 'id="hours-reset"' in page
@@ -105,4 +121,5 @@ async def test_working_hours_changed_in_the_console_apply_at_once_and_after_a_re
     page = await manager.text(location)
     assert open_now(page) == "open" and 'id="hours-reset"' not in page
     assert server.query("SELECT COUNT(*) AS n FROM site_settings")[0]["n"] == 0
+    assert await business_hours(server, token) is True
     assert "Traceback" not in server.log()
