@@ -193,3 +193,13 @@ class RotaChange:
     made_at: datetime
     level: str = "primary"
     id: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class WithdrawnRotaChange:
+    """An override or swap taken back: the change as it was, and who withdrew it, when and why."""
+
+    change: RotaChange
+    withdrawn_at: datetime
+    withdrawn_by: str
+    reason: str

@@ -7,7 +7,7 @@ from typing import Any
 
 from hotline.store.convert import parse_time
 from hotline.store.db import Database, utc_text
-from hotline.store.records import RotaChange
+from hotline.store.records import RotaChange, WithdrawnRotaChange
 
 __all__ = ["RotaStore"]
 
@@ -44,6 +44,19 @@ class RotaStore:
             (utc_text(end), utc_text(start)),
         )
         return self._changes(rows)
+
+    async def withdrawn_since(self, since: datetime) -> list[WithdrawnRotaChange]:
+        """Changes withdrawn at or after ``since``, the latest first."""
+        rows = await self._db.fetch_all(
+            "SELECT * FROM rota_changes WHERE withdrawn_at >= ? ORDER BY withdrawn_at DESC, id DESC",
+            (utc_text(since),))
+        out = []
+        for row, change in zip(rows, self._changes(rows), strict=True):
+            at = parse_time(row["withdrawn_at"])
+            assert at is not None
+            out.append(WithdrawnRotaChange(change, at, row["withdrawn_by"] or "",
+                                           row["withdraw_reason"] or ""))
+        return out
 
     async def withdraw(self, change_id: int, *, by: str, reason: str, at: datetime) -> RotaChange | None:
         """Take back a change that is in force; the row stays, with who withdrew it, when and why.

@@ -172,6 +172,7 @@ def test_an_override_changes_who_is_on_call_now(site: Site, page: Page) -> None:
     expect(page.locator("#rota-made")).to_be_visible()
     expect(now.first).to_have_attribute("data-person", ENGINEERS[0])
     expect(page.locator("#no-changes")).to_be_visible()
+    expect(page.locator("#withdrawn tr.withdrawn.override")).to_contain_text("张伟身体好了")
     (row,) = site.server.query("SELECT withdrawn_by, withdraw_reason FROM rota_changes")
     assert row == {"withdrawn_by": MANAGER, "withdraw_reason": "张伟身体好了"}
     screenshot(page, "admin-rota-withdrawn")

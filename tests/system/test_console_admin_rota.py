@@ -90,6 +90,9 @@ async def test_an_override_withdrawn_gives_the_night_back(
     page = await manager.text(location)
     assert oncall_now(page) == [ZHANGWEI, LIUYANG, MANAGER]
     assert 'id="no-changes"' in page
+    gone = re.search(rf'<tr class="withdrawn override" data-id="{change["id"]}">(.*?)</tr>', page, re.S)
+    assert gone is not None, page  # listed as withdrawn, with who and why, escaped
+    assert "zhangwei feels better &lt;b&gt;now&lt;/b&gt;" in gone.group(1) and "2026-12-03 22:00" in gone.group(1)
     (row,) = server.query("SELECT person, withdrawn_by, withdraw_reason, withdrawn_at FROM rota_changes")
     assert row["person"] == LIUYANG and row["withdrawn_by"] == MANAGER
     assert row["withdraw_reason"] == "zhangwei feels better <b>now</b>" and row["withdrawn_at"]

@@ -44,6 +44,8 @@ WEEKS_SHOWN = 4
 LEVEL_LABELS = {"primary": N_("primary"), "secondary": N_("secondary")}
 SOURCE_LABELS = {"rotation": N_("rotation"), "swap": N_("swap"), "override": N_("override")}
 MAX_REASON = 500
+WITHDRAWN_DAYS_SHOWN = 30
+"""Withdrawn changes are listed this many days after their withdrawal (the audit log keeps them)."""
 
 
 @dataclass(frozen=True)
@@ -146,10 +148,12 @@ async def _rota_page(request: web.Request, *, errors: Mapping[str, Mapping[str, 
         })
     changes = sorted(await store.rota.between_all(now - timedelta(days=1), now + timedelta(days=400)),
                      key=lambda c: (c.starts_at, c.id or 0))
+    withdrawn = await store.rota.withdrawn_since(now - timedelta(days=WITHDRAWN_DAYS_SHOWN))
     staff = [(p.id, p.name) for p in await store.people.all(active_only=True)]
     user = request[USER]
     context: dict[str, Any] = {
-        "now": now, "rotations": rotations, "changes": changes, "staff": staff,
+        "now": now, "rotations": rotations, "changes": changes, "staff": staff, "withdrawn": withdrawn,
+        "withdrawn_days": WITHDRAWN_DAYS_SHOWN,
         "names": {p: n for p, n in staff}, "levels": LEVEL_LABELS, "sources": SOURCE_LABELS,
         "errors": errors or {}, "kept": kept or {}, "made": request.query.get("made", ""),
         "me": user.id if user is not None else "", "weeks": WEEKS_SHOWN,
