@@ -15,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.interop.media_helpers import stop_quietly
@@ -33,6 +31,7 @@ from tests.interop.test_serve_oncall import (
     start_caller,
 )
 from tests.system.test_console_admin_calendar import PASSWORD, Client
+from tests.system.test_console_issues import consoles
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -53,24 +52,8 @@ def stretches(page: str) -> list[tuple[str, str, str]]:
     return re.findall(r'<tr class="stretch([^"]*)" data-start="([^"]+)" data-primary="([^"]+)"', page)
 
 
-@pytest.fixture
-async def sessions() -> AsyncIterator[list[aiohttp.ClientSession]]:
-    opened: list[aiohttp.ClientSession] = []
-    try:
-        yield opened
-    finally:
-        for s in opened:
-            await s.close()
-
-
-async def log_in(server: HotlineServer, sessions: list[aiohttp.ClientSession], user: str) -> Client:
-    session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    sessions.append(session)
-    return await Client(session, server).login(user)
-
-
 async def test_an_override_changes_who_is_on_call_and_where_the_night_call_goes(
-    tmp_path: Path, free_ports: PortAllocator, kamailio: Kamailio, sessions: list[aiohttp.ClientSession],
+    tmp_path: Path, free_ports: PortAllocator, kamailio: Kamailio,
 ) -> None:
     liuyang = engineer(tmp_path, free_ports, kamailio, LIUYANG, LIUYANG_HZ)
     caller: Baresip | None = None
@@ -87,64 +70,65 @@ async def test_an_override_changes_who_is_on_call_and_where_the_night_call_goes(
                    (ZHANGWEI,))
     try:
         server.start()
-        operator = await log_in(server, sessions, OPERATOR)
-        assert (await operator.get("/admin/rota"))[0] == 403
-        status, _, _ = await operator.post("/admin/rota/override", {"rota": "it-oncall", "person": OPERATOR})
-        assert status == 403
-        manager = await log_in(server, sessions, MANAGER)
-        page = await manager.text("/admin/rota")
-        assert oncall_now(page) == [ZHANGWEI, LIUYANG, MANAGER]
-        assert re.search(rf'<li class="away" data-person="{MANAGER}">.*?no mobile', page), page
-        rows = stretches(page)
-        assert rows[0][1].startswith("2026-12-03T23:00") and rows[0][2] == ZHANGWEI, rows
-        gaps = [(start[:10], primary) for classes, start, primary in rows if "gap" in classes]
-        assert gaps == [("2026-12-05", ZHANGWEI)], rows  # Saturday's shift: zhangwei is on leave
-        assert 'id="no-changes"' in page
+        async with consoles(server, password=PASSWORD, kind=Client) as open_as:
+            operator = await open_as(OPERATOR)
+            assert (await operator.get("/admin/rota"))[0] == 403
+            status, _, _ = await operator.post("/admin/rota/override", {"rota": "it-oncall", "person": OPERATOR})
+            assert status == 403
+            manager = await open_as(MANAGER)
+            page = await manager.text("/admin/rota")
+            assert oncall_now(page) == [ZHANGWEI, LIUYANG, MANAGER]
+            assert re.search(rf'<li class="away" data-person="{MANAGER}">.*?no mobile', page), page
+            rows = stretches(page)
+            assert rows[0][1].startswith("2026-12-03T23:00") and rows[0][2] == ZHANGWEI, rows
+            gaps = [(start[:10], primary) for classes, start, primary in rows if "gap" in classes]
+            assert gaps == [("2026-12-05", ZHANGWEI)], rows  # Saturday's shift: zhangwei is on leave
+            assert 'id="no-changes"' in page
 
-        # A form with mistakes: each is shown next to its field, what was typed is kept.
-        status, page, _ = await manager.post("/admin/rota/override", {
-            "rota": "it-oncall", "person": LIUYANG, "level": "primary", "replaces": "",
-            "starts": "2026-12-03T22:00", "ends": "yesterday", "reason": ""})
-        assert status == 400, page
-        assert 'id="override-ends-error"' in page and 'id="override-reason-error"' in page
-        assert 'value="2026-12-03T22:00"' in page and 'value="yesterday"' in page
-        assert server.query("SELECT COUNT(*) AS n FROM rota_changes")[0]["n"] == 0
+            # A form with mistakes: each is shown next to its field, what was typed is kept.
+            status, page, _ = await manager.post("/admin/rota/override", {
+                "rota": "it-oncall", "person": LIUYANG, "level": "primary", "replaces": "",
+                "starts": "2026-12-03T22:00", "ends": "yesterday", "reason": ""})
+            assert status == 400, page
+            assert 'id="override-ends-error"' in page and 'id="override-reason-error"' in page
+            assert 'value="2026-12-03T22:00"' in page and 'value="yesterday"' in page
+            assert server.query("SELECT COUNT(*) AS n FROM rota_changes")[0]["n"] == 0
 
-        # "I take Thursday night."
-        status, page, location = await manager.post("/admin/rota/override", {
-            "rota": "it-oncall", "person": LIUYANG, "level": "primary", "replaces": "",
-            "starts": "2026-12-03T22:00", "ends": "2026-12-04T08:30", "reason": "zhangwei is ill tonight"})
-        assert (status, location) == (303, "/admin/rota?made=override"), page
-        page = await manager.text(location)
-        assert oncall_now(page) == [LIUYANG, MANAGER]
-        change = re.search(r'<tr class="change override" data-id="\d+">(.*?)</tr>', page, re.S)
-        assert change is not None, page
-        assert "zhangwei is ill tonight" in change.group(1) and "2026-12-03 22:00" in change.group(1)
-        (row,) = server.query("SELECT kind, person, other, level, made_by, reason FROM rota_changes")
-        assert row == {"kind": "override", "person": LIUYANG, "other": None, "level": "primary",
-                       "made_by": MANAGER, "reason": "zhangwei is ill tonight"}
-        assert "rota_override" in await manager.text("/audit")
+            # "I take Thursday night."
+            status, page, location = await manager.post("/admin/rota/override", {
+                "rota": "it-oncall", "person": LIUYANG, "level": "primary", "replaces": "",
+                "starts": "2026-12-03T22:00", "ends": "2026-12-04T08:30", "reason": "zhangwei is ill tonight"})
+            assert (status, location) == (303, "/admin/rota?made=override"), page
+            page = await manager.text(location)
+            assert oncall_now(page) == [LIUYANG, MANAGER]
+            change = re.search(r'<tr class="change override" data-id="\d+">(.*?)</tr>', page, re.S)
+            assert change is not None, page
+            assert "zhangwei is ill tonight" in change.group(1) and "2026-12-03 22:00" in change.group(1)
+            (row,) = server.query("SELECT kind, person, other, level, made_by, reason FROM rota_changes")
+            assert row == {"kind": "override", "person": LIUYANG, "other": None, "level": "primary",
+                           "made_by": MANAGER, "reason": "zhangwei is ill tonight"}
+            assert "rota_override" in await manager.text("/audit")
 
-        # A real call now: routed by the override, liuyang's mobile rings first.
-        caller = start_caller(tmp_path, free_ports)
-        await dial_and_press(caller, server, "2")
-        await liuyang.ctrl.wait_event_async("CALL_ESTABLISHED", 20)
-        await asyncio.sleep(3.0)  # the whisper
-        await asyncio.to_thread(liuyang.send_dtmf, "1")
-        await asyncio.sleep(2.0)
-        await asyncio.to_thread(liuyang.hangup)
-        await caller.ctrl.wait_event_async("CALL_CLOSED", 10)
-        (call,) = server.ended_calls(1)
+            # A real call now: routed by the override, liuyang's mobile rings first.
+            caller = start_caller(tmp_path, free_ports)
+            await dial_and_press(caller, server, "2")
+            await liuyang.ctrl.wait_event_async("CALL_ESTABLISHED", 20)
+            await asyncio.sleep(3.0)  # the whisper
+            await asyncio.to_thread(liuyang.send_dtmf, "1")
+            await asyncio.sleep(2.0)
+            await asyncio.to_thread(liuyang.hangup)
+            await caller.ctrl.wait_event_async("CALL_CLOSED", 10)
+            (call,) = server.ended_calls(1)
 
-        # Saturday's gap closed by a swap: liuyang takes zhangwei's place for that shift.
-        status, page, location = await manager.post("/admin/rota/swap", {
-            "rota": "it-oncall", "a": ZHANGWEI, "b": LIUYANG, "starts": "2026-12-05T08:30",
-            "ends": "2026-12-06T08:30", "reason": "zhangwei away for the weekend"})
-        assert (status, location) == (303, "/admin/rota?made=swap"), page
-        page = await manager.text(location)
-        saturday = [(classes, primary) for classes, start, primary in stretches(page) if start.startswith("2026-12-05")]
-        assert saturday == [("", LIUYANG)], stretches(page)
-        assert re.search(r'<tr class="change swap" data-id="\d+">.*?zhangwei away for the weekend', page, re.S)
+            # Saturday's gap closed by a swap: liuyang takes zhangwei's place for that shift.
+            status, page, location = await manager.post("/admin/rota/swap", {
+                "rota": "it-oncall", "a": ZHANGWEI, "b": LIUYANG, "starts": "2026-12-05T08:30",
+                "ends": "2026-12-06T08:30", "reason": "zhangwei away for the weekend"})
+            assert (status, location) == (303, "/admin/rota?made=swap"), page
+            page = await manager.text(location)
+            saturday = [(classes, primary) for classes, start, primary in stretches(page) if start.startswith("2026-12-05")]
+            assert saturday == [("", LIUYANG)], stretches(page)
+            assert re.search(r'<tr class="change swap" data-id="\d+">.*?zhangwei away for the weekend', page, re.S)
     finally:
         server.stop()
         stop_quietly(liuyang, *([caller] if caller else []))
