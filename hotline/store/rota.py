@@ -45,6 +45,12 @@ class RotaStore:
         )
         return self._changes(rows)
 
+    async def in_force(self, change_id: int) -> RotaChange | None:
+        """Change ``change_id`` unless it was withdrawn (or never made)."""
+        row = await self._db.fetch_one(
+            "SELECT * FROM rota_changes WHERE id = ? AND withdrawn_at IS NULL", (change_id,))
+        return self._changes([row])[0] if row is not None else None
+
     async def withdrawn_since(self, since: datetime) -> list[WithdrawnRotaChange]:
         """Changes withdrawn at or after ``since``, the latest first."""
         rows = await self._db.fetch_all(

@@ -292,9 +292,7 @@ async def withdraw_change(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     reason = _field(form, "reason")
     form_name = f"withdraw-{change_id}"
-    in_force = {c.id: c for c in await store.rota.between_all(now - timedelta(days=1),
-                                                              now + timedelta(days=400))}
-    change = in_force.get(change_id)
+    change = await store.rota.in_force(change_id)
     if change is None or change.ends_at <= now:
         refusal = (text(request, "That override or swap is over already: it stays as history.")
                    if change is not None else
