@@ -254,15 +254,11 @@ async def hours_save(request: web.Request) -> web.StreamResponse:
     if week is None:
         errors = {key: text(request, _HOURS_ERRORS[why]) for key, why in problems.items()}
         return await _calendar_page(request, hours_errors=errors, hours_kept=kept, status=400)
-    user, now, cal = request[USER], app[CLOCK](), app[CALENDAR]
-    before = (dict(cal.weekly_hours), cal.make_up_day_hours)
-    cal.replace_hours(working_hours.calendar_hours(week), week.make_up_day_as)  # parse_week checked it
+    user, now = request[USER], app[CLOCK]()
     setting = working_hours.to_setting(week)
-    try:
-        await app[STORE].settings.put(working_hours.SETTING, setting, by=user.id, at=now)
-    except BaseException:
-        cal.replace_hours(*before)  # not stored: not used either
-        raise
+    await app[STORE].settings.put(working_hours.SETTING, setting, by=user.id, at=now)
+    # Stored first, so a refused write changes nothing; parse_week checked what the calendar does.
+    app[CALENDAR].replace_hours(working_hours.calendar_hours(week), week.make_up_day_as)
     summary = "; ".join(f"{day} {', '.join(spans) or 'closed'}" for day, spans in setting["hours"].items())
     await app[STORE].accounts.audit(AuditEntry(
         now, user.id, "calendar_hours", f"{summary}; make-up days as {setting['make_up_day_as']}",
