@@ -16,11 +16,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotline.calendar import BusinessCalendar
 from hotline.config import WEEKDAYS, Config
 from hotline.configreader import parse_span
+
+if TYPE_CHECKING:
+    from hotline.store.settings import SettingsStore, StoredSetting
 
 __all__ = ["SETTING", "Week", "apply_stored", "calendar_hours", "configured", "from_setting",
            "parse_week", "span_text", "to_setting"]
@@ -117,10 +120,10 @@ def parse_week(fields: Mapping[str, str], make_up: str) -> tuple[Week | None, di
     return Week(days, WEEKDAYS.index(make_up)), {}
 
 
-async def apply_stored(calendar: BusinessCalendar, settings: Any) -> Any:
+async def apply_stored(calendar: BusinessCalendar, settings: SettingsStore) -> StoredSetting | None:
     """Put the console's hours, if set, on ``calendar``; returns the stored setting or None.
 
-    ``settings`` is the store's :class:`~hotline.store.settings.SettingsStore`. A stored value
+    A stored value
     the calendar refuses (it cannot be, short of a hand-edited database) is logged and the
     configuration's hours stay.
     """

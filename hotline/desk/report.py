@@ -65,7 +65,7 @@ def _stats(values: list[float]) -> dict[str, Any]:
     n, middle = len(values), len(values) // 2
     median = values[middle] if n % 2 else (values[middle - 1] + values[middle]) / 2
     return {"count": n, "mean": round(sum(values) / n, 1), "median": round(median, 1),
-            "p90": round(values[min(len(values) - 1, int(len(values) * 0.9))], 1)}
+            "p90": round(values[min(n - 1, int(n * 0.9))], 1)}
 
 
 def _share(part: int, whole: int) -> float | None:

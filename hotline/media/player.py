@@ -209,11 +209,6 @@ class Player:
             return self._silence
         return None
 
-    @property
-    def has_events(self) -> bool:
-        """Whether `pop_events` has something."""
-        return bool(self._events)
-
     def pop_events(self) -> list[PlaybackEnded]:
         """Items that ended since the last call."""
         events = self._events[:]
