@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from calls import CLOCK, HOST, PEER_CPU, Server, free_port, pin
-from idle import rss_mib, wait_healthy
+from idle import wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "tests" / "interop" / "scenarios"
@@ -45,9 +45,8 @@ def status(pid: int) -> dict[str, float]:
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("RssAnon", "RssFile"):
+        if key in ("VmRSS", "RssAnon", "RssFile"):
             fields[key] = int(value.split()[0]) / 1024
-    fields["VmRSS"] = rss_mib(pid)
     fields["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
     fields["threads"] = len(os.listdir(f"/proc/{pid}/task"))
     return fields
