@@ -20,7 +20,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from hotline import __version__
+from hotline import __version__, relay_worker
 from hotline.api.webhooks import WebhookRelay, webhook_channels
 from hotline.calls.callback_dial import CallbackDialer
 from hotline.calls.controller import CallController, CallServices
@@ -36,6 +36,7 @@ from hotline.console.setup import setup_console
 from hotline.console.views import home
 from hotline.desk.oncall import OnCallService
 from hotline.desk.service import Desk
+from hotline.event_loop import loop_name
 from hotline.events import EventBus
 from hotline.gc_tuning import tune_for_serving
 from hotline.health import healthz
@@ -59,6 +60,7 @@ from hotline.keys import (
     STORE,
 )
 from hotline.media.engine import MediaEngine
+from hotline.media.relay import RelayWorkers
 from hotline.metrics import setup_metrics
 from hotline.rota import Rota
 from hotline.services import build_calendar, build_rota
@@ -132,6 +134,9 @@ async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
     app[FLOWS] = flows
     bind = config.sip.listen[0].host if config.sip.listen else "0.0.0.0"
     media = MediaEngine.from_config(config.media, bind_host=bind)
+    if config.media.relay_workers:
+        media.relay = RelayWorkers(config.media.relay_workers,
+                                   relay_worker.command(loop_name(asyncio.get_running_loop())))
     await media.start()
     desk = app[DESK]
     on_call = OnCallService(desk.ctx)

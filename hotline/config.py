@@ -124,6 +124,10 @@ class MediaConfig:
     """Folder of WAV prompts."""
     recordings_dir: Path
     """Folder where voicemail and call recordings are written."""
+    relay_workers: int = 0
+    """Processes that relay bridged calls, off the core that runs SIP, the store and the
+    console (`hotline.media.relay`); 0 relays them in the server. Worth it from a few hundred
+    calls at once on a machine with a core to spare."""
 
 
 @dataclass(frozen=True)
@@ -545,6 +549,7 @@ def _media(s: Section, base: Path) -> MediaConfig:
         inband_dtmf_peers=tuple(_peers(s, "inband_dtmf_peers")),
         prompts_dir=s.path("prompts_dir", base, "../hotline/media/prompts"),
         recordings_dir=s.path("recordings_dir", base, "../var/recordings"),
+        relay_workers=s.integer("relay_workers", 0, 64, 0),
     )
     if config.ptime % 10:
         s.bad("ptime", "a multiple of 10 ms between 10 and 60", config.ptime)

@@ -15,7 +15,8 @@ One JSON document for load balancers, monitoring and the operator on call. Each 
 * ``calendar`` — this year's public holidays are known; next year's missing is a warning.
 
 Besides the checks, the document names the event loop the server runs on (``"loop": "uvloop"``
-or ``"asyncio"``, see ``hotline serve --loop``).
+or ``"asyncio"``, see ``hotline serve --loop``), and with ``[media] relay_workers`` set, what the
+relay workers do (``"relay_workers"``: running, pairs lent now and in all, workers lost).
 
 What is cheap stays cheap: one ping and two indexed queries per request.
 """
@@ -32,6 +33,7 @@ from aiohttp import web
 from hotline import __version__
 from hotline.event_loop import loop_name
 from hotline.keys import CALENDAR, CALLS, CLOCK, CONFIG, FLOWS, SIP, STORE
+from hotline.media.relay import RelayWorkers
 from hotline.sip.registration import Registered, RegistrationFailed
 
 __all__ = ["CHECK_SECONDS", "OUTBOX_STALL", "check_health", "healthz"]
@@ -133,6 +135,9 @@ async def check_health(app: web.Application) -> dict[str, Any]:
     if CALLS in app:
         controller = app[CALLS]
         body["calls"] = {"active": controller.active, "refused": controller.refused}
+        relay = controller.s.engine.relay
+        if isinstance(relay, RelayWorkers):
+            body["relay_workers"] = relay.status()
     body["checks"] = checks
     return body
 

@@ -577,8 +577,9 @@ class Forwarder:
         """One leg ended: end the other, finish the recording, close the outbound stream."""
         bridged = self.engine.now() - bridged_at if bridged_at is not None else 0.0
         relay: dict[str, dict[str, int]] = {}
-        if out.session.bridge is not None:
-            bridge = out.session.bridge[0]  # the caller's leg is side "a"
+        bridged_by = out.bridge()  # a pair lent to a relay worker comes back here
+        if bridged_by is not None:
+            bridge = bridged_by[0]  # the caller's leg is side "a"
             relay = {"from_caller": bridge.stats("a").as_dict(),
                      "from_callee": bridge.stats("b").as_dict()}
         if out.peer is not None:

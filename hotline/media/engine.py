@@ -150,6 +150,21 @@ class MediaConfigLike(Protocol):
     def symmetric_rtp(self) -> bool: ...
 
 
+class RelayLender(Protocol):
+    """Where bridged pairs can be carried meanwhile (`hotline.media.relay.RelayWorkers` fits)."""
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+
+    def lend(self, a: RtpStream, b: RtpStream) -> bool:
+        """Carry the bridged pair `a`, `b` elsewhere (both become `lent`); False if it cannot."""
+        ...
+
+    def reclaim(self, stream: RtpStream) -> tuple[RtpStream, RtpStream]:
+        """Take back the pair `stream` is lent in, sessions up to date (blocks briefly)."""
+        ...
+
+
 class MediaEngine:
     """Owns the RTP ports, the streams and the media clock of the process."""
 
@@ -188,6 +203,8 @@ class MediaEngine:
         wake_early: float = 0.0005,
         timer_granularity: float | None = None,
         udp_transport: bool | None = None,
+        relay: RelayLender | None = None,
+        lend_after: float = 2.0,
     ) -> None:
         self.bind_host = bind_host
         self.pool = PortPool(port_min, port_max, quiet_period=quiet_period)
@@ -201,6 +218,10 @@ class MediaEngine:
         """How early the loop's timers may fire (None: found out from the loop at start)."""
         self.udp_transport = udp_transport
         """RTP sockets on the loop's datagram transports (None: where the loop reads in C)."""
+        self.relay = relay
+        """Relay workers that bridged pairs are lent to (None: every stream stays here)."""
+        self.lend_after = lend_after
+        """Seconds a pair stays bridged before it is lent (an early-media bridge is short)."""
         self.clock = ClockStats()
         self._buckets: dict[tuple[int, int], dict[int, RtpStream]] = {}
         self._streams: dict[int, RtpStream] = {}
@@ -217,11 +238,15 @@ class MediaEngine:
         if self.timer_granularity is None:
             self.timer_granularity = timer_granularity(self._loop)
         self._schedule = DeadlineSchedule(self.now(), self.tick_ms / 1000, max_burst=self.max_burst)
+        if self.relay is not None:
+            await self.relay.start()
 
     async def close(self) -> None:
-        """Close every stream (with RTCP BYE), finish recordings, stop the clock."""
+        """Close every stream (with RTCP BYE), finish recordings, stop the clock and the workers."""
         for stream in list(self._streams.values()):
             await stream.close("shutdown")
+        if self.relay is not None:
+            await self.relay.close()
         for rec in list(self._recordings):
             rec.finish()
         self._recordings.clear()
@@ -266,22 +291,34 @@ class MediaEngine:
                 rtp.close()
                 self.pool.block(port)
                 continue
-            if self._timer is None:
-                # The clock was idle: restart it from now (no stream has a phase to keep).
-                self._schedule = DeadlineSchedule(
-                    self.now(), self.tick_ms / 1000, max_burst=self.max_burst
-                )
-                self._arm()
-            every = max(1, round(config.ptime_ms / self.tick_ms))
-            phase = self._quietest_phase(every)
-            stream = RtpStream(self, session, port, rtp, rtcp, every, phase)
-            rtp.on_datagram = stream.receive_rtp
-            rtcp.on_datagram = stream.receive_rtcp
-            self._streams[port] = stream
-            self._clock(stream)
-            self._poll_queue.append(stream)
-            return stream
+            return self.adopt(session, port, rtp, rtcp)
         raise PortsExhausted("no usable RTP port pair after 16 attempts")
+
+    def adopt(self, session: MediaSession, port: int, rtp: UdpSocket, rtcp: UdpSocket) -> RtpStream:
+        """A stream for a session and its open sockets, on the clock (`open_stream`, and a relay
+        worker taking a lent pair); `port` is not taken from the pool."""
+        assert self._loop is not None, "engine not started"
+        if self._timer is None:
+            # The clock was idle: restart it from now (no stream has a phase to keep).
+            self._schedule = DeadlineSchedule(self.now(), self.tick_ms / 1000, max_burst=self.max_burst)
+            self._arm()
+        every = max(1, round(session.config.ptime_ms / self.tick_ms))
+        phase = self._quietest_phase(every)
+        stream = RtpStream(self, session, port, rtp, rtcp, every, phase)
+        rtp.on_datagram = stream.receive_rtp
+        rtcp.on_datagram = stream.receive_rtcp
+        self._streams[port] = stream
+        self._clock(stream)
+        self._poll_queue.append(stream)
+        return stream
+
+    def release(self, stream: RtpStream) -> None:
+        """Let go of a stream without ending it -- no RTCP BYE, the port not given back -- as a
+        relay worker does with a pair it returns. Its sockets are closed here."""
+        stream.closed = True  # the poll queue drops it
+        stream.close_sockets()
+        self._streams.pop(stream.port, None)
+        self._unschedule(stream)
 
     # -- what a stream tells its owner (StreamOwner) ---------------------------------------
 
@@ -317,8 +354,14 @@ class MediaEngine:
 
     def stream_needs_clock(self, stream: RtpStream) -> None:
         """`stream` has work on every packet time again: back on the clock if it was taken off."""
-        if not stream.on_clock and not stream.closed and not stream.failed:
+        if not stream.on_clock and not stream.closed and not stream.failed and not stream.lent:
             self._clock(stream)
+
+    def settle(self, stream: RtpStream) -> None:
+        """Make `stream.session` current: a pair lent to a relay worker comes back now."""
+        if stream.lent and self.relay is not None:
+            for s in self.relay.reclaim(stream):
+                self.stream_needs_clock(s)
 
     def _clock(self, stream: RtpStream) -> None:
         self._buckets.setdefault((stream.every, stream.phase), {})[stream.port] = stream
@@ -349,10 +392,29 @@ class MediaEngine:
         )
         a.session.bridge, b.session.bridge = (br, "a"), (br, "b")
         a.peer, b.peer = b, a
+        if self.relay is not None and self._loop is not None:
+            self._loop.call_later(self.lend_after, self._lend, a, b, br)
         return br
+
+    def _lend(self, a: RtpStream, b: RtpStream, bridge: Bridge) -> None:
+        """Hand a pair still bridged by `bridge` to a relay worker, if nothing else needs it here."""
+        assert self.relay is not None
+        for s in (a, b):
+            session = s.session
+            if (s.closed or s.failed or s.lent or session.bridge is None
+                    or session.bridge[0] is not bridge or session.recorder is not None
+                    or session.player.playing or session.dtmf_out.active):
+                return
+        if self.relay.lend(a, b):
+            for s in (a, b):
+                self._unschedule(s)
+        elif self._loop is not None:  # no worker ready yet (or one is being replaced): later
+            self._loop.call_later(self.lend_after, self._lend, a, b, bridge)
 
     def unbridge(self, a: RtpStream, b: RtpStream) -> None:
         """Stop relaying; both streams go back to their players (silence if idle)."""
+        self.settle(a)
+        self.settle(b)
         for s in (a, b):
             s.session.bridge = None
             s.peer = None
@@ -370,6 +432,8 @@ class MediaEngine:
     ) -> Recording:
         """Record what one or two legs receive into a WAV file."""
         streams = list(streams)
+        for stream in streams:
+            self.settle(stream)
         recorder = Recorder(
             self.now(),
             legs=len(streams),
@@ -448,7 +512,9 @@ class MediaEngine:
             count = math.ceil(len(queue) * self.tick_ms / 1000 / self.poll_interval)
             for _ in range(min(count, len(queue))):
                 stream = queue.popleft()
-                if not stream.closed:
+                if stream.lent:  # a relay worker polls it meanwhile
+                    queue.append(stream)
+                elif not stream.closed:
                     stream.poll(now, wallclock)
                     queue.append(stream)
                     if not stream.on_clock and stream.session.needs_clock:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from hotline.media.bridge import Bridge
@@ -53,6 +54,10 @@ class StreamOwner(Protocol):
 
     def stream_needs_clock(self, stream: RtpStream) -> None:
         """`stream` has work on every packet time again (see `MediaSession.needs_clock`)."""
+        ...
+
+    def settle(self, stream: RtpStream) -> None:
+        """Make `stream.session` current: a pair lent to a relay worker comes back first."""
         ...
 
 
@@ -96,11 +101,18 @@ class RtpStream:
         self.closed = False
         self.failed = False
         """Set when sending failed with a bug of ours; the stream no longer sends."""
+        self.lent = False
+        """Set while a relay worker carries this bridged leg (`session` is then out of date
+        until the owner's `settle` takes it back; every method below does that first)."""
+        self.on_event: Callable[[MediaEvent], None] | None = None
+        """Also called with every event (a relay worker sends them to the server this way)."""
 
     # -- for the call layer --------------------------------------------------------------
 
     def play(self, items: list[Item], *, replace: bool = True) -> None:
         """Start playing (stops what was playing unless replace=False)."""
+        if self.lent:
+            self.owner.settle(self)
         self.session.play(items, replace=replace)
         self._dispatch()  # items stopped by replace are reported now
         self._played.clear()
@@ -113,21 +125,29 @@ class RtpStream:
 
     def stop_playback(self) -> None:
         """Stop the playlist."""
+        if self.lent:
+            self.owner.settle(self)
         self.session.player.stop()
         self._dispatch()
 
     def send_digits(self, digits: str, duration_ms: int = 100) -> None:
         """Send key presses as RFC 4733 events, on the following ticks."""
+        if self.lent:
+            self.owner.settle(self)
         self.session.send_digits(digits, duration_ms)
         self.owner.stream_needs_clock(self)  # a bridged leg may be off the clock
 
     def digit_from_info(self, digit: str, duration_ms: int) -> None:
         """A digit the SIP layer got by INFO, merged into this call's digit stream."""
+        if self.lent:
+            self.owner.settle(self)
         self.session.digit_from_info(digit, duration_ms, self._time())
         self._dispatch()
 
     def set_remote(self, rtp: Address, rtcp: Address | None = None) -> None:
         """A re-INVITE moved the far end."""
+        if self.lent:
+            self.owner.settle(self)
         self.session.remote = rtp
         self.session.remote_rtcp = rtcp or (rtp[0], rtp[1] + 1)
         self.session.latched = False
@@ -139,6 +159,8 @@ class RtpStream:
         into the offer), once the answer or a 183's early media says what was
         agreed. A bridged leg is bridged again with the new codecs.
         """
+        if self.lent:
+            self.owner.settle(self)
         peer = self.peer
         if peer is not None:
             self.owner.unbridge(self, peer)
@@ -157,8 +179,16 @@ class RtpStream:
         """Send errors reported by the OS (ICMP port unreachable)."""
         return self._rtp.errors + self._rtcp.errors
 
+    def bridge(self) -> tuple[Bridge, str] | None:
+        """The relay this leg is bridged by and its side ("a" or "b"), with up-to-date counters."""
+        if self.lent:
+            self.owner.settle(self)
+        return self.session.bridge
+
     def stats(self) -> dict[str, object]:
         """Figures for the call record."""
+        if self.lent:
+            self.owner.settle(self)
         out = self.session.summary()
         out["send_errors"] = self.send_errors
         out["send_dropped"] = self._rtp.dropped + self._rtcp.dropped
@@ -168,6 +198,8 @@ class RtpStream:
         """Send RTCP BYE, close the sockets, give the port back; returns the statistics."""
         if self.closed:
             return self.stats()
+        if self.lent:
+            self.owner.settle(self)
         self.closed = True
         if self.peer is not None:
             self.owner.unbridge(self, self.peer)
@@ -175,13 +207,42 @@ class RtpStream:
         if session.remote_rtcp is not None and session.config.rtcp:
             self._send_rtcp(session.bye(self._time(), time.time(), reason))
         stats = self.stats()
-        self._rtp.close()
-        self._rtcp.close()
+        self.close_sockets()
         self.owner.stream_closed(self)
         self._played.set()
         return stats
 
     # -- for the engine (and a bridged peer) ---------------------------------------------
+
+    def close_sockets(self) -> None:
+        """Close the RTP and RTCP sockets (`close` does, after the RTCP BYE)."""
+        self._rtp.close()
+        self._rtcp.close()
+
+    def lend_sockets(self) -> list[int]:
+        """Stop reading both sockets and mark the stream lent; their descriptors, to pass on."""
+        self._rtp.pause()
+        self._rtcp.pause()
+        self.lent = True
+        return [self._rtp.fileno(), self._rtcp.fileno()]
+
+    def take_back(self, session: MediaSession | None, counters: tuple[int, int, int] = (0, 0, 0)) -> None:
+        """The end of a loan: the session as the borrower left it (None: ours, out of date) and
+        what its sockets counted (errors, dropped, failures); reading here again."""
+        if session is not None:
+            self.session = session
+        errors, dropped, failures = counters
+        self._rtp.errors += errors
+        self._rtp.dropped += dropped
+        self._rtp.failures += failures
+        self.lent = False
+        self._rtp.resume()
+        self._rtcp.resume()
+
+    def socket_counters(self) -> tuple[int, int, int]:
+        """(errors, dropped, failures) of both sockets, for `take_back` in the lender."""
+        r, c = self._rtp, self._rtcp
+        return r.errors + c.errors, r.dropped + c.dropped, r.failures + c.failures
 
     def send_rtp(self, data: bytes) -> None:
         """Send one RTP packet to the far end now (the clock's tick, or a packet relayed by the peer)."""
@@ -218,7 +279,13 @@ class RtpStream:
         for event in self.session.pop_events():
             self._deliver(event)
 
+    def deliver(self, event: MediaEvent) -> None:
+        """An event of this stream that happened elsewhere (a relay worker carrying it)."""
+        self._deliver(event)
+
     def _deliver(self, event: MediaEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
         self.events.put_nowait(event)
         if isinstance(event, DigitReceived):
             self.digits.put_nowait(event)

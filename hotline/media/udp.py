@@ -161,6 +161,35 @@ class UdpSocket:
         except OSError as exc:
             self.error_received(exc)
 
+    def pause(self) -> None:
+        """Stop reading (the socket stays bound and open): another process reads it meanwhile.
+
+        A datagram transport cannot pause on every loop (uvloop's cannot), so it is
+        closed on a duplicate of the socket, and `resume` reads with `add_reader`.
+        """
+        sock = self.sock
+        if sock is None:
+            return
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            self.sock = sock.dup()
+            transport.abort()
+            sock.close()
+        elif self._reading:
+            self._loop.remove_reader(sock.fileno())
+        self._reading = False
+
+    def resume(self) -> None:
+        """Read again after `pause` (with `add_reader`, on either loop)."""
+        sock = self.sock
+        if sock is not None and not self._reading and self._transport is None:
+            self._loop.add_reader(sock.fileno(), self._read_ready)
+            self._reading = True
+
+    def fileno(self) -> int:
+        """The socket's descriptor (-1 once closed)."""
+        return -1 if self.sock is None else self.sock.fileno()
+
     def close(self) -> None:
         """Stop reading and close the socket."""
         sock, self.sock = self.sock, None

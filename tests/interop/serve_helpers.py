@@ -70,6 +70,7 @@ class ServerOptions:
     """A webhook channel (delivery may fail: the outbox rows are what the tests read)."""
     flows_dir: Path | None = None
     rtp_ports: int = 40
+    relay_workers: int = 0
     mode: str = "bridge"
     """[routing] mode: "bridge", "redirect" or "refer"."""
     rate: str = ""
@@ -145,7 +146,8 @@ class HotlineServer:
         lines += [
             "[media]", f"rtp_port_min = {self.rtp_base}", f"rtp_port_max = {self.rtp_base + o.rtp_ports - 1}",
             f'prompts_dir = "{ROOT / "hotline" / "media" / "prompts"}"',
-            f'recordings_dir = "{self.recordings}"', "rtp_timeout = 20", "",
+            f'recordings_dir = "{self.recordings}"', "rtp_timeout = 20",
+            f"relay_workers = {o.relay_workers}", "",
             "[web]", f'bind = "{LOOPBACK}"', f"port = {self.web_port}",
             'secret = "test-secret-0123456789abcdef0123456789"', "",
             "[calendar]", f'folder = "{ROOT / "config" / "calendar"}"', "",
