@@ -21,6 +21,7 @@ import struct
 from dataclasses import dataclass, field
 
 from hotline.media.codecs import Codec, transcode
+from hotline.media.compact import CompactState
 from hotline.media.rtp import RtpHeader, RtpPacket, RtpRewriter, RtpSender
 
 _HEADER = struct.Struct("!BBHII")
@@ -73,7 +74,7 @@ class _Direction:
         self.transcoding = self.src.codec != self.dst.codec
 
 
-class Bridge:
+class Bridge(CompactState):
     """Relay logic for legs "a" and "b"."""
 
     def __init__(self, a: LegMedia, a_out: RtpSender, b: LegMedia, b_out: RtpSender) -> None:

@@ -27,6 +27,7 @@ import struct
 from collections import deque
 from dataclasses import dataclass
 
+from hotline.media.compact import CompactState
 from hotline.media.events import DigitReceived, DigitSource
 from hotline.media.rtp import MalformedPacket, RtpPacket, RtpSender, ts_diff
 
@@ -80,7 +81,7 @@ class _Current:
     last_seen: float
 
 
-class DtmfReceiver:
+class DtmfReceiver(CompactState):
     """Turns received telephone-event packets into digits, each reported once."""
 
     def __init__(self, *, clock_rate: int = 8000, end_timeout: float = 0.5) -> None:
@@ -178,7 +179,7 @@ def event_payloads(
     return out
 
 
-class DtmfSender:
+class DtmfSender(CompactState):
     """Sends queued key presses as telephone-events through an `RtpSender`, one tick at a time.
 
     Each `tick()` is one packet time: it returns the event packet for that
@@ -252,7 +253,7 @@ class _Accepted:
     matched: bool = False
 
 
-class DigitStream:
+class DigitStream(CompactState):
     """One call's digits, merged from every source.
 
     Some gateways send a key press both as RFC 4733 and as tones in the

@@ -28,6 +28,7 @@ import math
 import operator
 
 from hotline.media.codecs import samples_from_pcm
+from hotline.media.compact import CompactState
 from hotline.media.events import DigitReceived, DigitSource
 
 ROWS = (697.0, 770.0, 852.0, 941.0)
@@ -42,7 +43,7 @@ def _tables(freq: float, n: int, rate: int) -> tuple[list[float], list[float]]:
     return [math.cos(w * i) for i in range(n)], [math.sin(w * i) for i in range(n)]
 
 
-class GoertzelDetector:
+class GoertzelDetector(CompactState):
     """Finds DTMF keys in 8 kHz 16-bit PCM fed in frames of any size."""
 
     def __init__(

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hotline.media.codecs import Codec
+from hotline.media.compact import CompactState
 from hotline.media.events import PlaybackEnded
 from hotline.media.prompt import Prompt
 from hotline.media.tones import ToneGenerator, ToneSpec
@@ -70,7 +71,7 @@ class SilenceItem:
 Item = PromptItem | ToneItem | SilenceItem
 
 
-class Player:
+class Player(CompactState):
     """Playlist state for one outgoing stream."""
 
     def __init__(

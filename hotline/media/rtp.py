@@ -26,6 +26,8 @@ import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from hotline.media.compact import CompactState
+
 RTP_VERSION = 2
 SEQ_MOD = 1 << 16
 TS_MOD = 1 << 32
@@ -196,7 +198,7 @@ def ts_diff(a: int, b: int) -> int:
     return d - TS_MOD if d >= 0x80000000 else d
 
 
-class SequenceTracker:
+class SequenceTracker(CompactState):
     """Extended sequence numbers for one source (RFC 3550 A.1, without probation).
 
     The first packet is accepted at once (a telephone call has one source and
@@ -262,7 +264,7 @@ class SequenceTracker:
         return ext
 
 
-class RtpSender:
+class RtpSender(CompactState):
     """Numbering of one outgoing stream: SSRC, sequence and timestamp continuity.
 
     `timestamp` is the RTP time of the next audio packet. The caller advances
@@ -343,7 +345,7 @@ class RtpSender:
         self._gap = True
 
 
-class RtpRewriter:
+class RtpRewriter(CompactState):
     """Renumber packets from another source into an `RtpSender`'s stream.
 
     On the first packet, whenever the source changes SSRC or jumps in

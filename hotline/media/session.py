@@ -31,6 +31,7 @@ from typing import Protocol
 
 from hotline.media.bridge import Bridge
 from hotline.media.codecs import Codec, codec_named, samples_per_packet
+from hotline.media.compact import CompactState
 from hotline.media.dtmf import DigitStream, DtmfReceiver, DtmfSender
 from hotline.media.events import DigitReceived, PlaybackEnded, RtpTimedOut
 from hotline.media.goertzel import GoertzelDetector
@@ -121,7 +122,7 @@ class StreamConfig:
         )
 
 
-class MediaSession:
+class MediaSession(CompactState):
     """The sans-IO state of one call leg's RTP stream."""
 
     def __init__(
