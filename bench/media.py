@@ -43,9 +43,11 @@ from hotline.media.codecs import PCMU
 from hotline.media.engine import MediaEngine
 from hotline.media.player import PromptItem
 from hotline.media.prompt import Prompt
+from hotline.media.relay import RelayWorkers
 from hotline.media.rtp import RtpPacket
 from hotline.media.session import StreamConfig
 from hotline.media.stream import RtpStream
+from hotline.relay_worker import command as relay_worker_command
 
 PROMPT = Path(__file__).resolve().parents[1] / "tests" / "unit" / "media" / "data" / "welcome.wav"
 HOST = "127.0.0.1"
@@ -322,26 +324,47 @@ async def open_bridged(engine: MediaEngine, calls: int, peer_port: int) -> list[
     return legs
 
 
-async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None,
+                  relay_workers: int = 0) -> dict[str, Any]:
     base = await bare_relay(n, seconds)
     peer = Peer("bridge")
+    relay = None
+    if relay_workers:
+        relay = RelayWorkers(relay_workers, relay_worker_command(loop_name(asyncio.get_running_loop())))
     engine = MediaEngine(bind_host=HOST, port_min=port_min, port_max=port_min + 4 * n + 99,
-                         tick_ms=TICK_MS, udp_transport=udp)
+                         tick_ms=TICK_MS, udp_transport=udp, relay=relay, lend_after=0.2)
     await engine.start()
     rss0 = rss_kib()
     legs = await open_bridged(engine, n, peer.port)
     peer.start([s.port for s in legs])
     await asyncio.sleep(0.5)
     per_call = (rss_kib() - rss0) * 1024 / n
+    if relay is not None:  # every pair lent before the window opens
+        deadline = time.monotonic() + 60
+        while relay.lent_pairs < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert relay.lent_pairs == n, f"{relay.lent_pairs}/{n} pairs lent"
+        await asyncio.sleep(0.5)
+    pids = [w.proc.pid for w in relay.workers] if relay is not None else []
+    worker_cpu0 = [cpu_seconds(pid) for pid in pids]
     with Window() as w:
         await asyncio.sleep(seconds)
+    wall = time.perf_counter() - w.wall0
+    workers_cpu = [(cpu_seconds(pid) - c0) / wall for pid, c0 in zip(pids, worker_cpu0, strict=True)]
     got = peer.finish()
     for s in legs:
         await s.close()
     await engine.close()
     return {"n": n, "p50": got["p50"], "p99": got["p99"], "max": got["max"], "cpu": w.cpu,
             "sent": got["sent"], "received": got["received"], "bytes": per_call, "base": base,
-            "gc": w.gc}
+            "gc": w.gc, "workers_cpu": workers_cpu}
 
 
 # -- the media-worker prototype (bench/RESULTS.md, "a media worker process per core") ---------
@@ -428,6 +451,9 @@ def main() -> None:
     ap.add_argument("--workers", default="",
                     help="the media-worker prototype: bridged calls spread over W worker processes "
                          "for each W listed, e.g. 1,2 (default: not run)")
+    ap.add_argument("--relay-workers", default="",
+                    help="bridged calls lent to W relay workers ([media] relay_workers) for each W "
+                         "listed, e.g. 1,2 (default: not run)")
     ap.add_argument("--gc", default="serve",
                     help="collector settings to compare, in turn: serve (as hotline serve sets "
                          "them), default (Python's) (default: %(default)s)")
@@ -480,6 +506,20 @@ def main() -> None:
               f"{b['cpu']:.0%} | {r['cpu'] / max(b['cpu'], 1e-3):.1f}× | {r['bytes']:.0f} | "
               f"{os.getloadavg()[0]:.2f} |", flush=True)
 
+    if args.relay_workers:
+        print("\n## bridged calls lent to relay workers ([media] relay_workers)")
+        print("| calls | workers | loop | relay RTT p50 | p99 | max | received/sent | server CPU | "
+              "worker CPU | bare relay p99 | bare CPU | load |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for n, workers, kind in [(int(x), int(w), k) for x in args.bridged.split(",") if x
+                                 for w in args.relay_workers.split(",") if w
+                                 for k in args.loop.split(",") if k]:
+            r = run(kind, "serve", bridged(n, args.seconds, args.port_min, None, workers))
+            b = r["base"]
+            print(f"| {n} | {workers} | {kind} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['max'])} | "
+                  f"{r['received']}/{r['sent']} | {r['cpu']:.0%} | "
+                  f"{' + '.join(f'{c:.0%}' for c in r['workers_cpu'])} | {ms(b['p99'])} | "
+                  f"{b['cpu']:.0%} | {os.getloadavg()[0]:.2f} |", flush=True)
     if not args.workers:
         return
     print("\n## bridged calls over worker processes (the prototype; worker i pinned to CPU i)")

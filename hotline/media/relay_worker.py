@@ -15,6 +15,7 @@ never left behind.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import pickle
@@ -24,7 +25,7 @@ from typing import Any
 
 from hotline.media import relay_messages as wire
 from hotline.media.engine import MediaEngine
-from hotline.media.session import MediaEvent
+from hotline.media.session import Address, MediaEvent
 from hotline.media.stream import RtpStream
 from hotline.media.udp import UdpSocket
 
@@ -83,10 +84,14 @@ class RelayWorker:
         loop = asyncio.get_running_loop()
         socks = [socket.socket(fileno=fd) for fd in fds]
         udp: list[UdpSocket] = []
+        # What arrives while the four transports are made is kept, then handed to the streams:
+        # the server stopped reading these sockets, so nobody else will.
+        early: list[tuple[int, bytes, Address]] = []
         try:
-            for sock in socks:
+            for i, sock in enumerate(socks):
                 sock.setblocking(False)
-                udp.append(await UdpSocket.adopt(loop, sock))
+                udp.append(await UdpSocket.adopt(loop, sock, on_datagram=functools.partial(
+                    lambda i, data, addr: early.append((i, data, addr)), i)))
             session_a, session_b = pickle.loads(message.sessions)
             a = self.engine.adopt(session_a, message.ports[0], udp[0], udp[1])
             b = self.engine.adopt(session_b, message.ports[1], udp[2], udp[3])
@@ -104,6 +109,8 @@ class RelayWorker:
         a.on_event = self._forwarder(message.pair, 0)
         b.on_event = self._forwarder(message.pair, 1)
         self.pairs[message.pair] = (a, b)
+        for i, data, addr in early:
+            udp[i].deliver(data, addr)
 
     def _forwarder(self, pair: int, side: int) -> Callable[[MediaEvent], None]:
         def forward(event: MediaEvent) -> None:

@@ -116,13 +116,15 @@ class UdpSocket:
 
     @classmethod
     async def adopt(cls, loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                    *, transport: bool | None = None) -> UdpSocket:
-        """`open` for a socket already bound; it is closed if it cannot be adopted."""
+                    *, transport: bool | None = None,
+                    on_datagram: DatagramHandler = _ignore) -> UdpSocket:
+        """`open` for a socket already bound, read from the start by `on_datagram`; it is closed
+        if it cannot be adopted."""
         if transport is None:
             transport = reads_in_c(loop)
         if not transport:
-            return cls(loop, sock)
-        udp = cls(loop, sock, read=False)
+            return cls(loop, sock, on_datagram)
+        udp = cls(loop, sock, on_datagram, read=False)
         try:
             made, _ = await loop.create_datagram_endpoint(lambda: _Receiver(udp), sock=sock)
             udp._transport = cast(_SendingTransport, made)

@@ -180,3 +180,24 @@ async def test_a_worker_that_stops_answering_is_killed_and_its_pair_carries_on(
     await wait_for(lambda: len(relayed_from(callee, b.session.sender.ssrc)) >= 10, timeout=3.0)
     for p in (caller, callee):
         p.close()
+
+
+async def test_no_packet_is_lost_or_repeated_across_both_hand_overs(engine: MediaEngine) -> None:
+    relay = workers(engine)
+    await wait_for(lambda: all(w.ready for w in relay.workers), timeout=FIRST_LEND)
+    caller, callee, a, b = await bridged_pair(engine)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    sent = 0
+    while loop.time() - began < LEND_AFTER * 4:  # lent at LEND_AFTER, taken back at half time
+        await send_audio(caller, a.port, 5, first=sent + 1)
+        sent += 5
+        if a.lent and loop.time() - began >= LEND_AFTER * 2:
+            a.bridge()
+    assert relay.lent_total == 1 and not a.lent
+    await wait_for(lambda: len(relayed_from(callee, b.session.sender.ssrc)) >= sent, timeout=3.0)
+    got = relayed_from(callee, b.session.sender.ssrc)
+    assert len(got) == sent
+    assert {(q.sequence - p.sequence) & 0xFFFF for p, q in itertools.pairwise(got)} == {1}
+    for p in (caller, callee):
+        p.close()
