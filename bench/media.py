@@ -57,20 +57,24 @@ TICK_MS = 2
 # (spread over the 20 ms period) and measures the round trip of its own time stamps.
 PEER = textwrap.dedent(
     r"""
-    import json, selectors, socket, struct, sys, time
+    import json, os, selectors, socket, struct, sys, time
     mode = sys.argv[1]
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind(("127.0.0.1", 0))
     s.setblocking(False)
     print(s.getsockname()[1], flush=True)
-    targets = json.loads(sys.stdin.readline())
+    line = b""
+    while not line.endswith(b"\n"):  # stdin is read unbuffered throughout (see below)
+        line += os.read(0, 1 << 20)
+    targets = json.loads(line)
     sel = selectors.DefaultSelector()
     sel.register(s, selectors.EVENT_READ)
     sel.register(sys.stdin, selectors.EVENT_READ)
     streams = {}
     lat = []
     received = sent = 0
+    since, until = 0, None  # only packets stamped between "reset" and "freeze" are counted
     buf = bytearray(2048)
     def drain():
         global received
@@ -92,7 +96,7 @@ PEER = textwrap.dedent(
                     st[1] = seq
             elif n >= 20:
                 sent_ns = struct.unpack_from("!q", buf, 12)[0]
-                if 0 < now - sent_ns < 60_000_000_000:  # ours, not the idle silence before
+                if 0 < now - sent_ns < 60_000_000_000 and since <= sent_ns < (until or now):
                     lat.append((now - sent_ns) / 1e6)
     stop = False
     period = 0.020
@@ -107,8 +111,17 @@ PEER = textwrap.dedent(
             if key.fileobj is s:
                 drain()
             else:
-                sys.stdin.readline()
-                stop = True
+                # Unbuffered: two commands may come in one read ("freeze" then "stop").
+                commands = os.read(0, 4096).decode().split() or ["stop"]
+                for command in commands:
+                    if command == "reset":  # the measured window starts
+                        lat.clear()
+                        received = sent = 0
+                        since = time.perf_counter_ns()
+                    elif command == "freeze":  # ... and ends; the traffic goes on
+                        until = time.perf_counter_ns()
+                    else:
+                        stop = True
         if mode == "bridge" and time.perf_counter() >= nxt:
             slot = k % slots
             stamp = struct.pack("!q", time.perf_counter_ns()) + filler  # one per batch
@@ -116,7 +129,7 @@ PEER = textwrap.dedent(
                 seqs[i] = (seqs[i] + 1) & 0xFFFF
                 hdr = struct.pack("!BBHII", 0x80, 0, seqs[i], seqs[i] * 160, 0x1000 + i)
                 s.sendto(hdr + stamp, ("127.0.0.1", targets[i]))
-                sent += 1
+                sent += until is None
             k += 1
             nxt += period / slots
     deadline = time.perf_counter() + 0.3
@@ -152,6 +165,19 @@ class Peer:
     def start(self, targets: list[int]) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(targets) + "\n")
+        self.proc.stdin.flush()
+
+    def reset(self) -> None:
+        """Count from now on: what came before (warm-up, hand-overs) is not measured."""
+        self._say("reset")
+
+    def freeze(self) -> None:
+        """Count nothing sent from now on (the traffic goes on until `finish`)."""
+        self._say("freeze")
+
+    def _say(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
 
     def finish(self) -> dict[str, float]:
@@ -354,17 +380,28 @@ async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None
         await asyncio.sleep(0.5)
     pids = [w.proc.pid for w in relay.workers] if relay is not None else []
     worker_cpu0 = [cpu_seconds(pid) for pid in pids]
+    peer.reset()
     with Window() as w:
         await asyncio.sleep(seconds)
     wall = time.perf_counter() - w.wall0
     workers_cpu = [(cpu_seconds(pid) - c0) / wall for pid, c0 in zip(pids, worker_cpu0, strict=True)]
+    peer.freeze()
+    reclaims: list[float] = []
+    if relay is not None:
+        # What taking a pair back costs the server's loop (it blocks for the worker's reply), while
+        # the worker still carries the others: up to 50 pairs, 20 ms apart, traffic still flowing.
+        for leg in legs[: 2 * min(n, 50) : 2]:
+            began = time.perf_counter()
+            engine.settle(leg)
+            reclaims.append(time.perf_counter() - began)
+            await asyncio.sleep(0.02)
     got = peer.finish()
     for s in legs:
         await s.close()
     await engine.close()
     return {"n": n, "p50": got["p50"], "p99": got["p99"], "max": got["max"], "cpu": w.cpu,
             "sent": got["sent"], "received": got["received"], "bytes": per_call, "base": base,
-            "gc": w.gc, "workers_cpu": workers_cpu}
+            "gc": w.gc, "workers_cpu": workers_cpu, "reclaims": reclaims}
 
 
 # -- the media-worker prototype (bench/RESULTS.md, "a media worker process per core") ---------
@@ -509,8 +546,8 @@ def main() -> None:
     if args.relay_workers:
         print("\n## bridged calls lent to relay workers ([media] relay_workers)")
         print("| calls | workers | loop | relay RTT p50 | p99 | max | received/sent | server CPU | "
-              "worker CPU | bare relay p99 | bare CPU | load |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "worker CPU | taking a pair back p50/max | bare relay p99 | bare CPU | load |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for n, workers, kind in [(int(x), int(w), k) for x in args.bridged.split(",") if x
                                  for w in args.relay_workers.split(",") if w
                                  for k in args.loop.split(",") if k]:
@@ -518,7 +555,8 @@ def main() -> None:
             b = r["base"]
             print(f"| {n} | {workers} | {kind} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['max'])} | "
                   f"{r['received']}/{r['sent']} | {r['cpu']:.0%} | "
-                  f"{' + '.join(f'{c:.0%}' for c in r['workers_cpu'])} | {ms(b['p99'])} | "
+                  f"{' + '.join(f'{c:.0%}' for c in r['workers_cpu'])} | "
+                  f"{pct(r['reclaims'], 50) * 1e3:.2f}/{max(r['reclaims']) * 1e3:.2f} ms | {ms(b['p99'])} | "
                   f"{b['cpu']:.0%} | {os.getloadavg()[0]:.2f} |", flush=True)
     if not args.workers:
         return
