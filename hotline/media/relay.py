@@ -152,9 +152,11 @@ class RelayWorkers:
         try:
             socket.send_fds(worker.control, [record], fds)
         except OSError as exc:
-            log.warning("relay worker %d: lending failed (%s)", worker.proc.pid, exc)
             a.take_back(None)
             b.take_back(None)
+            if not isinstance(exc, BlockingIOError):
+                self._lose(worker, f"lending failed: {exc}")
+            # else: its queue is full (a burst of lends); the engine tries again later.
             return False
         worker.pairs[pair] = (a, b)
         self._pair_of[a] = self._pair_of[b] = (worker, pair)
@@ -177,17 +179,32 @@ class RelayWorkers:
             raise KeyError(f"{stream!r} is not lent")
         worker, pair = where
         a, b = worker.pairs[pair]
+        deadline = time.monotonic() + self.reply_timeout
+        waiting = select.poll()  # not select(): the server has thousands of descriptors
+        waiting.register(worker.control.fileno(), select.POLLIN | select.POLLOUT)
+        record: bytes | None = wire.encode(wire.Return(pair))
         try:
-            worker.control.send(wire.encode(wire.Return(pair)))
-            deadline = time.monotonic() + self.reply_timeout
-            waiting = select.poll()  # not select(): the server has thousands of descriptors
-            waiting.register(worker.control.fileno(), select.POLLIN)
             while pair in worker.pairs:
                 left = deadline - time.monotonic()
-                if left <= 0 or not waiting.poll(left * 1000):
+                ready = waiting.poll(left * 1000) if left > 0 else []
+                if not ready:
                     raise TimeoutError(f"no reply in {self.reply_timeout:g} s")
-                if not self._read_one(worker):
+                events = ready[0][1]
+                if events & select.POLLIN:  # what it says first (events, other replies), then ours
+                    try:
+                        if not self._read_one(worker):
+                            raise ConnectionError("it closed its socket")
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                elif events & (select.POLLHUP | select.POLLERR):
                     raise ConnectionError("it closed its socket")
+                if record is not None and events & select.POLLOUT:
+                    try:
+                        worker.control.send(record)
+                    except (BlockingIOError, InterruptedError):
+                        continue  # its queue is full: poll again
+                    record = None
+                    waiting.modify(worker.control.fileno(), select.POLLIN)
         except (OSError, ValueError) as exc:
             self._lose(worker, str(exc))
         return a, b

@@ -20,6 +20,7 @@ import logging
 import os
 import pickle
 import socket
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -41,14 +42,42 @@ class RelayWorker:
         self.pairs: dict[int, tuple[RtpStream, RtpStream]] = {}
         self._adopting: dict[int, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._outbox: deque[bytes] = deque()
+        self._waiting = False
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def send(self, message: wire.Message) -> None:
+        """Send now, or after what waits: a socket pair queues only a few records (Linux's
+        net.unix.max_dgram_qlen, 10 by default) and a burst of events must not be lost."""
+        self._outbox.append(wire.encode(message))
+        if len(self._outbox) == 1:
+            self._flush()
+
+    def _flush(self) -> None:
+        outbox = self._outbox
         try:
-            self.control.send(wire.encode(message))
-        except OSError as exc:  # the server is gone (or stuck): nothing to tell any more
+            while outbox:
+                self.control.send(outbox[0])
+                outbox.popleft()
+        except (BlockingIOError, InterruptedError):
+            if not self._waiting:
+                asyncio.get_running_loop().add_writer(self.control.fileno(), self._flush)
+                self._waiting = True
+            return
+        except OSError as exc:  # the server is gone: nothing to tell any more
             log.warning("relay worker: cannot reach the server (%s)", exc)
+            outbox.clear()
             self._end()
+        if self._waiting:
+            asyncio.get_running_loop().remove_writer(self.control.fileno())
+            self._waiting = False
+
+    def stop_writing(self) -> None:
+        """Give up what was not sent (the server is gone)."""
+        self._outbox.clear()
+        if self._waiting:
+            asyncio.get_running_loop().remove_writer(self.control.fileno())
+            self._waiting = False
 
     def readable(self) -> None:
         """Every record waiting on the control socket."""
@@ -150,5 +179,6 @@ async def serve(control: socket.socket) -> None:
         await worker.ended
     finally:
         loop.remove_reader(control.fileno())
+        worker.stop_writing()
         control.close()
     log.debug("relay worker %d: the server closed; %d pairs dropped", os.getpid(), len(worker.pairs))

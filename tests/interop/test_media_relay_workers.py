@@ -33,8 +33,8 @@ FIRST_LEND = 10.0
 
 @pytest.fixture
 async def engine(free_ports: PortAllocator):
-    low = free_ports.block(40)
-    eng = MediaEngine(bind_host=HOST, port_min=low, port_max=low + 39, quiet_period=0.5,
+    low = free_ports.block(100)
+    eng = MediaEngine(bind_host=HOST, port_min=low, port_max=low + 99, quiet_period=0.5,
                       relay=RelayWorkers(1, command(loop_name(asyncio.get_running_loop())),
                                          reply_timeout=2.0),
                       lend_after=LEND_AFTER)
@@ -201,3 +201,4 @@ async def test_no_packet_is_lost_or_repeated_across_both_hand_overs(engine: Medi
     assert {(q.sequence - p.sequence) & 0xFFFF for p, q in itertools.pairwise(got)} == {1}
     for p in (caller, callee):
         p.close()
+
