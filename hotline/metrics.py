@@ -12,6 +12,9 @@ Where each figure comes from:
   calls in progress and refused (call control), SIP dialogs and RTP streams open, the
   registration (register mode), the outbox backlog, retries and delivery failures and the
   open issues by SLA state (two indexed queries, kept for :data:`GAUGE_TTL` seconds).
+* **Relay workers** (``[media] relay_workers``): running, pairs lent now and since start,
+  workers lost. Open streams' figures are read as this process knows them: a scrape never takes
+  a pair back from a worker (a lent pair's figures are those of when it was lent).
 * **HTTP**: a middleware times every request per method, route template and status.
 
 The registry is the app's own (not prometheus-client's global one), so two apps in one
@@ -60,6 +63,7 @@ from hotline.events import (
     Voicemail,
 )
 from hotline.keys import BUS, CALENDAR, CALLS, CLOCK, CONFIG, FLOWS, MEDIA, SIP, STORE
+from hotline.media.relay import RelayWorkers
 from hotline.media.stream import RtpStream
 from hotline.sip.registration import Registered
 from hotline.store import Store
@@ -205,6 +209,19 @@ class _LiveCollector(Collector):
                                       value=controller.refused)
         if MEDIA in app:
             yield from self._live_rtp(app[MEDIA].streams)
+            relay = app[MEDIA].relay
+            if isinstance(relay, RelayWorkers):
+                status = relay.status()
+                yield GaugeMetricFamily("hotline_relay_workers_running", "Relay worker processes ready",
+                                        value=status["running"])
+                yield GaugeMetricFamily("hotline_relay_pairs_lent",
+                                        "Bridged calls the relay workers carry now", value=status["lent_now"])
+                yield CounterMetricFamily("hotline_relay_lends",
+                                          "Bridged calls lent to relay workers since start",
+                                          value=status["lent_total"])
+                yield CounterMetricFamily("hotline_relay_workers_lost",
+                                          "Relay workers that died or stopped answering since start",
+                                          value=status["lost"])
         if FLOWS in app:
             flows = app[FLOWS]
             yield CounterMetricFamily("hotline_flow_reloads", "IVR flow reloads that succeeded",
@@ -229,7 +246,7 @@ class _LiveCollector(Collector):
         lost = 0
         worst = 0.0
         for stream in streams:
-            figures = stream.stats()
+            figures = stream.snapshot()
             lost += max(0, int(figures.get("lost", 0)))  # type: ignore[call-overload]
             worst = max(worst, float(figures.get("jitter_ms", 0.0)))  # type: ignore[arg-type]
         yield GaugeMetricFamily("hotline_rtp_streams", "RTP streams open (callers and outbound legs)",

@@ -189,6 +189,11 @@ class RtpStream:
         """Figures for the call record."""
         if self.lent:
             self.owner.settle(self)
+        return self.snapshot()
+
+    def snapshot(self) -> dict[str, object]:
+        """`stats` without taking a lent pair back: its figures as they were when it was lent
+        (for a monitoring scrape, which must not pull every pair out of the relay workers)."""
         out = self.session.summary()
         out["send_errors"] = self.send_errors
         out["send_dropped"] = self._rtp.dropped + self._rtcp.dropped

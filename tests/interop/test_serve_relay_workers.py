@@ -2,8 +2,9 @@
 
 The holiday-night call of ``test_serve_oncall`` (a baresip caller playing 700 Hz, the
 on-call engineer's baresip mobile at kamailio playing 1300 Hz, press 1 to accept) with one
-relay worker: while the call is bridged, ``/healthz`` says one pair is lent and the worker is
-a child of the server; after the hang-up the call record holds the relay's counters, which
+relay worker: while the call is bridged, ``/healthz`` and ``/metrics`` say one pair is lent (a
+scrape, which reads every open stream's figures, leaves it lent) and the worker is a child of
+the server; after the hang-up the call record holds the relay's counters, which
 only the worker counted, and each side heard the other for the whole bridge. Stopping the
 server stops the worker.
 """
@@ -42,6 +43,14 @@ def healthz(server: HotlineServer) -> dict[str, Any]:
     return body
 
 
+def metrics(server: HotlineServer) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.web_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {name: float(value) for name, value in
+            (line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+            if "{" not in name}
+
+
 def children(pid: int) -> set[int]:
     found: set[int] = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -70,6 +79,7 @@ async def test_a_bridged_call_is_relayed_by_the_worker_and_recorded_with_its_cou
         await asyncio.sleep(3.0)  # the whisper
         await asyncio.to_thread(zhangwei.send_dtmf, "1")
         await asyncio.sleep(BRIDGED_SECONDS / 2)
+        scraped = metrics(server)  # a scrape must not take the pair back
         during = healthz(server)["relay_workers"]
         await asyncio.sleep(BRIDGED_SECONDS / 2)
         await asyncio.to_thread(zhangwei.hangup)
@@ -80,6 +90,9 @@ async def test_a_bridged_call_is_relayed_by_the_worker_and_recorded_with_its_cou
         server.stop()
         stop_quietly(zhangwei)
     assert during == {"configured": 1, "running": 1, "lent_now": 1, "lent_total": 1, "lost": 0}
+    assert (scraped["hotline_relay_workers_running"], scraped["hotline_relay_pairs_lent"],
+            scraped["hotline_relay_lends_total"], scraped["hotline_relay_workers_lost_total"]) == (1, 1, 1, 0)
+    assert scraped["hotline_rtp_streams"] == 2
     assert after["lent_now"] == 0 and after["lost"] == 0
     assert not os.path.exists(f"/proc/{worker}"), "stopping the server stops its worker"
     assert call["disposition"] == "answered" and call["talk_seconds"] >= BRIDGED_SECONDS - 1
