@@ -358,10 +358,18 @@ class MediaEngine:
             self._clock(stream)
 
     def settle(self, stream: RtpStream) -> None:
-        """Make `stream.session` current: a pair lent to a relay worker comes back now."""
+        """Make `stream.session` current: a pair lent to a relay worker comes back now.
+
+        If it stays bridged (it came back for key presses to send, say), it is lent again
+        `lend_after` seconds later unless something else needs it here by then.
+        """
         if stream.lent and self.relay is not None:
-            for s in self.relay.reclaim(stream):
+            a, b = self.relay.reclaim(stream)
+            for s in (a, b):
                 self.stream_needs_clock(s)
+            bridged = a.session.bridge
+            if bridged is not None and a.peer is b and self._loop is not None:
+                self._loop.call_later(self.lend_after, self._lend, a, b, bridged[0])
 
     def _clock(self, stream: RtpStream) -> None:
         self._buckets.setdefault((stream.every, stream.phase), {})[stream.port] = stream
@@ -402,13 +410,13 @@ class MediaEngine:
         for s in (a, b):
             session = s.session
             if (s.closed or s.failed or s.lent or session.bridge is None
-                    or session.bridge[0] is not bridge or session.recorder is not None
-                    or session.player.playing or session.dtmf_out.active):
-                return
-        if self.relay.lend(a, b):
+                    or session.bridge[0] is not bridge or session.recorder is not None):
+                return  # no longer this bridge, or recorded: it stays here
+        busy = any(s.session.player.playing or s.session.dtmf_out.active for s in (a, b))
+        if not busy and self.relay.lend(a, b):
             for s in (a, b):
                 self._unschedule(s)
-        elif self._loop is not None:  # no worker ready yet (or one is being replaced): later
+        elif self._loop is not None:  # playing or keying, or no worker ready: later
             self._loop.call_later(self.lend_after, self._lend, a, b, bridge)
 
     def unbridge(self, a: RtpStream, b: RtpStream) -> None:

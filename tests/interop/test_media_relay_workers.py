@@ -122,14 +122,19 @@ async def test_the_workers_rtp_timeout_reaches_the_call_layer(engine: MediaEngin
         p.close()
 
 
-async def test_key_presses_on_a_lent_leg_take_the_pair_back(engine: MediaEngine) -> None:
+async def test_key_presses_on_a_lent_leg_take_the_pair_back_until_they_are_sent(
+        engine: MediaEngine) -> None:
     caller, callee, a, b = await bridged_pair(engine)
     await wait_for(lambda: a.lent, timeout=FIRST_LEND)
-    b.send_digits("5")
+    b.send_digits("5", duration_ms=300)
     assert not a.lent and not b.lent
+    await asyncio.sleep(LEND_AFTER * 1.3)
+    assert not b.lent, "not lent while the key press is being sent"
     await wait_for(lambda: any(pkt.payload_type == 101 for _, pkt in callee.rtp()), timeout=3.0)
-    await asyncio.sleep(LEND_AFTER * 2)
-    assert not a.lent, "a pair taken back stays in the server"
+    await wait_for(lambda: a.lent and b.lent, timeout=3.0)  # then lent again
+    assert workers(engine).lent_total == 2
+    events = [pkt for _, pkt in callee.rtp() if pkt.payload_type == 101]
+    assert events[-1].payload[1] & 0x80, "the key press was sent whole, its end included"
     for p in (caller, callee):
         p.close()
 
@@ -182,19 +187,22 @@ async def test_a_worker_that_stops_answering_is_killed_and_its_pair_carries_on(
         p.close()
 
 
-async def test_no_packet_is_lost_or_repeated_across_both_hand_overs(engine: MediaEngine) -> None:
+async def test_no_packet_is_lost_or_repeated_across_three_hand_overs(engine: MediaEngine) -> None:
     relay = workers(engine)
     await wait_for(lambda: all(w.ready for w in relay.workers), timeout=FIRST_LEND)
     caller, callee, a, b = await bridged_pair(engine)
     loop = asyncio.get_running_loop()
     began = loop.time()
     sent = 0
-    while loop.time() - began < LEND_AFTER * 4:  # lent at LEND_AFTER, taken back at half time
+    taken_back = False
+    # Lent at LEND_AFTER, taken back at twice that, lent again LEND_AFTER later.
+    while loop.time() - began < LEND_AFTER * 5:
         await send_audio(caller, a.port, 5, first=sent + 1)
         sent += 5
-        if a.lent and loop.time() - began >= LEND_AFTER * 2:
+        if a.lent and not taken_back and loop.time() - began >= LEND_AFTER * 2:
             a.bridge()
-    assert relay.lent_total == 1 and not a.lent
+            taken_back = True
+    assert taken_back and relay.lent_total == 2 and a.lent
     await wait_for(lambda: len(relayed_from(callee, b.session.sender.ssrc)) >= sent, timeout=3.0)
     got = relayed_from(callee, b.session.sender.ssrc)
     assert len(got) == sent
