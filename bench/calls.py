@@ -796,6 +796,7 @@ class Peers:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.machine0 = self._machine()
         self.cpu0 = (self._server_ticks(), resource.getrusage(resource.RUSAGE_SELF), time.monotonic())
+        self.workers0 = self._worker_ticks()
         close = time.monotonic() + self.bridged_seconds
         self.at(close, self._close_window)
         self.timeline: list[tuple[int, tuple[list[int], list[int]], tuple[int, int]]] = []
@@ -817,6 +818,7 @@ class Peers:
             "server": ((ticks[0] - t0u) + (ticks[1] - t0s)) / hz / span,
             "server_user": (ticks[0] - t0u) / hz / span,
             "server_sys": (ticks[1] - t0s) / hz / span,
+            "relay_workers": (self._worker_ticks() - self.workers0) / hz / span,
             "peer": ((usage.ru_utime - u0.ru_utime) + (usage.ru_stime - u0.ru_stime)) / span,
             "seconds": span,
         }
@@ -827,6 +829,17 @@ class Peers:
         for c in self.calls:
             self.at(wall + c.i / rate, self._bye, c)
         self.at(wall + len(self.calls) / rate + 15, self._finish)
+
+    def _worker_ticks(self) -> int:
+        """utime + stime of the server's children: its relay workers (``--relay-workers``)."""
+        total = 0
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{self.server_pid}/task").iterdir():
+                for child in (task / "children").read_text().split():
+                    with contextlib.suppress(OSError), open(f"/proc/{child}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                        total += int(fields[11]) + int(fields[12])
+        return total
 
     def _server_ticks(self) -> tuple[int, int]:
         try:
@@ -1205,6 +1218,7 @@ class Server:
     """``hotline serve`` in a temporary folder: config, flows, demo database, process."""
 
     def __init__(self, tmp: Path, n: int, farend_port: int, rtp_ports: int, *, surveys: int = 0,
+                 relay_workers: int = 0,
                  survey_port: int | None = None, window: float = 10.0) -> None:
         self.tmp = tmp
         self.sip_port = free_port()
@@ -1226,7 +1240,8 @@ class Server:
             *([f'proxy = "sip:{HOST}:{survey_port}"'] if surveys else []), "",
             "[media]", f"rtp_port_min = {self.rtp_base}", f"rtp_port_max = {self.rtp_base + rtp_ports - 1}",
             f'prompts_dir = "{ROOT / "hotline" / "media" / "prompts"}"',
-            f'recordings_dir = "{tmp / "recordings"}"', "rtp_timeout = 20", "",
+            f'recordings_dir = "{tmp / "recordings"}"', "rtp_timeout = 20",
+            f"relay_workers = {relay_workers}", "",
             "[web]", f'bind = "{HOST}"', f"port = {self.web_port}",
             'secret = "bench-secret-0123456789abcdef0123456789"', "",
             "[calendar]", f'folder = "{ROOT / "config" / "calendar"}"', "",
@@ -1375,6 +1390,7 @@ def run_calls(n: int, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     try:
         ports = json.loads(peer.stdout.readline())
         server = Server(tmp, n, ports["farend_sip"], args.rtp_ports, surveys=args.surveys,
+                        relay_workers=args.relay_workers,
                         survey_port=ports["survey_sip"], window=args.bridged_seconds)
         server.prepare()
         probe = tmp / "probe.json" if args.probe else None
@@ -1447,6 +1463,9 @@ def show(r: dict[str, Any], base: dict[str, Any], goals: dict[str, float], *,
     print(f"| calls completed | **{r['completed']}/{n}** | all {_ok(r['completed'] == n)} |")
     print(f"| calls recorded (answered, route farend, attempt answered) | **{r['recorded']}/{n}** "
           f"(rows {r['rows']}: {r['dispositions']}) | all {_ok(r['recorded'] == n)} |")
+    if cpu.get("relay_workers"):
+        print(f"| relay workers' CPU over the window (user + sys, on the server's CPU) | "
+              f"**{cpu['relay_workers']:.0%}** | |")
     ratio = cpu.get("server", 0) / base["cpu"] if base.get("cpu") else None
     print(f"| server CPU over the window (user + sys) | **{cpu.get('server', 0):.0%}** "
           f"({cpu.get('server_user', 0):.0%} + {cpu.get('server_sys', 0):.0%})"
@@ -1633,6 +1652,9 @@ def main() -> None:
     ap.add_argument("--rtp-ports", type=int, default=2000)
     ap.add_argument("--surveys", type=int, default=0,
                     help="also run this many automated callback survey calls at once (outbound)")
+    ap.add_argument("--relay-workers", type=int, default=0,
+                    help="[media] relay_workers: bridged calls lent to worker processes (children "
+                         "of the server, so on its CPU too)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folders (server logs)")
     ap.add_argument("--timeline", action="store_true",
