@@ -45,8 +45,14 @@ round robin, so that a thousand streams never get polled in one go -- and
 recordings are pumped into their WAV files. With no stream and no recording
 the timer is not armed at all.
 
+With a `relay` (`hotline.media.relay.RelayWorkers`), a pair that stays
+bridged `lend_after` seconds with nothing played, recorded or keyed on it is
+lent to a worker process, which runs this same engine for it; the pair is
+off this engine's clock, polls and sockets meanwhile (`RtpStream.lent`), and
+comes back (`settle`) before anything reads or changes its sessions here.
+
 Nothing here sleeps; every task-like thing is a timer handle the engine
-cancels on `close()`.
+cancels on `close()` (a pending lend finds the engine closed and does nothing).
 
 The engine is each stream's `StreamOwner`: a stream tells it when its media
 changed or it closed; the engine calls a stream's public `send_rtp`, `poll`,
@@ -229,6 +235,7 @@ class MediaEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._schedule: DeadlineSchedule | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._closing = False
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -243,6 +250,7 @@ class MediaEngine:
 
     async def close(self) -> None:
         """Close every stream (with RTCP BYE), finish recordings, stop the clock and the workers."""
+        self._closing = True
         for stream in list(self._streams.values()):
             await stream.close("shutdown")
         if self.relay is not None:
@@ -407,6 +415,8 @@ class MediaEngine:
     def _lend(self, a: RtpStream, b: RtpStream, bridge: Bridge) -> None:
         """Hand a pair still bridged by `bridge` to a relay worker, if nothing else needs it here."""
         assert self.relay is not None
+        if self._closing:
+            return
         for s in (a, b):
             session = s.session
             if (s.closed or s.failed or s.lent or session.bridge is None

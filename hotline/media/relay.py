@@ -93,7 +93,11 @@ class RelayWorkers:
     def _start_worker(self) -> _Worker | None:
         assert self._loop is not None
         self._last_start = time.monotonic()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        except OSError as exc:  # a system without sequenced-packet Unix sockets
+            log.error("relay workers need a Unix socket pair (%s); bridged calls stay here", exc)
+            return None
         try:
             for end in (ours, theirs):
                 end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _BUFFER)
