@@ -194,8 +194,8 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def rss_kib() -> int:
-    with open("/proc/self/status") as f:
+def rss_kib(pid: int | str = "self") -> int:
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
@@ -367,6 +367,13 @@ async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None
     engine = MediaEngine(bind_host=HOST, port_min=port_min, port_max=port_min + 4 * n + 99,
                          tick_ms=TICK_MS, udp_transport=udp, relay=relay, lend_after=0.2)
     await engine.start()
+    pids: list[int] = []
+    if relay is not None:
+        deadline = time.monotonic() + 30
+        while not all(w.ready for w in relay.workers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        pids = [w.proc.pid for w in relay.workers]
+    workers_rss0 = sum(rss_kib(pid) for pid in pids)
     rss0 = rss_kib()
     legs = await open_bridged(engine, n, peer.port)
     peer.start([s.port for s in legs])
@@ -378,7 +385,7 @@ async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None
             await asyncio.sleep(0.1)
         assert relay.lent_pairs == n, f"{relay.lent_pairs}/{n} pairs lent"
         await asyncio.sleep(0.5)
-    pids = [w.proc.pid for w in relay.workers] if relay is not None else []
+    per_call_workers = (sum(rss_kib(pid) for pid in pids) - workers_rss0) * 1024 / n
     worker_cpu0 = [cpu_seconds(pid) for pid in pids]
     peer.reset()
     with Window() as w:
@@ -401,7 +408,8 @@ async def bridged(n: int, seconds: float, port_min: int, udp: bool | None = None
     await engine.close()
     return {"n": n, "p50": got["p50"], "p99": got["p99"], "max": got["max"], "cpu": w.cpu,
             "sent": got["sent"], "received": got["received"], "bytes": per_call, "base": base,
-            "gc": w.gc, "workers_cpu": workers_cpu, "reclaims": reclaims}
+            "gc": w.gc, "workers_cpu": workers_cpu, "reclaims": reclaims,
+            "bytes_workers": per_call_workers}
 
 
 # -- the media-worker prototype (bench/RESULTS.md, "a media worker process per core") ---------
@@ -546,8 +554,9 @@ def main() -> None:
     if args.relay_workers:
         print("\n## bridged calls lent to relay workers ([media] relay_workers)")
         print("| calls | workers | loop | relay RTT p50 | p99 | max | received/sent | server CPU | "
-              "worker CPU | taking a pair back p50/max | bare relay p99 | bare CPU | load |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "worker CPU | taking a pair back p50/max | bytes/call server + workers | bare relay p99 | "
+              "bare CPU | load |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for n, workers, kind in [(int(x), int(w), k) for x in args.bridged.split(",") if x
                                  for w in args.relay_workers.split(",") if w
                                  for k in args.loop.split(",") if k]:
@@ -556,7 +565,8 @@ def main() -> None:
             print(f"| {n} | {workers} | {kind} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['max'])} | "
                   f"{r['received']}/{r['sent']} | {r['cpu']:.0%} | "
                   f"{' + '.join(f'{c:.0%}' for c in r['workers_cpu'])} | "
-                  f"{pct(r['reclaims'], 50) * 1e3:.2f}/{max(r['reclaims']) * 1e3:.2f} ms | {ms(b['p99'])} | "
+                  f"{pct(r['reclaims'], 50) * 1e3:.2f}/{max(r['reclaims']) * 1e3:.2f} ms | "
+                  f"{r['bytes']:.0f} + {r['bytes_workers']:.0f} | {ms(b['p99'])} | "
                   f"{b['cpu']:.0%} | {os.getloadavg()[0]:.2f} |", flush=True)
     if not args.workers:
         return
