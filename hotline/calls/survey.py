@@ -12,8 +12,10 @@ gets a task of its own:
 2. the employee's directory number (mobile, else desk extension) is dialled through
    ``sip.outbound.proxy``, the hotline number as caller ID, for ``ring_seconds``;
 3. once answered, :class:`~.survey_plan.SurveyDialog` runs the questions: the prompts are the
-   cached speech fragments (the issue's number digit by digit and its category included), each
-   key is written to the attempt row as it comes, so a hang-up keeps the partial answers;
+   cached speech fragments (the issue's number digit by digit and its category included), in
+   the language the employee chose in the IVR when they called about the issue (Chinese when
+   unknown); each key is written to the attempt row as it comes, so a hang-up keeps the partial
+   answers;
 4. three scores are stored with ``Desk.record_callback`` ("not solved" or a poor score reopens
    the issue there). A survey cut short after a 0 ("not solved") needs no retry: the problem is
    known to be open, so ``Desk.record_unsolved_callback`` reopens the issue at once, which takes
@@ -83,6 +85,8 @@ log = logging.getLogger(__name__)
 
 FLOW = "survey"
 LANG = "zh"
+"""The survey's language when the employee's call about the issue did not choose one."""
+LANGUAGES = ("zh", "en")
 QUEUE_LIMIT = 500
 """Resolved issues looked at per check (the longest waiting first)."""
 
@@ -95,6 +99,8 @@ class _Attempt:
     number: str
     attempt: int
     call_id: int = 0
+    language: str = LANG
+    """The language the employee heard when they called about the issue: the survey speaks it."""
     attempt_id: int = 0
     outcome: Outcome = Outcome.FAILED
     answered: bool = False
@@ -231,6 +237,7 @@ class SurveyCaller:
         except Exception:
             log.exception("survey of %s: the call could not be recorded; not dialled", issue.number)
             return
+        a.language = await self._language_of(issue)
         self.bus.publish(CallArrived(a.call_id, started, issue.id, issue.number, a.number,
                                      issue.caller_name, issue.employee_id, FLOW, direction="out"))
         self.bus.publish(Routed(a.call_id, started, FLOW, f"survey attempt {a.attempt}"))
@@ -261,7 +268,7 @@ class SurveyCaller:
             await self._leg_attempt(a, "answered", None, leg.call_id)
             await shielded(self.store.calls.update(
                 a.call_id, answered_at=self.clock(), answered_by=issue.employee_id or a.number,
-                route=FLOW, ring_seconds=round(a.ring_seconds, 1)))
+                route=FLOW, ring_seconds=round(a.ring_seconds, 1), language=a.language))
             await self._reached(a)
             if answer.media is None:
                 log.warning("survey call %d: no audio agreed with %s", a.call_id, a.number)
@@ -368,11 +375,11 @@ class SurveyCaller:
                 if issue.category:
                     ids.append(f"category-{issue.category}")
             for one in ids:
-                path = await self._fragment(one)
+                path = await self._fragment(one, a.language)
                 if path is not None:
                     labels.append(one)
                     paths.append(path)
-        log.info("survey call %d: says %s", a.call_id, " | ".join(labels))
+        log.info("survey call %d: in %s says %s", a.call_id, a.language, " | ".join(labels))
         items: list[Item] = []
         for path in paths:
             try:
@@ -381,10 +388,22 @@ class SurveyCaller:
                 log.warning("survey: cannot play %s: %s", path, exc)
         return items
 
-    async def _fragment(self, prompt_id: str) -> Path | None:
+    async def _language_of(self, issue: IssueRecord) -> str:
+        """The language the employee chose in the IVR when they called about `issue` (an
+        English speaker is asked in English); `LANG` when unknown."""
+        if issue.call_id is None:
+            return LANG
+        try:
+            call = await self.store.calls.get(issue.call_id)
+        except Exception:  # the survey goes on, in the default language
+            log.exception("survey of %s: the language of call %d is unknown", issue.number, issue.call_id)
+            return LANG
+        return call.language if call is not None and call.language in LANGUAGES else LANG
+
+    async def _fragment(self, prompt_id: str, language: str) -> Path | None:
         if self.speech is not None:
-            return await self.speech.fragment(prompt_id, LANG)
-        return self.library.resolve(prompt_id, LANG) if self.library is not None else None
+            return await self.speech.fragment(prompt_id, language)
+        return self.library.resolve(prompt_id, language) if self.library is not None else None
 
     async def _next_key(self, stream: RtpStream, gone: asyncio.Future[None]) -> str | None:
         """The next key (one pressed during the prompts cuts them short), or None after

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -238,3 +240,43 @@ async def test_no_survey_call_on_a_holiday_until_business_time(
     finally:
         server.stop()
     assert [m["attempt"] for m in surveys_of(server, issue_id)] == [1]
+
+
+async def test_the_survey_speaks_the_language_the_employee_chose_when_calling(
+    tmp_path: Path, free_ports: PortAllocator, kamailio: Kamailio, phones: list[Baresip],
+) -> None:
+    need("baresip")
+    server = HotlineServer(tmp_path / "hotline", free_ports, ServerOptions(
+        clock=BUSINESS_HOURS, proxy=f"sip:127.0.0.1:{kamailio.open_port}", extra=SURVEY))
+    server.init_db()
+    english, unknown = employees(server, 2)
+    english_id, english_number = await seed_resolved(server, english["mobile"], english["employee_id"], "en")
+    unknown_id, _ = await seed_resolved(server, unknown["mobile"], unknown["employee_id"], "xx")
+    # The English speaker pressed the IVR's English key when calling; the other call has no
+    # language on record (as when a caller hangs up in the greeting): Chinese, the default.
+    with sqlite3.connect(server.database) as db:
+        db.execute("UPDATE calls SET language = 'en' WHERE id = (SELECT call_id FROM issues WHERE id = ?)",
+                   (english_id,))
+    for person in (english, unknown):
+        phones.append(start_baresip(tmp_path / person["employee_id"], free_ports, user=person["mobile"],
+                                    registrar=(kamailio.open_port, "x"), auto_answer=True))
+    try:
+        server.start()
+        for phone in phones:
+            await phone.ctrl.wait_event_async("CALL_ESTABLISHED", 20)
+        await wait_said(server, "survey-intro", count=2)
+        for phone in phones:
+            await asyncio.to_thread(phone.hangup)
+        for issue_id in (english_id, unknown_id):
+            await asyncio.to_thread(server.wait_for, "the survey call's end",
+                                    lambda i=issue_id: all(c["ended_at"] for c in survey_calls(server, i)))
+    finally:
+        server.stop()
+    spoken = dict(re.findall(r"survey call (\d+): in (\w+) says survey-intro", server.log()))
+    (english_call,) = survey_calls(server, english_id)
+    (unknown_call,) = survey_calls(server, unknown_id)
+    assert (spoken[str(english_call["id"])], english_call["language"]) == ("en", "en")
+    assert (spoken[str(unknown_call["id"])], unknown_call["language"]) == ("zh", "zh")
+    assert ["survey-intro", *[f"digit-{d}" for d in issue_digits(english_number)], "category-network",
+            "survey-how", "survey-efficiency"] in said(server, "survey-intro")
+    assert "Traceback" not in server.log()
