@@ -12,7 +12,6 @@ import asyncio
 import logging
 import signal
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
@@ -114,7 +113,7 @@ async def reload_rota(app: web.Application) -> Rota:
     # The rota must name people the database knows.
     people = {p.id for p in await store.people.all(active_only=True)}
     now = app[CLOCK]()
-    changes = await store.rota.between_all(now - timedelta(days=1), now + timedelta(days=400))
+    changes = await store.rota.around(now)
     rota = build_rota(config, people=people or None, changes=changes)
     app[ROTA] = rota
     return rota

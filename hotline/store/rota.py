@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hotline.store.convert import parse_time
 from hotline.store.db import Database, utc_text
 from hotline.store.records import RotaChange, WithdrawnRotaChange
 
-__all__ = ["RotaStore"]
+__all__ = ["HORIZON", "RotaStore"]
+
+HORIZON = timedelta(days=400)
+"""How far ahead the rota is built with its overrides and swaps (a year's plans and then some)."""
 
 
 class RotaStore:
@@ -35,6 +38,11 @@ class RotaStore:
             " AND withdrawn_at IS NULL ORDER BY made_at, id", (rota, utc_text(end), utc_text(start)),
         )
         return self._changes(rows)
+
+    async def around(self, now: datetime) -> list[RotaChange]:
+        """The changes a rota is built with at `now`: every rota's, in force from a day before
+        (a shift that began yesterday) to `HORIZON` ahead, in the order they were made."""
+        return await self.between_all(now - timedelta(days=1), now + HORIZON)
 
     async def between_all(self, start: datetime, end: datetime) -> list[RotaChange]:
         """Changes of every rota in force (not withdrawn) overlapping [start, end), oldest first."""

@@ -146,8 +146,7 @@ async def _rota_page(request: web.Request, *, errors: Mapping[str, Mapping[str, 
                      for s in shifts],
             "members": list(rota.rotations[name].members),
         })
-    changes = sorted(await store.rota.between_all(now - timedelta(days=1), now + timedelta(days=400)),
-                     key=lambda c: (c.starts_at, c.id or 0))
+    changes = sorted(await store.rota.around(now), key=lambda c: (c.starts_at, c.id or 0))
     withdrawn = await store.rota.withdrawn_since(now - timedelta(days=WITHDRAWN_DAYS_SHOWN))
     staff = [(p.id, p.name) for p in await store.people.all(active_only=True)]
     user = request[USER]
