@@ -97,7 +97,10 @@ class RelayWorker:
             if isinstance(message, wire.Lend) and len(fds) == 4:
                 self._adopting[message.pair] = self._spawn(self._adopt(message, fds))
             elif isinstance(message, wire.Return):
-                self._spawn(self._give_back(message.pair))
+                if message.pair in self._adopting:
+                    self._spawn(self._give_back_when_adopted(message.pair))
+                else:  # at once: the server's loop is blocked until it has the pair back
+                    self._give_back(message.pair)
             else:
                 for fd in fds:
                     os.close(fd)
@@ -146,10 +149,13 @@ class RelayWorker:
             self.send(wire.Event(pair, side, event))
         return forward
 
-    async def _give_back(self, pair: int) -> None:
+    async def _give_back_when_adopted(self, pair: int) -> None:
         adopting = self._adopting.get(pair)
         if adopting is not None:
             await adopting
+        self._give_back(pair)
+
+    def _give_back(self, pair: int) -> None:
         streams = self.pairs.pop(pair, None)
         if streams is None:  # refused, or never arrived: the server's sessions are current
             self.send(wire.Returned(pair, None))
