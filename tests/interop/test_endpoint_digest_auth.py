@@ -24,6 +24,9 @@ from hotline.sip.settings import SipAccount, SipSettings
 from tests.interop.endpoint_helpers import RawPeer, offer, sip_settings
 from tests.interop.peers import Sipp
 
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
+
 ACCOUNTS = (SipAccount("desk-101", "s3cret-101"), SipAccount("trunk-b", "other"))
 SECRET = "interop-nonce-key-0123456789"
 

@@ -24,6 +24,9 @@ from hotline.store import Store
 from tests.interop.endpoint_helpers import desk_config, offer, sip_settings, wait_for_end
 from tests.ports import PORTS
 
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
+
 ALLOW_ALL = lambda target: True  # noqa: E731
 
 

@@ -31,6 +31,9 @@ from tests.interop.peers import Baresip, Kamailio, PortAllocator, Sipp, start_ba
 from tests.interop.pyvoip_phone import PyVoipPhone
 from tests.ports import PORTS
 
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
+
 #: The on-call mobile, registered at kamailio by number (digits only: a number is what we dial).
 ONCALL_NUMBER = "15112345678"
 

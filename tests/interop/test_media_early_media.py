@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from hotline.calls.forwarding import Forwarder, ForwardPlan, ForwardResult
 from hotline.media.engine import MediaEngine
 from hotline.media.player import ToneItem
@@ -21,6 +23,9 @@ from hotline.sip.sdp import negotiate_answer
 from tests.interop.endpoint_helpers import sip_settings
 from tests.interop.media_helpers import MediaDesk, read_wav, tone_runs
 from tests.interop.peers import Baresip, PortAllocator
+
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
 
 EARLY, ANSWERED = ToneSpec("early", (900.0,)), ToneSpec("answered", (1300.0,))
 

@@ -34,6 +34,9 @@ from tests.interop.media_helpers import (
 )
 from tests.interop.peers import Baresip, PortAllocator
 
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
+
 CALLER_HZ, ONCALL_HZ, ANNOUNCE_HZ = 700.0, 1100.0, 1400.0
 
 

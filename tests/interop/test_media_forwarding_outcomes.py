@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from hotline.calls.forwarding import Forwarder, ForwardPlan, ForwardResult
 from hotline.media.engine import MediaEngine
 from hotline.media.stream import RtpStream
@@ -30,6 +32,9 @@ from tests.interop.media_helpers import (
     tone_wav,
 )
 from tests.interop.peers import Baresip, PortAllocator, Sipp
+
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
 
 
 def engine_for(free_ports: PortAllocator) -> MediaEngine:

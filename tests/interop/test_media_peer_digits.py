@@ -32,6 +32,9 @@ from tests.interop.endpoint_helpers import desk_config, offer, sip_settings, wai
 from tests.interop.media_helpers import MediaDesk, start_baresip_with_codecs, stop_quietly, wait_until
 from tests.interop.peers import Baresip, PortAllocator, Sipp
 
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
+
 
 @pytest.fixture
 def engine(free_ports: PortAllocator) -> MediaEngine:

@@ -32,6 +32,9 @@ from tests.interop.endpoint_helpers import RawPeer, sip_settings
 from tests.interop.media_helpers import MediaDesk, read_wav
 from tests.interop.peers import PortAllocator
 
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
+
 PROMPTS = Path(__file__).resolve().parents[2] / "hotline" / "media" / "prompts"
 PAUSE = 0.5
 

@@ -15,6 +15,8 @@ import socket
 import struct
 from pathlib import Path
 
+import pytest
+
 from hotline.calls.forwarding import Forwarder, ForwardPlan, ForwardResult
 from hotline.media.engine import MediaEngine
 from hotline.media.events import RtpTimedOut
@@ -24,6 +26,9 @@ from hotline.sip.message import Request, Response
 from tests.interop.endpoint_helpers import RawPeer, offer, sip_settings
 from tests.interop.media_helpers import MediaDesk, wait_until
 from tests.interop.peers import Baresip, PortAllocator, Sipp
+
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
 
 TIMEOUT = 1.5
 

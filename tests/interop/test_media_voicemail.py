@@ -36,6 +36,9 @@ from tests.interop.media_helpers import (
 )
 from tests.interop.peers import PortAllocator
 
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
+
 PROMPTS = Path(__file__).resolve().parents[2] / "hotline" / "media" / "prompts"
 TONE_HZ = 700.0
 

@@ -8,6 +8,8 @@ sipp's framing, Via handling and TCP connection use agree with ours.
 
 from __future__ import annotations
 
+import pytest
+
 from hotline.sip.message import Request, build_response
 from hotline.sip.transport import (
     MalformedReceived,
@@ -17,6 +19,9 @@ from hotline.sip.transport import (
     UdpTransport,
 )
 from tests.interop.peers import Sipp
+
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
 
 
 class Responder:

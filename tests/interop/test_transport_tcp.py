@@ -13,6 +13,9 @@ from hotline.sip.transport import MalformedReceived, MessageReceived, SendFailed
 from tests.gate import has_ipv6, require
 from tests.interop.transport_helpers import Events, options
 
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
+
 
 @pytest.fixture
 async def tcp() -> AsyncIterator[tuple[TcpTransport, Events]]:

@@ -24,6 +24,9 @@ from hotline.sip.transport import (
 from tests.gate import has_ipv6, require
 from tests.interop.transport_helpers import Events, options
 
+pytestmark = pytest.mark.both_loops
+"""The SIP endpoint and the media engine run on uvloop (the server's default) and asyncio."""
+
 
 @pytest.fixture
 async def udp() -> AsyncIterator[tuple[UdpTransport, Events]]:
@@ -43,18 +46,36 @@ def peer_socket(host: str = "127.0.0.1") -> socket.socket:
 
 
 async def recv(s: socket.socket, timeout: float = 2.0) -> tuple[bytes, tuple[str, int]]:
+    """The next datagram of non-blocking `s` and its sender (uvloop has no ``sock_recvfrom``)."""
     loop = asyncio.get_running_loop()
-    data, addr = await asyncio.wait_for(loop.sock_recvfrom(s, 70000), timeout)
-    return data, (addr[0], addr[1])
+    got: asyncio.Future[tuple[bytes, tuple[str, int]]] = loop.create_future()
+
+    def readable() -> None:
+        try:
+            data, addr = s.recvfrom(70000)
+        except BlockingIOError:
+            return
+        if not got.done():
+            got.set_result((data, (addr[0], addr[1])))
+
+    loop.add_reader(s.fileno(), readable)
+    try:
+        return await asyncio.wait_for(got, timeout)
+    finally:
+        loop.remove_reader(s.fileno())
+
+
+def send(s: socket.socket, data: bytes, addr: tuple[str, int]) -> None:
+    """One datagram from the peer socket (uvloop has no ``sock_sendto``; loopback never blocks)."""
+    s.sendto(data, addr)
 
 
 async def test_round_trip_with_rport(udp: tuple[UdpTransport, Events]) -> None:
     t, events = udp
-    loop = asyncio.get_running_loop()
     with peer_socket() as s:
         port = s.getsockname()[1]
         # sent-by claims port 5999 (a NAT would rewrite the source); rport asks for the real one
-        await loop.sock_sendto(s, options("127.0.0.1", 5999, rport=True), t.local_address)
+        send(s, options("127.0.0.1", 5999, rport=True), t.local_address)
         ev = await events.next()
         assert isinstance(ev, MessageReceived)
         assert ev.transport == "UDP" and ev.source == ("127.0.0.1", port)
@@ -73,14 +94,13 @@ async def test_round_trip_with_rport(udp: tuple[UdpTransport, Events]) -> None:
 
 async def test_send_request_and_receive_response(udp: tuple[UdpTransport, Events]) -> None:
     t, events = udp
-    loop = asyncio.get_running_loop()
     with peer_socket() as s:
         dest = s.getsockname()
         t.send(options("127.0.0.1", t.local_address[1]), dest)
         data, addr = await recv(s)
         request = parse_message(data)
         assert isinstance(request, Request)
-        await loop.sock_sendto(s, build_response(request, 486).serialize(), addr)
+        send(s, build_response(request, 486).serialize(), addr)
         ev = await events.next()
         assert isinstance(ev, MessageReceived) and isinstance(ev.message, Response)
         assert ev.message.status == 486 and ev.source == dest
@@ -88,20 +108,19 @@ async def test_send_request_and_receive_response(udp: tuple[UdpTransport, Events
 
 async def test_garbage_is_reported_then_service_continues(udp: tuple[UdpTransport, Events]) -> None:
     t, events = udp
-    loop = asyncio.get_running_loop()
     with peer_socket() as s:
-        await loop.sock_sendto(s, b"THIS IS NOT SIP AT ALL\r\n\r\n", t.local_address)
+        send(s, b"THIS IS NOT SIP AT ALL\r\n\r\n", t.local_address)
         ev = await events.next()
         assert isinstance(ev, MalformedReceived)
         assert ev.error.status == 400 and ev.raw.startswith(b"THIS IS NOT SIP")
         assert ev.source == s.getsockname()
         bad_cseq = options("127.0.0.1", 5060).replace(b"CSeq: 1 OPTIONS", b"CSeq: x OPTIONS")
-        await loop.sock_sendto(s, bad_cseq, t.local_address)
+        send(s, bad_cseq, t.local_address)
         ev = await events.next()
         assert isinstance(ev, MalformedReceived) and ev.error.status == 400
         # keep-alives are not messages and not errors
-        await loop.sock_sendto(s, b"\r\n\r\n", t.local_address)
-        await loop.sock_sendto(s, options("127.0.0.1", 5060, call_id="c2@test"), t.local_address)
+        send(s, b"\r\n\r\n", t.local_address)
+        send(s, options("127.0.0.1", 5060, call_id="c2@test"), t.local_address)
         ev = await events.next()
         assert isinstance(ev, MessageReceived) and ev.message.call_id == "c2@test"
 
@@ -147,11 +166,10 @@ async def test_ipv6_round_trip() -> None:
     require(has_ipv6(), "IPv6 loopback ::1 is not available (scripts/install-test-deps.sh adds it as root)")
     events = Events()
     t = await UdpTransport.create(events, "::1", 0)
-    loop = asyncio.get_running_loop()
     try:
         assert t.local_address[0] == "::1"
         with peer_socket("::1") as s:
-            await loop.sock_sendto(s, options("::1", s.getsockname()[1]), t.local_address)
+            send(s, options("::1", s.getsockname()[1]), t.local_address)
             ev = await events.next()
             assert isinstance(ev, MessageReceived) and isinstance(ev.message, Request)
             assert ev.source == s.getsockname()[:2]
@@ -228,19 +246,18 @@ async def test_trace_logs_both_directions_only_when_enabled(
     udp: tuple[UdpTransport, Events], caplog: pytest.LogCaptureFixture
 ) -> None:
     t, events = udp
-    loop = asyncio.get_running_loop()
     caplog.set_level(logging.DEBUG)  # even with everything on, the trace stays off until enabled
     trace.set_enabled(False)
     with peer_socket() as s:
         peer = f"127.0.0.1:{s.getsockname()[1]}"
-        await loop.sock_sendto(s, options("127.0.0.1", 5060, call_id="quiet@test"), t.local_address)
+        send(s, options("127.0.0.1", 5060, call_id="quiet@test"), t.local_address)
         await events.next()
         assert not [r for r in caplog.records if r.name == trace.LOGGER_NAME]
         trace.set_enabled(True)
         try:
             assert trace.is_enabled()
             body = "v=0\r\ns=中文\r\n".encode()
-            await loop.sock_sendto(s, options("127.0.0.1", 5060, call_id="loud@test", body=body), t.local_address)
+            send(s, options("127.0.0.1", 5060, call_id="loud@test", body=body), t.local_address)
             ev = await events.next()
             assert isinstance(ev, MessageReceived)
             t.send(b"SIP/2.0 200 OK\r\n\r\n\xff", s.getsockname())

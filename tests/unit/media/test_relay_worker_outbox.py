@@ -3,10 +3,14 @@
 import asyncio
 import socket
 
+import pytest
+
 from hotline.media import relay_messages as wire
 from hotline.media.engine import MediaEngine
 from hotline.media.events import RtpTimedOut
 from hotline.media.relay_worker import RelayWorker
+
+pytestmark = pytest.mark.both_loops
 
 
 async def test_a_burst_larger_than_the_socket_buffer_arrives_whole_and_in_order() -> None:

@@ -13,6 +13,8 @@ from hotline.sip.message import Response
 from hotline.sip.refer import notify_headers, sipfrag
 from hotline.sip.refer_notifier import ReferNotifier
 
+pytestmark = pytest.mark.both_loops
+
 
 class FakeDialog:
     """Answers each NOTIFY after ``delays`` (in order), recording headers and bodies."""
