@@ -10,6 +10,7 @@ classified by the server's own calendar). The repository's ``config/`` is only r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -42,6 +43,20 @@ class Site:
     server: HotlineServer
     folder: Path
     """The server's calendar folder (a copy under tmp)."""
+
+
+@contextlib.contextmanager
+def staffed_server(folder: Path, clock: str) -> Iterator[HotlineServer]:
+    """``hotline serve --clock`` in `folder` with the demo data, a manager and an operator whose
+    password is `PASSWORD`; stopped after."""
+    server = HotlineServer(folder / "hotline", PortAllocator(), ServerOptions(clock=clock))
+    server.init_db()
+    server.add_users({MANAGER: "manager", OPERATOR: "operator"}, PASSWORD)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def with_calendar_copy(server: HotlineServer, folder: Path, years: tuple[int, ...]) -> None:

@@ -14,15 +14,13 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from tests.interop.peers import PortAllocator
-from tests.interop.serve_helpers import MANAGER, HotlineServer, ServerOptions
-from tests.system.test_console_admin_calendar import PASSWORD, Client
+from tests.interop.serve_helpers import MANAGER, HotlineServer
+from tests.system.test_console_admin_calendar import OPERATOR, PASSWORD, Client, staffed_server
 from tests.system.test_console_issues import consoles
 
 pytestmark = pytest.mark.timeout(120)
 
 WEDNESDAY_MORNING = "2025-12-03T10:00+08:00"
-OPERATOR = "chenjing"
 WEEK = {"monday": "08:00-12:00, 13:30-17:30", "tuesday": "08:00-12:00, 13:30-17:30",
         "wednesday": "13:00-18:00", "thursday": "08:00-12:00 13:30-17:30",
         "friday": "08:00-12:00，13:30-17:30", "saturday": "", "sunday": "", "make_up": "monday"}
@@ -47,15 +45,8 @@ def open_now(page: str) -> str:
 
 @pytest.fixture
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
-    s = HotlineServer(tmp_path_factory.mktemp("hours") / "hotline", PortAllocator(),
-                      ServerOptions(clock=WEDNESDAY_MORNING))
-    s.init_db()
-    s.add_users({MANAGER: "manager", OPERATOR: "operator"}, PASSWORD)
-    s.start()
-    try:
+    with staffed_server(tmp_path_factory.mktemp("hours"), WEDNESDAY_MORNING) as s:
         yield s
-    finally:
-        s.stop()
 
 
 async def test_working_hours_changed_in_the_console_apply_at_once_and_after_a_restart(

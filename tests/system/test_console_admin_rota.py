@@ -15,10 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.interop.peers import PortAllocator
-from tests.interop.serve_helpers import MANAGER, HotlineServer, ServerOptions
+from tests.interop.serve_helpers import MANAGER, HotlineServer
 from tests.interop.test_admin_rota_oncall import LIUYANG, OPERATOR, THURSDAY_NIGHT, ZHANGWEI, oncall_now
-from tests.system.test_console_admin_calendar import PASSWORD, Client
+from tests.system.test_console_admin_calendar import PASSWORD, Client, staffed_server
 from tests.system.test_console_issues import consoles
 
 pytestmark = pytest.mark.timeout(120)
@@ -26,15 +25,8 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
-    s = HotlineServer(tmp_path_factory.mktemp("rota") / "hotline", PortAllocator(),
-                      ServerOptions(clock=THURSDAY_NIGHT))
-    s.init_db()
-    s.add_users({MANAGER: "manager", OPERATOR: "operator"}, PASSWORD)
-    s.start()
-    try:
+    with staffed_server(tmp_path_factory.mktemp("rota"), THURSDAY_NIGHT) as s:
         yield s
-    finally:
-        s.stop()
 
 
 async def test_an_override_withdrawn_gives_the_night_back(server: HotlineServer) -> None:
