@@ -55,6 +55,15 @@ check_seconds = 0.5
 """
 
 
+def survey_server(tmp_path: Path, free_ports: PortAllocator, kamailio: Kamailio, clock: str,
+                  settings: str = SURVEY) -> HotlineServer:
+    """``hotline serve --clock`` with the survey `settings`, dialling through kamailio; database made."""
+    server = HotlineServer(tmp_path / "hotline", free_ports, ServerOptions(
+        clock=clock, proxy=f"sip:127.0.0.1:{kamailio.open_port}", extra=settings))
+    server.init_db()
+    return server
+
+
 def employees(server: HotlineServer, count: int) -> list[dict[str, Any]]:
     return server.query("SELECT employee_id, mobile FROM directory WHERE mobile LIKE '+861%'"
                         " ORDER BY employee_id LIMIT ?", (count,))
@@ -122,9 +131,7 @@ async def test_an_employee_keys_the_scores_another_never_answers_and_is_left_to_
     tmp_path: Path, free_ports: PortAllocator, kamailio: Kamailio, phones: list[Baresip],
 ) -> None:
     need("baresip")
-    server = HotlineServer(tmp_path / "hotline", free_ports, ServerOptions(
-        clock=BUSINESS_HOURS, proxy=f"sip:127.0.0.1:{kamailio.open_port}", extra=SURVEY))
-    server.init_db()
+    server = survey_server(tmp_path, free_ports, kamailio, BUSINESS_HOURS)
     happy, silent, quitting = employees(server, 3)
     scored_id, scored_number = await seed_resolved(server, happy["mobile"], happy["employee_id"], "a")
     missed_id, _ = await seed_resolved(server, silent["mobile"], silent["employee_id"], "b")
@@ -216,9 +223,7 @@ async def test_no_survey_call_on_a_holiday_until_business_time(
     tmp_path: Path, free_ports: PortAllocator, kamailio: Kamailio, phones: list[Baresip],
 ) -> None:
     need("baresip")
-    server = HotlineServer(tmp_path / "hotline", free_ports, ServerOptions(
-        clock=HOLIDAY, proxy=f"sip:127.0.0.1:{kamailio.open_port}", extra=SURVEY))
-    server.init_db()
+    server = survey_server(tmp_path, free_ports, kamailio, HOLIDAY)
     (employee,) = employees(server, 1)
     issue_id, _ = await seed_resolved(server, employee["mobile"], employee["employee_id"], "h")
     phone = start_baresip(tmp_path / "phone", free_ports, user=employee["mobile"],
@@ -246,9 +251,7 @@ async def test_the_survey_speaks_the_language_the_employee_chose_when_calling(
     tmp_path: Path, free_ports: PortAllocator, kamailio: Kamailio, phones: list[Baresip],
 ) -> None:
     need("baresip")
-    server = HotlineServer(tmp_path / "hotline", free_ports, ServerOptions(
-        clock=BUSINESS_HOURS, proxy=f"sip:127.0.0.1:{kamailio.open_port}", extra=SURVEY))
-    server.init_db()
+    server = survey_server(tmp_path, free_ports, kamailio, BUSINESS_HOURS)
     english, unknown = employees(server, 2)
     english_id, english_number = await seed_resolved(server, english["mobile"], english["employee_id"], "en")
     unknown_id, _ = await seed_resolved(server, unknown["mobile"], unknown["employee_id"], "xx")

@@ -22,12 +22,13 @@ from hotline.store import Store
 from tests.interop.conftest import need
 from tests.interop.media_helpers import stop_quietly
 from tests.interop.peers import Kamailio, PortAllocator, start_baresip
-from tests.interop.serve_helpers import HotlineServer, ServerOptions
+from tests.interop.serve_helpers import HotlineServer
 from tests.interop.test_serve_survey import (
     BUSINESS_HOURS,
     OWNER,
     employees,
     seed_resolved,
+    survey_server,
     surveys_of,
     wait_said,
 )
@@ -57,9 +58,7 @@ async def test_not_solved_then_hung_up_reopens_at_once_and_clears_the_call_back(
     tmp_path: Path, free_ports: PortAllocator, kamailio: Kamailio,
 ) -> None:
     need("baresip")
-    server = HotlineServer(tmp_path / "hotline", free_ports, ServerOptions(
-        clock=BUSINESS_HOURS, proxy=f"sip:127.0.0.1:{kamailio.open_port}", extra=SURVEY))
-    server.init_db()
+    server = survey_server(tmp_path, free_ports, kamailio, BUSINESS_HOURS, SURVEY)
     (employee,) = employees(server, 1)
     issue_id, _ = await seed_resolved(server, employee["mobile"], employee["employee_id"], "z")
     await flag_for_call_back(server, issue_id)
