@@ -40,6 +40,17 @@ ZHANGWEI, LIUYANG = ENGINEERS
 OPERATOR = "chenjing"
 
 
+async def give_tonight_to_liuyang(manager: Client) -> str:
+    """"I take Thursday night": the override, made by `manager`; the rota page after it."""
+    status, page, location = await manager.post("/admin/rota/override", {
+        "rota": "it-oncall", "person": LIUYANG, "level": "primary", "replaces": "",
+        "starts": "2026-12-03T22:00", "ends": "2026-12-04T08:30", "reason": "zhangwei is ill tonight"})
+    assert (status, location) == (303, "/admin/rota?made=override"), page
+    page = await manager.text(location)
+    assert oncall_now(page) == [LIUYANG, MANAGER]
+    return page
+
+
 def oncall_now(page: str) -> list[str]:
     """The person ids of the "on call now" chain, in order."""
     card = re.search(r'<div class="oncall-card[^"]*" id="oncall-now">(.*?)</div>', page, re.S)
@@ -94,13 +105,7 @@ async def test_an_override_changes_who_is_on_call_and_where_the_night_call_goes(
             assert 'value="2026-12-03T22:00"' in page and 'value="yesterday"' in page
             assert server.query("SELECT COUNT(*) AS n FROM rota_changes")[0]["n"] == 0
 
-            # "I take Thursday night."
-            status, page, location = await manager.post("/admin/rota/override", {
-                "rota": "it-oncall", "person": LIUYANG, "level": "primary", "replaces": "",
-                "starts": "2026-12-03T22:00", "ends": "2026-12-04T08:30", "reason": "zhangwei is ill tonight"})
-            assert (status, location) == (303, "/admin/rota?made=override"), page
-            page = await manager.text(location)
-            assert oncall_now(page) == [LIUYANG, MANAGER]
+            page = await give_tonight_to_liuyang(manager)
             change = re.search(r'<tr class="change override" data-id="\d+">(.*?)</tr>', page, re.S)
             assert change is not None, page
             assert "zhangwei is ill tonight" in change.group(1) and "2026-12-03 22:00" in change.group(1)

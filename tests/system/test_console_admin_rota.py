@@ -16,7 +16,14 @@ from collections.abc import Iterator
 import pytest
 
 from tests.interop.serve_helpers import MANAGER, HotlineServer
-from tests.interop.test_admin_rota_oncall import LIUYANG, OPERATOR, THURSDAY_NIGHT, ZHANGWEI, oncall_now
+from tests.interop.test_admin_rota_oncall import (
+    LIUYANG,
+    OPERATOR,
+    THURSDAY_NIGHT,
+    ZHANGWEI,
+    give_tonight_to_liuyang,
+    oncall_now,
+)
 from tests.system.test_console_admin_calendar import PASSWORD, Client, staffed_server
 from tests.system.test_console_issues import consoles
 
@@ -32,12 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HotlineServer]:
 async def test_an_override_withdrawn_gives_the_night_back(server: HotlineServer) -> None:
     async with consoles(server, password=PASSWORD, kind=Client) as open_as:
         manager = await open_as(MANAGER)
-        status, page, location = await manager.post("/admin/rota/override", {
-            "rota": "it-oncall", "person": LIUYANG, "level": "primary", "replaces": "",
-            "starts": "2026-12-03T22:00", "ends": "2026-12-04T08:30", "reason": "zhangwei is ill tonight"})
-        assert (status, location) == (303, "/admin/rota?made=override"), page
-        page = await manager.text(location)
-        assert oncall_now(page) == [LIUYANG, MANAGER]
+        page = await give_tonight_to_liuyang(manager)
         (change,) = server.query("SELECT id FROM rota_changes")
         withdraw = f"/admin/rota/changes/{change['id']}/withdraw"
         assert f'action="{withdraw}"' in page
