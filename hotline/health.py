@@ -32,7 +32,7 @@ from aiohttp import web
 
 from hotline import __version__
 from hotline.event_loop import loop_name
-from hotline.keys import CALENDAR, CALLS, CLOCK, CONFIG, FLOWS, SIP, STORE
+from hotline.keys import CALENDAR, CALLS, CLOCK, CONFIG, FLOWS, MEDIA, SIP, STORE
 from hotline.media.relay import RelayWorkers
 from hotline.sip.registration import Registered, RegistrationFailed
 
@@ -135,9 +135,9 @@ async def check_health(app: web.Application) -> dict[str, Any]:
     if CALLS in app:
         controller = app[CALLS]
         body["calls"] = {"active": controller.active, "refused": controller.refused}
-        relay = controller.s.engine.relay
-        if isinstance(relay, RelayWorkers):
-            body["relay_workers"] = relay.status()
+    relay = app[MEDIA].relay if MEDIA in app else None
+    if isinstance(relay, RelayWorkers):
+        body["relay_workers"] = relay.status()
     body["checks"] = checks
     return body
 

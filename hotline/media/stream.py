@@ -270,7 +270,7 @@ class RtpStream:
     def poll(self, now: float, wallclock: float) -> None:
         """Time-driven work, about every `poll_interval`: RTP timeout, lost digit ends, RTCP reports."""
         for event in self.session.poll(now):
-            self._deliver(event)
+            self.deliver(event)
         report = self.session.rtcp_due(now, wallclock)
         if report is not None:
             self._send_rtcp(report)
@@ -282,13 +282,11 @@ class RtpStream:
 
     def _dispatch(self) -> None:
         for event in self.session.pop_events():
-            self._deliver(event)
+            self.deliver(event)
 
     def deliver(self, event: MediaEvent) -> None:
-        """An event of this stream that happened elsewhere (a relay worker carrying it)."""
-        self._deliver(event)
-
-    def _deliver(self, event: MediaEvent) -> None:
+        """Hand an event of this stream to `on_event` and the call layer's queues (the server
+        also hands on this way the events a relay worker carrying the stream sent back)."""
         if self.on_event is not None:
             self.on_event(event)
         self.events.put_nowait(event)
