@@ -1105,14 +1105,14 @@ def probe_main(argv: list[str], out: str) -> None:
         return stream
 
     CallRun.answer = answer_wrapper  # type: ignore[method-assign]
-    deliver = RtpStream._deliver
+    deliver = RtpStream.deliver
 
     def deliver_wrapper(self: Any, event: Any) -> None:
         if isinstance(event, DigitReceived):
             mark("digit", stream_call.get(id(self), "?"))
         deliver(self, event)
 
-    RtpStream._deliver = deliver_wrapper  # type: ignore[method-assign]
+    RtpStream.deliver = deliver_wrapper  # type: ignore[method-assign]
     for cls, attr, name in (
         (CallRun, "menu", "menu"), (CallRun, "_choice", "choice"), (CallRun, "route", "route"),
         (Router, "plan", "plan"), (Speech, "whisper", "whisper"),
